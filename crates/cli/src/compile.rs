@@ -1,0 +1,206 @@
+//! `silc compile`: runs the pipeline, prints dumps and the report, writes the
+//! artifact.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde_json::json;
+use silc_frontend::SourceFile;
+use silc_passes::{CheckMode, Compiled, Options, STAGES};
+
+use crate::{artifact, io, render, CheckArg, CompileArgs, ProductArg};
+
+/// Reads and checks a `.mlp` file; errors come rendered.
+pub fn load_spec(path: &std::path::Path) -> Result<(silc_frontend::ModelSpec, Vec<u8>), String> {
+    let bytes = io::read(path)?;
+    let name = path.display().to_string();
+    let spec = silc_frontend::compile_source(&name, &bytes).map_err(|d| d.to_string())?;
+    Ok((spec, bytes))
+}
+
+pub fn run(args: &CompileArgs) -> Result<(), String> {
+    let stages: Vec<&str> = match args.dump_ir.as_deref() {
+        None => vec![],
+        Some("all") => STAGES.to_vec(),
+        Some(s) if STAGES.contains(&s) => vec![s],
+        Some(s) => {
+            return Err(format!(
+                "error: unknown stage `{s}` for --dump-ir\n  = help: valid stages are {}, or `all`",
+                STAGES.join(", ")
+            ))
+        }
+    };
+    let (spec, bytes) = load_spec(&args.model)?;
+    let name = args.model.display().to_string();
+    let text = String::from_utf8_lossy(&bytes);
+    let src = SourceFile::new(&name, &text);
+    let opts = Options {
+        check: match args.check {
+            CheckArg::Deny => CheckMode::Deny,
+            CheckArg::Warn => CheckMode::Warn,
+        },
+        force_product: args.product.map(|p| {
+            match p {
+                ProductArg::Packed => "packed",
+                ProductArg::QuarterSquares => "quarter-squares",
+                ProductArg::Karatsuba => "karatsuba",
+            }
+            .to_string()
+        }),
+        samples: args.samples,
+        ..Default::default()
+    };
+    let compiled = silc_passes::compile(&spec, &opts).map_err(|e| render::pass_error(&src, &e))?;
+
+    for stage in &stages {
+        let g = compiled.stage(stage).expect("every stage is recorded");
+        let dump = format!(";; ---- stage: {stage} ----\n{}", silc_ir::text::print(g));
+        if args.json {
+            eprint!("{dump}");
+        } else {
+            print!("{dump}");
+        }
+    }
+    for v in &compiled.violations {
+        eprintln!("{}", render::violation(&src, v, "warning"));
+    }
+    if let Some(out) = &args.output {
+        let params = silc_passes::params::for_precision(spec.bits as u32);
+        let header = artifact::Header {
+            model: &spec,
+            precision: spec.bits as u32,
+            parameter_set: params.name,
+            quant: &compiled.quant,
+        };
+        io::write_atomic(out, &artifact::encode(&header, &silc_ir::text::print(compiled.graph())))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report_json(&spec, &compiled)).expect("serializable"));
+    } else {
+        print!("{}", report_text(&spec, &compiled, args.samples.is_none()));
+        if let Some(out) = &args.output {
+            println!("wrote {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+fn op_counts(c: &Compiled) -> BTreeMap<&'static str, usize> {
+    let g = c.graph();
+    let mut counts = BTreeMap::new();
+    for id in g.ids() {
+        *counts.entry(g.node(id).op.name()).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn report_json(spec: &silc_frontend::ModelSpec, c: &Compiled) -> serde_json::Value {
+    json!({
+        "model": spec.name,
+        "precision": spec.bits,
+        "parameter_set": c.cost.parameter_set,
+        "noise_bound": c.cost.noise_bound,
+        "pbs_per_step": c.cost.pbs_per_step,
+        "pbs_per_epoch": c.cost.pbs_per_epoch,
+        "pbs_total": c.cost.pbs_total,
+        "estimated_seconds_per_step": c.cost.estimated_seconds_per_step,
+        "estimated_seconds_per_epoch": c.cost.estimated_seconds_per_epoch,
+        "violations": c.violations.len(),
+        "ops": op_counts(c),
+        "rns": c.rns,
+        "schedule": c.schedule,
+        "cost": c.cost,
+        "quant": c.quant,
+    })
+}
+
+fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: bool) -> String {
+    let mut o = String::new();
+    let k = &c.cost;
+    let chain: Vec<String> = spec.widths_chain().iter().map(|w| w.to_string()).collect();
+    writeln!(o, "compiled `{}` ({}), bits {}, batch {}", spec.name, chain.join("-"), spec.bits, spec.batch).unwrap();
+    writeln!(
+        o,
+        "  parameters   {} (noise bound ν = {:.2}), p-fail 2^-{} per bootstrap",
+        k.parameter_set, k.noise_bound, k.pfail_log2
+    )
+    .unwrap();
+    let ops: Vec<String> = op_counts(c).iter().map(|(n, c)| format!("{n} {c}")).collect();
+    writeln!(o, "  ops          {}", ops.join(", ")).unwrap();
+    writeln!(o, "  rns          one residue system per matrix product (divisor moduli | range moduli):").unwrap();
+    for r in &c.rns {
+        let list = |ms: &[i64]| ms.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("·");
+        let methods: Vec<String> = r.moduli.iter().zip(&r.methods).map(|(m, meth)| format!("{m}:{meth}")).collect();
+        writeln!(
+            o,
+            "    @{:<6} [{}x{}]·[{}x{}] in [{}, {}]: {} | {}   ({})",
+            r.at,
+            r.shape[0],
+            r.shape[1],
+            r.shape[1],
+            r.shape[2],
+            r.c_lo,
+            r.c_hi,
+            list(&r.moduli[..r.n_div]),
+            list(&r.moduli[r.n_div..]),
+            methods.join(", ")
+        )
+        .unwrap();
+    }
+    let s = &c.schedule;
+    writeln!(
+        o,
+        "  schedule     PBS {} → {} ({} tables fused, {} nodes merged, {} dead removed, {} refreshes, {} many-LUT groups); {} waves, widest {}",
+        s.pbs_before, s.pbs_after, s.fused_tables, s.merged_nodes, s.removed_nodes, s.refreshes, s.many_lut_groups, s.waves, s.widest_wave
+    )
+    .unwrap();
+    let kinds: Vec<String> = k.pbs_by_kind.iter().map(|(n, c)| format!("{n} {c}")).collect();
+    writeln!(
+        o,
+        "  PBS/step     {} at {} bits ({} cacheable: data-only)",
+        k.pbs_per_step, k.precision, k.cacheable_pbs_per_step
+    )
+    .unwrap();
+    writeln!(o, "    by table   {}", kinds.join(", ")).unwrap();
+    let note = if default_samples { " (one batch per epoch; pass --samples N for a data set of N)" } else { "" };
+    writeln!(
+        o,
+        "  PBS/epoch    {} in {} steps{note}; {} for {} epochs",
+        k.pbs_per_epoch, k.steps_per_epoch, k.pbs_total, spec.epochs
+    )
+    .unwrap();
+    writeln!(
+        o,
+        "  time         ≈ {} per step, {} per epoch, {} in all (2 cores, DESIGN.md PBS rates)",
+        human_secs(k.estimated_seconds_per_step),
+        human_secs(k.estimated_seconds_per_epoch),
+        human_secs(k.estimated_seconds_total)
+    )
+    .unwrap();
+    writeln!(
+        o,
+        "  data         {} KiB per ciphertext; {} ciphertexts per sample, {} for the weights",
+        k.ciphertext_kib, k.ciphertexts_per_sample, k.weight_ciphertexts
+    )
+    .unwrap();
+    writeln!(
+        o,
+        "  p-fail       {:.3e} for the whole run (Σ over {} bootstraps)",
+        k.total_failure_probability, k.pbs_total
+    )
+    .unwrap();
+    writeln!(o, "  violations   {}", c.violations.len()).unwrap();
+    o
+}
+
+fn human_secs(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.1} s")
+    } else if s < 7200.0 {
+        format!("{:.1} min", s / 60.0)
+    } else if s < 172800.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else {
+        format!("{:.1} days", s / 86400.0)
+    }
+}

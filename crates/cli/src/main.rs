@@ -1,0 +1,98 @@
+//! The `silc` command line. Only this crate reads and writes files and parses
+//! arguments; everything else receives bytes and values.
+
+mod artifact;
+mod compile;
+mod io;
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// silc — train a multi-layer perceptron on encrypted data (TFHE).
+///
+/// A client describes the model in a small `.mlp` file; silc compiles one
+/// training step into a circuit of small-integer operations and table
+/// lookups (programmable bootstraps), proves it free of overflow and of
+/// excess noise, and reports what it costs.
+#[derive(Parser)]
+#[command(name = "silc", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile a model: parse, lower, check, schedule; print a cost report.
+    ///
+    /// Examples:
+    ///   silc compile examples/iris.mlp
+    ///   silc compile examples/iris.mlp -o iris.silc --samples 120
+    ///   silc compile examples/tiny.mlp --dump-ir all
+    ///   silc compile examples/digits.mlp --json
+    #[command(verbatim_doc_comment)]
+    Compile(CompileArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CompileArgs {
+    /// The model description (`.mlp`).
+    pub model: PathBuf,
+    /// Write the compiled circuit here (a versioned `.silc` artifact).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print the IR after a stage (high, rns, karatsuba, scale, nonlinear,
+    /// schedule) or after every stage (`all`).
+    #[arg(long, value_name = "STAGE")]
+    pub dump_ir: Option<String>,
+    /// Print the report as one JSON object instead of text (IR dumps then go
+    /// to standard error).
+    #[arg(long)]
+    pub json: bool,
+    /// What to do when the range/noise checker finds a violation.
+    #[arg(long, value_enum, default_value_t = CheckArg::Deny)]
+    pub check: CheckArg,
+    /// Training samples per epoch, for the per-epoch and total figures
+    /// (default: one batch per epoch).
+    #[arg(long, value_name = "N")]
+    pub samples: Option<usize>,
+    /// Use this residue product method wherever it is feasible, instead of the
+    /// cheapest (for comparisons).
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub product: Option<ProductArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum CheckArg {
+    /// A violation is an error (exit status 2).
+    Deny,
+    /// Report violations and carry on.
+    Warn,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ProductArg {
+    Packed,
+    QuarterSquares,
+    Karatsuba,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Compile(args) => compile::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprint!("{message}");
+            if !message.ends_with('\n') {
+                eprintln!();
+            }
+            ExitCode::from(2)
+        }
+    }
+}

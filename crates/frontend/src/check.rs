@@ -1,0 +1,463 @@
+//! Semantic checks: AST → [`ModelSpec`].
+//!
+//! Each statement keyword has one handler that validates its arguments; the
+//! model-level rules (required statements, layer order, the last layer) run
+//! after all statements are read. The first error wins: a user fixes one thing
+//! at a time, and later errors are often consequences of the first.
+
+use crate::ast::{Arg, ArgKind, Model, Statement, Value};
+use crate::diag::{Annotate, Diagnostic, ErrorKind, SourceFile, Span};
+use crate::parse::join_or;
+use crate::spec::{Layer, Loc, Locs, ModelSpec, Widths};
+
+/// Statements a model may hold, in the order the help text lists them.
+pub const STATEMENTS: &[&str] =
+    &["input", "dense", "loss", "optimizer", "batch", "epochs", "bits", "seed", "quantize", "pfail"];
+
+/// Largest layer width, batch or epoch count accepted: far beyond any model that
+/// could run under FHE, small enough that products of them cannot overflow.
+const MAX_COUNT: u64 = 1 << 20;
+
+type Result<T> = std::result::Result<T, Box<Diagnostic>>;
+
+struct Checker<'s, 'a> {
+    src: &'s SourceFile<'a>,
+}
+
+impl Checker<'_, '_> {
+    fn err(&self, kind: ErrorKind, span: Span, msg: impl Into<String>) -> Box<Diagnostic> {
+        Box::new(self.src.error(kind, span, msg))
+    }
+
+    fn loc(&self, span: Span) -> Loc {
+        let (line, col) = self.src.line_col(span.start);
+        Loc { line: line as u32, col: col as u32 }
+    }
+
+    /// Exactly `n` bare (non `key=value`) arguments.
+    fn bare_args<'m>(&self, st: &'m Statement, n: usize, usage: &str) -> Result<Vec<(&'m Value, Span)>> {
+        let mut out = Vec::new();
+        for arg in &st.args {
+            match &arg.kind {
+                ArgKind::Value(v) => out.push((v, arg.span)),
+                ArgKind::Pair { key, key_span, .. } => {
+                    return Err(self
+                        .err(ErrorKind::BadArgument, *key_span, format!("`{}` takes no `{key}=` argument", st.keyword))
+                        .with_label("unexpected key")
+                        .with_help(format!("write it as `{usage}`")))
+                }
+            }
+        }
+        if out.len() != n {
+            let (span, what) = if out.len() > n {
+                (out[n].1, format!("`{}` takes {} argument{}, found {}", st.keyword, n, plural(n), out.len()))
+            } else {
+                (st.span, format!("`{}` needs {} argument{}, found {}", st.keyword, n, plural(n), out.len()))
+            };
+            return Err(self.err(ErrorKind::BadArgument, span, what).with_help(format!("write it as `{usage}`")));
+        }
+        Ok(out)
+    }
+
+    /// A whole number in `min..=max`.
+    fn int(&self, v: &Value, span: Span, what: &str, min: u64, max: u64) -> Result<u64> {
+        let Value::Number(text) = v else {
+            return Err(self
+                .err(ErrorKind::BadArgument, span, format!("{what} must be a whole number, found {}", v.describe()))
+                .with_help(format!("use a whole number from {min} to {max}")));
+        };
+        if text.contains(['.', 'e', 'E']) || text.starts_with('-') {
+            let kind = if text.starts_with('-') { ErrorKind::NumberOutOfRange } else { ErrorKind::BadArgument };
+            return Err(self
+                .err(kind, span, format!("{what} must be a whole number from {min} to {max}, found `{text}`"))
+                .with_help(format!("use a whole number from {min} to {max}")));
+        }
+        match text.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => {
+                let kind = if min == 1 && text.parse::<u64>() == Ok(0) && what.contains("width") {
+                    ErrorKind::ZeroWidth
+                } else {
+                    ErrorKind::NumberOutOfRange
+                };
+                let shown =
+                    if text.len() > 24 { format!("{}… ({} digits)", &text[..12], text.len()) } else { text.clone() };
+                Err(self
+                    .err(kind, span, format!("{what} is out of range: `{shown}`"))
+                    .with_label(format!("must be from {min} to {max}"))
+                    .with_help(format!("use a whole number from {min} to {max}")))
+            }
+        }
+    }
+
+    fn word<'v>(&self, v: &'v Value, span: Span, what: &str, valid: &str) -> Result<&'v str> {
+        match v {
+            Value::Word(w) => Ok(w),
+            other => Err(self
+                .err(ErrorKind::BadArgument, span, format!("expected {what}, found {}", other.describe()))
+                .with_help(format!("valid: {valid}"))),
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+#[derive(Default)]
+struct Seen {
+    input: Option<(usize, Span)>,
+    loss: Option<Span>,
+    optimizer: Option<(f64, Span)>,
+    batch: Option<(usize, Span)>,
+    epochs: Option<(usize, Span)>,
+    bits: Option<(u8, Span)>,
+    seed: Option<(u64, Span)>,
+    quantize: Option<(Vec<(String, u8, Span)>, Span)>,
+    pfail: Option<(u32, Span)>,
+}
+
+/// Checks a parsed model and builds its [`ModelSpec`].
+pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
+    let c = Checker { src };
+    let mut seen = Seen::default();
+    let mut layers: Vec<(Layer, Span, Option<Span>)> = Vec::new();
+
+    for st in &model.statements {
+        let kw = st.keyword.as_str();
+        let duplicate = |prev: Option<Span>| -> Result<()> {
+            if let Some(prev) = prev {
+                let (line, col) = src.line_col(prev.start);
+                return Err(c
+                    .err(ErrorKind::DuplicateStatement, st.keyword_span, format!("`{kw}` is given twice"))
+                    .with_label("second one here")
+                    .with_help(format!("keep one `{kw}` statement; the first is at {}:{line}:{col}", src.name)));
+            }
+            Ok(())
+        };
+        match kw {
+            "input" => {
+                duplicate(seen.input.map(|s| s.1))?;
+                if let Some((_, first_dense, _)) = layers.first() {
+                    let (line, _) = src.line_col(first_dense.start);
+                    return Err(c
+                        .err(ErrorKind::MisplacedStatement, st.keyword_span, "`input` comes after a `dense` layer")
+                        .with_help(format!("move `input` before the first `dense` (line {line})")));
+                }
+                let a = c.bare_args(st, 1, "input N;")?;
+                let n = c.int(a[0].0, a[0].1, "the input width", 1, MAX_COUNT)?;
+                seen.input = Some((n as usize, st.keyword_span));
+            }
+            "dense" => {
+                if st.args.is_empty() || st.args.len() > 2 {
+                    return Err(c
+                        .err(
+                            ErrorKind::BadArgument,
+                            st.span,
+                            format!(
+                                "`dense` takes a width and an optional activation, found {} argument{}",
+                                st.args.len(),
+                                plural(st.args.len())
+                            ),
+                        )
+                        .with_help("write it as `dense 8 relu;` or, for the output layer, `dense 3;`"));
+                }
+                let a = c.bare_args(st, st.args.len(), "dense N [relu];")?;
+                let width = c.int(a[0].0, a[0].1, "the layer width", 1, MAX_COUNT)? as usize;
+                let mut relu = false;
+                let mut act_span = None;
+                if let Some((v, span)) = a.get(1) {
+                    let w = c.word(v, *span, "an activation", "relu")?;
+                    if w != "relu" {
+                        return Err(c
+                            .err(ErrorKind::UnknownActivation, *span, format!("unknown activation `{w}`"))
+                            .with_help("the only activation is `relu`; leave it out for a linear layer"));
+                    }
+                    relu = true;
+                    act_span = Some(*span);
+                }
+                layers.push((Layer { width, relu, loc: c.loc(st.keyword_span) }, st.keyword_span, act_span));
+            }
+            "loss" => {
+                duplicate(seen.loss)?;
+                let a = c.bare_args(st, 1, "loss cross_entropy;")?;
+                let w = c.word(a[0].0, a[0].1, "a loss", "cross_entropy")?;
+                if w != "cross_entropy" {
+                    return Err(c
+                        .err(ErrorKind::UnknownLoss, a[0].1, format!("unknown loss `{w}`"))
+                        .with_help("the only loss is `cross_entropy`"));
+                }
+                seen.loss = Some(st.keyword_span);
+            }
+            "optimizer" => {
+                duplicate(seen.optimizer.map(|s| s.1))?;
+                seen.optimizer = Some((check_optimizer(&c, st)?, st.keyword_span));
+            }
+            "batch" => {
+                duplicate(seen.batch.map(|s| s.1))?;
+                let a = c.bare_args(st, 1, "batch N;")?;
+                let n = c.int(a[0].0, a[0].1, "the batch size", 1, MAX_COUNT)?;
+                seen.batch = Some((n as usize, st.keyword_span));
+            }
+            "epochs" => {
+                duplicate(seen.epochs.map(|s| s.1))?;
+                let a = c.bare_args(st, 1, "epochs N;")?;
+                let n = c.int(a[0].0, a[0].1, "the number of epochs", 1, MAX_COUNT)?;
+                seen.epochs = Some((n as usize, st.keyword_span));
+            }
+            "bits" => {
+                duplicate(seen.bits.map(|s| s.1))?;
+                let a = c.bare_args(st, 1, "bits N;")?;
+                let ok = matches!(a[0].0, Value::Number(t) if t.parse::<u8>().is_ok_and(|b| (2..=8).contains(&b)));
+                if !ok {
+                    return Err(c
+                        .err(ErrorKind::BitsOutOfRange, a[0].1, "`bits` must be a whole number from 2 to 8")
+                        .with_label("the circuit precision p")
+                        .with_help("TFHE tables of more than 8 bits are impractically slow; 4 or 5 for quick encrypted tests, 8 for accuracy"));
+                }
+                let Value::Number(t) = a[0].0 else { unreachable!("checked above") };
+                seen.bits = Some((t.parse().expect("checked above"), st.keyword_span));
+            }
+            "seed" => {
+                duplicate(seen.seed.map(|s| s.1))?;
+                let a = c.bare_args(st, 1, "seed N;")?;
+                let n = c.int(a[0].0, a[0].1, "the seed", 0, u64::MAX)?;
+                seen.seed = Some((n, st.keyword_span));
+            }
+            "quantize" => {
+                duplicate(seen.quantize.as_ref().map(|s| s.1))?;
+                seen.quantize = Some((check_quantize(&c, st)?, st.keyword_span));
+            }
+            "pfail" => {
+                duplicate(seen.pfail.map(|s| s.1))?;
+                let a = c.bare_args(st, 1, "pfail 2^-64;")?;
+                let log2 = match a[0].0 {
+                    Value::Power { base, exp } if base == "2" => match exp.as_str() {
+                        "-128" => Some(128),
+                        "-64" => Some(64),
+                        "-40" => Some(40),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let Some(log2) = log2 else {
+                    return Err(c
+                        .err(ErrorKind::BadFailureProbability, a[0].1, "unsupported failure probability")
+                        .with_help("use one of `2^-128` (the default), `2^-64` or `2^-40`"));
+                };
+                seen.pfail = Some((log2, st.keyword_span));
+            }
+            other => {
+                let help = match suggest(other) {
+                    Some(s) => format!("did you mean `{s}`? valid statements are {}", quoted(STATEMENTS)),
+                    None => format!("valid statements are {}", quoted(STATEMENTS)),
+                };
+                return Err(c
+                    .err(ErrorKind::UnknownStatement, st.keyword_span, format!("unknown statement `{other}`"))
+                    .with_label("not a statement")
+                    .with_help(help));
+            }
+        }
+    }
+
+    let end = model.end_span;
+    let missing = |what: &str, example: &str| {
+        c.err(ErrorKind::MissingStatement, end, format!("model `{}` has no `{what}` statement", model.name))
+            .with_label("expected before this brace")
+            .with_help(format!("add `{example}`"))
+    };
+    let (input, input_span) = seen.input.ok_or_else(|| missing("input", "input 4;   // number of features"))?;
+    if layers.is_empty() {
+        return Err(c
+            .err(ErrorKind::NoDenseLayer, end, format!("model `{}` has no `dense` layer", model.name))
+            .with_label("expected before this brace")
+            .with_help("add at least the output layer, e.g. `dense 3;` for three classes"));
+    }
+    let loss = seen.loss.ok_or_else(|| missing("loss", "loss cross_entropy;"))?;
+    let (lr, opt_span) = seen.optimizer.ok_or_else(|| missing("optimizer", "optimizer sgd lr=0.125;"))?;
+    let (batch, batch_span) = seen.batch.ok_or_else(|| missing("batch", "batch 8;"))?;
+    let (epochs, _) = seen.epochs.ok_or_else(|| missing("epochs", "epochs 30;"))?;
+    let (bits, bits_span) = seen.bits.ok_or_else(|| missing("bits", "bits 8;   // circuit precision, 2..8"))?;
+
+    let (last, last_span, last_act) = layers.last().expect("checked non-empty");
+    if last.relu {
+        return Err(c
+            .err(ErrorKind::ActivationOnLastLayer, last_act.unwrap_or(*last_span), "the output layer has an activation")
+            .with_label("remove this")
+            .with_help("the last `dense` produces the logits for cross_entropy; write it without `relu`"));
+    }
+    if last.width < 2 {
+        return Err(c
+            .err(
+                ErrorKind::TooFewClasses,
+                *last_span,
+                format!("the output layer has {} unit; a classifier needs at least 2 classes", last.width),
+            )
+            .with_help("the width of the last `dense` is the number of classes, e.g. `dense 2;` for a binary task"));
+    }
+
+    let default = bits.saturating_sub(1).max(2);
+    let mut widths = Widths { input: default, weights: default, activations: default, gradients: default };
+    let mut quantize_loc = None;
+    if let Some((entries, span)) = &seen.quantize {
+        quantize_loc = Some(c.loc(*span));
+        for (key, w, span) in entries {
+            if *w < 2 || *w > bits {
+                return Err(c
+                    .err(
+                        ErrorKind::WidthOutOfRange,
+                        *span,
+                        format!("`{key}={w}` exceeds the circuit precision `bits {bits}`"),
+                    )
+                    .with_label(format!("must be from 2 to {bits}"))
+                    .with_help(format!("a tensor width is at most `bits` ({bits}); raise `bits` or lower `{key}`")));
+            }
+            match key.as_str() {
+                "input" => widths.input = *w,
+                "weights" => widths.weights = *w,
+                "activations" => widths.activations = *w,
+                _ => widths.gradients = *w,
+            }
+        }
+    }
+
+    Ok(ModelSpec {
+        name: model.name.clone(),
+        input,
+        layers: layers.into_iter().map(|l| l.0).collect(),
+        lr,
+        batch,
+        epochs,
+        bits,
+        seed: seen.seed.map(|s| s.0).unwrap_or(0),
+        widths,
+        pfail_log2: seen.pfail.map(|s| s.0).unwrap_or(128),
+        locs: Locs {
+            model: c.loc(model.name_span),
+            input: c.loc(input_span),
+            loss: c.loc(loss),
+            optimizer: c.loc(opt_span),
+            batch: c.loc(batch_span),
+            bits: c.loc(bits_span),
+            quantize: quantize_loc,
+        },
+    })
+}
+
+fn check_optimizer(c: &Checker<'_, '_>, st: &Statement) -> Result<f64> {
+    let usage = "write it as `optimizer sgd lr=0.125;`";
+    let Some(Arg { kind: ArgKind::Value(first), span: first_span }) = st.args.first() else {
+        return Err(c.err(ErrorKind::BadArgument, st.span, "`optimizer` needs a name").with_help(usage));
+    };
+    let name = c.word(first, *first_span, "an optimizer", "sgd")?;
+    if name != "sgd" {
+        return Err(c
+            .err(ErrorKind::UnknownOptimizer, *first_span, format!("unknown optimizer `{name}`"))
+            .with_help("the only optimizer is `sgd` (plain SGD, no momentum): `optimizer sgd lr=0.125;`"));
+    }
+    let mut lr = None;
+    for arg in &st.args[1..] {
+        match &arg.kind {
+            ArgKind::Pair { key, key_span, value } => {
+                if key != "lr" {
+                    return Err(c
+                        .err(ErrorKind::UnknownKey, *key_span, format!("`sgd` has no setting `{key}`"))
+                        .with_help("the only setting is the learning rate, `lr=0.125`"));
+                }
+                let ok = match value {
+                    Value::Number(t) => t.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0 && *x <= 1e6),
+                    _ => None,
+                };
+                let Some(x) = ok else {
+                    return Err(c
+                        .err(
+                            ErrorKind::BadLearningRate,
+                            arg.span,
+                            format!("the learning rate must be a positive number, found {}", value.describe()),
+                        )
+                        .with_help("e.g. `lr=0.125`; a power of two maps exactly onto the integer update"));
+                };
+                if lr.is_some() {
+                    return Err(c
+                        .err(ErrorKind::DuplicateStatement, *key_span, "`lr` is given twice")
+                        .with_help(usage));
+                }
+                lr = Some(x);
+            }
+            ArgKind::Value(v) => {
+                return Err(c
+                    .err(
+                        ErrorKind::BadArgument,
+                        arg.span,
+                        format!("unexpected {} after the optimizer name", v.describe()),
+                    )
+                    .with_help(usage))
+            }
+        }
+    }
+    lr.ok_or_else(|| c.err(ErrorKind::BadLearningRate, st.span, "`sgd` needs a learning rate").with_help(usage))
+}
+
+fn check_quantize(c: &Checker<'_, '_>, st: &Statement) -> Result<Vec<(String, u8, Span)>> {
+    const KEYS: &[&str] = &["input", "weights", "activations", "gradients"];
+    let usage = "e.g. `quantize weights=7 activations=6 gradients=6 input=6;`";
+    if st.args.is_empty() {
+        return Err(c
+            .err(ErrorKind::BadArgument, st.span, "`quantize` needs at least one `name=bits` setting")
+            .with_help(usage));
+    }
+    let mut out: Vec<(String, u8, Span)> = Vec::new();
+    for arg in &st.args {
+        let ArgKind::Pair { key, key_span, value } = &arg.kind else {
+            return Err(c
+                .err(ErrorKind::BadArgument, arg.span, "`quantize` takes `name=bits` settings")
+                .with_help(usage));
+        };
+        if !KEYS.contains(&key.as_str()) {
+            return Err(c
+                .err(ErrorKind::UnknownKey, *key_span, format!("unknown tensor `{key}` in `quantize`"))
+                .with_help(format!("valid tensors are {}", quoted(KEYS))));
+        }
+        if out.iter().any(|(k, _, _)| k == key) {
+            return Err(c
+                .err(ErrorKind::DuplicateStatement, *key_span, format!("`{key}` is given twice"))
+                .with_help(usage));
+        }
+        let w = c.int(value, arg.span, &format!("the width of `{key}`"), 0, 64)?;
+        out.push((key.clone(), w as u8, arg.span));
+    }
+    Ok(out)
+}
+
+fn quoted(items: &[&str]) -> String {
+    let q: Vec<String> = items.iter().map(|s| format!("`{s}`")).collect();
+    let r: Vec<&str> = q.iter().map(String::as_str).collect();
+    join_or(&r)
+}
+
+/// The closest statement keyword by edit distance, if close enough to be a typo.
+fn suggest(word: &str) -> Option<&'static str> {
+    STATEMENTS
+        .iter()
+        .map(|s| (edit_distance(word, s), *s))
+        .filter(|(d, s)| *d <= 2.max(s.len() / 3))
+        .min()
+        .map(|(_, s)| s)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

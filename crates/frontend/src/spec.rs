@@ -1,0 +1,75 @@
+//! [`ModelSpec`]: the checked meaning of a `.mlp` file, the input to lowering.
+//!
+//! Every field is valid by construction (the checker rejects anything else) and
+//! carries the 1-based line and column of the statement it came from, so later
+//! stages can point back at the user's text.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a statement stands in the source: 1-based line and column.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Loc {
+    pub line: u32,
+    pub col: u32,
+}
+
+/// One `dense N [relu];` statement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Layer {
+    pub width: usize,
+    pub relu: bool,
+    pub loc: Loc,
+}
+
+/// Bit widths of the quantized tensors (signed, two's-complement range),
+/// each at most the circuit precision `bits`. Set with `quantize ...;`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Widths {
+    /// The encrypted training samples.
+    pub input: u8,
+    pub weights: u8,
+    pub activations: u8,
+    pub gradients: u8,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub name: String,
+    pub input: usize,
+    pub layers: Vec<Layer>,
+    /// SGD learning rate.
+    pub lr: f64,
+    pub batch: usize,
+    pub epochs: usize,
+    /// Circuit precision p: no encrypted value exceeds this many bits.
+    pub bits: u8,
+    pub seed: u64,
+    pub widths: Widths,
+    /// log2 of the inverse failure probability per PBS: 128, 64 or 40.
+    pub pfail_log2: u32,
+    pub locs: Locs,
+}
+
+/// Source positions of the statements that are not layers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Locs {
+    pub model: Loc,
+    pub input: Loc,
+    pub loss: Loc,
+    pub optimizer: Loc,
+    pub batch: Loc,
+    pub bits: Loc,
+    pub quantize: Option<Loc>,
+}
+
+impl ModelSpec {
+    /// Number of classes: the width of the last layer.
+    pub fn classes(&self) -> usize {
+        self.layers.last().map(|l| l.width).unwrap_or(0)
+    }
+
+    /// Layer widths including the input: `[4, 8, 3]` for iris.
+    pub fn widths_chain(&self) -> Vec<usize> {
+        std::iter::once(self.input).chain(self.layers.iter().map(|l| l.width)).collect()
+    }
+}

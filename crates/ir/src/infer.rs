@@ -1,0 +1,226 @@
+//! Type inference: the shape and the interval of every op's result from its
+//! operands' types.
+//!
+//! Ranges form an interval lattice (join = the smallest interval holding both),
+//! and every transfer function here is sound: the true range of each element
+//! lies inside the inferred one. Low-level arithmetic works on stored integers
+//! (logical + offset); high-level ops on logical values; layout ops keep their
+//! operand's offset. Passes use [`infer`] to type the nodes they create, and the
+//! verifier checks declared types against it.
+
+use crate::graph::{Graph, ValueId};
+use crate::op::Op;
+use crate::semantics;
+use crate::types::{Type, Vis};
+
+/// The join of two intervals.
+pub fn join((a, b): (i64, i64), (c, d): (i64, i64)) -> (i64, i64) {
+    (a.min(c), b.max(d))
+}
+
+/// Infers the type of `op` applied to `args` in `g`. Errors describe the
+/// mismatch (wrong shapes, wrong arity) in words.
+pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
+    if let Some(n) = op.arity() {
+        if n != args.len() {
+            return Err(format!("`{}` takes {n} operand(s), found {}", op.name(), args.len()));
+        }
+    } else if args.is_empty() {
+        return Err(format!("`{}` needs at least one operand", op.name()));
+    }
+    let t: Vec<&Type> = args.iter().map(|&a| g.ty(a)).collect();
+    let vis = if t.iter().any(|t| t.vis == Vis::Enc) { Vis::Enc } else { Vis::Clear };
+    let stored = |i: usize| t[i].stored();
+    let same_shape = |what: &str| -> Result<Vec<usize>, String> {
+        for x in &t[1..] {
+            if x.shape != t[0].shape {
+                return Err(format!("{what}: operand shapes {:?} and {:?} differ", t[0].shape, x.shape));
+            }
+        }
+        Ok(t[0].shape.clone())
+    };
+    let mk = |shape: Vec<usize>, (lo, hi): (i64, i64)| Ok(Type { vis, shape, lo, hi, offset: 0 });
+    let p = g.bits;
+    match op {
+        Op::Input { .. } => Err("inputs declare their type".into()),
+        Op::Output { .. } => Ok(t[0].clone()),
+        Op::MatMul => {
+            let (a, b) = (t[0], t[1]);
+            if a.shape.len() != 2 || b.shape.len() != 2 || a.shape[1] != b.shape[0] {
+                return Err(format!("matmul of shapes {:?} and {:?}", a.shape, b.shape));
+            }
+            let k = a.shape[1] as i64;
+            let corners = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi];
+            let lo = *corners.iter().min().unwrap();
+            let hi = *corners.iter().max().unwrap();
+            mk(vec![a.shape[0], b.shape[1]], (lo.min(0) * k, hi.max(0) * k))
+        }
+        Op::Transpose => {
+            if t[0].shape.len() != 2 {
+                return Err(format!("transpose of a {}-d tensor", t[0].shape.len()));
+            }
+            Ok(t[0].with_shape(vec![t[0].shape[1], t[0].shape[0]]))
+        }
+        Op::Rescale { factors, bits } => {
+            let d: i64 = factors.iter().product();
+            let f = |x| semantics::rescale(x, d, *bits);
+            mk(t[0].shape.clone(), (f(t[0].lo), f(t[0].hi)))
+        }
+        Op::Relu => mk(t[0].shape.clone(), (t[0].lo.max(0), t[0].hi.max(0))),
+        Op::ReluBackward => {
+            let shape = same_shape("relu_backward")?;
+            mk(shape, (t[0].lo.min(0), t[0].hi.max(0)))
+        }
+        Op::CeGrad { grad_max, .. } => {
+            let shape = same_shape("ce_grad")?;
+            if shape.len() != 2 {
+                return Err("ce_grad takes [batch, classes] tensors".into());
+            }
+            mk(shape, (-grad_max, *grad_max))
+        }
+        Op::SgdUpdate { .. } => {
+            let shape = same_shape("sgd_update")?;
+            mk(shape, (t[0].lo, t[0].hi))
+        }
+        Op::ModMatMul { modulus } => {
+            let (a, b) = (t[0], t[1]);
+            if a.shape.len() != 2 || b.shape.len() != 2 || a.shape[1] != b.shape[0] {
+                return Err(format!("mod_matmul of shapes {:?} and {:?}", a.shape, b.shape));
+            }
+            mk(vec![a.shape[0], b.shape[1]], (0, modulus - 1))
+        }
+        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits } => {
+            if moduli.len() != args.len() || *n_div > moduli.len() {
+                return Err(format!("from_residues has {} moduli and {} operands", moduli.len(), args.len()));
+            }
+            let shape = same_shape("from_residues")?;
+            let d: i64 = moduli[..*n_div].iter().product();
+            let f = |x| semantics::rescale(x, d, *bits);
+            mk(shape, (f(*c_lo), f(*c_hi)))
+        }
+        Op::Add => {
+            let shape = same_shape("add")?;
+            let (a, b) = (stored(0), stored(1));
+            mk(shape, (a.0 + b.0, a.1 + b.1))
+        }
+        Op::Sub => {
+            let shape = same_shape("sub")?;
+            let (a, b) = (stored(0), stored(1));
+            mk(shape, (a.0 - b.1, a.1 - b.0))
+        }
+        Op::AddClear { c } => {
+            let a = stored(0);
+            mk(t[0].shape.clone(), (a.0 + c, a.1 + c))
+        }
+        Op::MulClear { c } => {
+            let a = stored(0);
+            mk(t[0].shape.clone(), ((a.0 * c).min(a.1 * c), (a.0 * c).max(a.1 * c)))
+        }
+        Op::Pack { scale } => {
+            let shape = same_shape("pack")?;
+            let (a, b) = (stored(0), stored(1));
+            let s = *scale;
+            mk(shape, ((a.0 * s).min(a.1 * s) + b.0, (a.0 * s).max(a.1 * s) + b.1))
+        }
+        Op::ReduceSum { axis, chunk } => {
+            let mut shape = t[0].shape.clone();
+            if *axis >= shape.len() || *chunk == 0 {
+                return Err(format!("reduce_sum over axis {axis} (chunk {chunk}) of shape {shape:?}"));
+            }
+            let n = (*chunk).min(shape[*axis]).max(1) as i64;
+            shape[*axis] = shape[*axis].div_ceil(*chunk);
+            let (lo, hi) = stored(0);
+            mk(shape, (if lo < 0 { lo * n } else { lo }, if hi > 0 { hi * n } else { hi }))
+        }
+        Op::Lut { table } => {
+            let tab = g.tables.get(*table);
+            if tab.entries.len() != 1usize << p {
+                return Err(format!("table {table} has {} entries, not 2^{p}", tab.entries.len()));
+            }
+            mk(t[0].shape.clone(), lut_range(&tab.entries, stored(0), p))
+        }
+        Op::LutMany { tables } => {
+            let mut r: Option<(i64, i64)> = None;
+            for tid in tables {
+                let tab = g.tables.get(*tid);
+                if tab.entries.len() != 1usize << p {
+                    return Err(format!("table {tid} has {} entries, not 2^{p}", tab.entries.len()));
+                }
+                let x = lut_range(&tab.entries, stored(0), p);
+                r = Some(r.map_or(x, |r| join(r, x)));
+            }
+            let mut shape = vec![tables.len()];
+            shape.extend(&t[0].shape);
+            mk(shape, r.unwrap_or((0, 0)))
+        }
+        Op::Reshape { shape } => {
+            if shape.iter().product::<usize>() != t[0].len() {
+                return Err(format!("reshape of {:?} to {shape:?}", t[0].shape));
+            }
+            Ok(t[0].with_shape(shape.clone()))
+        }
+        Op::Expand { axis, n } => {
+            let mut shape = t[0].shape.clone();
+            if *axis > shape.len() {
+                return Err(format!("expand at axis {axis} of shape {shape:?}"));
+            }
+            shape.insert(*axis, *n);
+            Ok(t[0].with_shape(shape))
+        }
+        Op::Slice { axis, start, len } => {
+            let mut shape = t[0].shape.clone();
+            if *axis >= shape.len() || start + len > shape[*axis] || *len == 0 {
+                return Err(format!("slice {start}..{} of axis {axis} of shape {shape:?}", start + len));
+            }
+            shape[*axis] = *len;
+            // One slot of a many-LUT result: that table's own range, not the union.
+            if let (Op::LutMany { tables }, 0, 1) = (&g.node(args[0]).op, *axis, *len) {
+                let src = g.node(args[0]).args[0];
+                let r = lut_range(&g.tables.get(tables[*start]).entries, g.ty(src).stored(), p);
+                return Ok(Type { shape, lo: r.0 - t[0].offset, hi: r.1 - t[0].offset, ..t[0].clone() });
+            }
+            Ok(t[0].with_shape(shape))
+        }
+        Op::Concat { axis } => {
+            let mut shape = t[0].shape.clone();
+            if *axis >= shape.len() {
+                return Err(format!("concat along axis {axis} of shape {shape:?}"));
+            }
+            let mut range = (t[0].lo, t[0].hi);
+            for x in &t[1..] {
+                let mut s = x.shape.clone();
+                if s.len() != shape.len() || x.offset != t[0].offset {
+                    return Err("concat of tensors of different rank or offset".into());
+                }
+                s[*axis] = shape[*axis];
+                if s != shape {
+                    return Err(format!("concat of shapes {:?} and {:?}", t[0].shape, x.shape));
+                }
+                shape[*axis] += x.shape[*axis];
+                range = join(range, (x.lo, x.hi));
+            }
+            Ok(Type { vis, shape, lo: range.0, hi: range.1, offset: t[0].offset })
+        }
+    }
+}
+
+/// Output interval of a bootstrap of `entries` over stored inputs `lo..=hi`,
+/// including TFHE's negacyclic answers for inputs in the padding half.
+pub fn lut_range(entries: &[i64], (lo, hi): (i64, i64), p: u32) -> (i64, i64) {
+    let size = 1i64 << p;
+    let in_range = |x: i64| entries[x as usize];
+    if lo >= 0 && hi < size {
+        let s = &entries[lo as usize..=hi as usize];
+        return (*s.iter().min().unwrap(), *s.iter().max().unwrap());
+    }
+    // Out of the table's domain: anything the negacyclic wrap can give.
+    let full = 1i64 << (p + 1);
+    let mut r = (i64::MAX, i64::MIN);
+    let span = (hi - lo).min(full - 1);
+    for d in 0..=span {
+        let v = semantics::lut(entries, lo + d, p);
+        r = join(r, (v, v));
+    }
+    let _ = in_range;
+    r
+}

@@ -1,0 +1,241 @@
+//! The operations of the IR, from high-level tensor ops to ≤ p-bit leveled
+//! integer ops and table lookups.
+//!
+//! Every value has a *logical* integer meaning and a *stored* integer, the one
+//! a ciphertext (or the simulator) holds: `stored = logical + offset`, the offset
+//! being part of the value's [`crate::Type`]. High-level ops are defined on
+//! logical values; low-level ops on stored integers (their results normally have
+//! offset 0). A pass that lowers a high op reads its operands' offsets and builds
+//! its tables accordingly. The exact integer reference semantics of the high ops
+//! live in [`crate::semantics`] next door; the doc comments here summarise them.
+
+use crate::table::TableId;
+use serde::{Deserialize, Serialize};
+
+/// What an input tensor is, so the client knows what to encrypt into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// A batch of quantized training samples.
+    Data,
+    /// One-hot labels of the batch.
+    Label,
+    /// A weight matrix, updated by the step and fed back into the next one.
+    Weight,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Data => "data",
+            Role::Label => "label",
+            Role::Weight => "weight",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    // ---- sources and sinks -------------------------------------------------
+    /// An encrypted input tensor supplied by the client (or fed back from the
+    /// previous step, for weights).
+    Input {
+        name: String,
+        role: Role,
+    },
+    /// Marks a result of the step. Its value is its operand's.
+    Output {
+        name: String,
+    },
+
+    // ---- high level --------------------------------------------------------
+    /// `[n,k] × [k,m] → [n,m]`: the exact integer matrix product.
+    MatMul,
+    /// Swaps the two axes of a matrix (no arithmetic; also low level).
+    Transpose,
+    /// `clamp(floor((x + ⌊D/2⌋) / D), -2^(bits-1), 2^(bits-1) - 1)` with
+    /// `D = Π factors`: division by `D`, rounding half up, saturating to a signed
+    /// `bits`-bit integer. The factors are pairwise coprime so that the RNS
+    /// lowering can divide exactly by dropping their mixed-radix digits.
+    Rescale {
+        factors: Vec<i64>,
+        bits: u32,
+    },
+    /// `max(x, 0)`.
+    Relu,
+    /// `(delta, z) → delta if z > 0 else 0`: ReLU's backward mask.
+    ReluBackward,
+    /// `(z, y) → grad`: the quantized cross-entropy gradient
+    /// `softmax(z·z_scale) - y` in units of `1/grad_max`, computed the way the
+    /// lowering does (see `semantics::ce_grad`).
+    CeGrad {
+        z_scale: f64,
+        exp_max: i64,
+        grad_max: i64,
+    },
+    /// `(w, g) → clamp(w - clamp(round(g·num / 2^shift), -bound, bound), wmin, wmax)`,
+    /// `[wmin, wmax]` being `w`'s own range: one SGD step.
+    SgdUpdate {
+        num: i64,
+        shift: u32,
+        bound: i64,
+    },
+
+    // ---- between levels: residue number system ----------------------------
+    /// `(ra, rb) → Σ_k ra[i,k]·rb[k,j] mod modulus`: a matrix product of
+    /// residues. Lowered to ≤ p-bit products and reductions by `karatsuba`.
+    ModMatMul {
+        modulus: i64,
+    },
+    /// `(r_1, …, r_n) → Rescale` of the unique `C` in `[c_lo, c_lo + M)` with
+    /// `C ≡ r_i (mod m_i)`, `M = Π moduli`. The first `n_div` moduli are the
+    /// rescale factors `D`. Lowered through mixed-radix digits by `scale`.
+    FromResidues {
+        moduli: Vec<i64>,
+        n_div: usize,
+        c_lo: i64,
+        c_hi: i64,
+        bits: u32,
+    },
+
+    // ---- low level: leveled arithmetic (no bootstrap) ----------------------
+    Add,
+    Sub,
+    AddClear {
+        c: i64,
+    },
+    MulClear {
+        c: i64,
+    },
+    /// `(a, b) → a·scale + b`: packs two small values into one table index.
+    Pack {
+        scale: i64,
+    },
+    /// Sums groups of `chunk` consecutive elements along `axis` (the last group
+    /// may be shorter): the axis shrinks to `ceil(n / chunk)`.
+    ReduceSum {
+        axis: usize,
+        chunk: usize,
+    },
+
+    // ---- low level: bootstraps ---------------------------------------------
+    /// One programmable bootstrap per element: `table[x]` for `x` in
+    /// `[0, 2^p)`; for `x` in `[2^p, 2^(p+1))` TFHE returns `-table[x - 2^p]`.
+    Lut {
+        table: TableId,
+    },
+    /// Several tables of one input in one blind rotation (tfhe-rs many-LUT):
+    /// the results are stacked along a new leading axis.
+    LutMany {
+        tables: Vec<TableId>,
+    },
+
+    // ---- low level: layout (no arithmetic) --------------------------------
+    Reshape {
+        shape: Vec<usize>,
+    },
+    /// Inserts a new axis at `axis` repeating the value `n` times.
+    Expand {
+        axis: usize,
+        n: usize,
+    },
+    Slice {
+        axis: usize,
+        start: usize,
+        len: usize,
+    },
+    Concat {
+        axis: usize,
+    },
+}
+
+impl Op {
+    /// The op's name in the text form.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Input { .. } => "input",
+            Op::Output { .. } => "output",
+            Op::MatMul => "matmul",
+            Op::Transpose => "transpose",
+            Op::Rescale { .. } => "rescale",
+            Op::Relu => "relu",
+            Op::ReluBackward => "relu_backward",
+            Op::CeGrad { .. } => "ce_grad",
+            Op::SgdUpdate { .. } => "sgd_update",
+            Op::ModMatMul { .. } => "mod_matmul",
+            Op::FromResidues { .. } => "from_residues",
+            Op::Add => "add",
+            Op::Sub => "sub",
+            Op::AddClear { .. } => "add_clear",
+            Op::MulClear { .. } => "mul_clear",
+            Op::Pack { .. } => "pack",
+            Op::ReduceSum { .. } => "reduce_sum",
+            Op::Lut { .. } => "lut",
+            Op::LutMany { .. } => "lut_many",
+            Op::Reshape { .. } => "reshape",
+            Op::Expand { .. } => "expand",
+            Op::Slice { .. } => "slice",
+            Op::Concat { .. } => "concat",
+        }
+    }
+
+    /// Number of operands, or `None` for variadic ops.
+    pub fn arity(&self) -> Option<usize> {
+        Some(match self {
+            Op::Input { .. } => 0,
+            Op::Output { .. }
+            | Op::Transpose
+            | Op::Rescale { .. }
+            | Op::Relu
+            | Op::AddClear { .. }
+            | Op::MulClear { .. }
+            | Op::ReduceSum { .. }
+            | Op::Lut { .. }
+            | Op::LutMany { .. }
+            | Op::Reshape { .. }
+            | Op::Expand { .. }
+            | Op::Slice { .. } => 1,
+            Op::MatMul
+            | Op::ReluBackward
+            | Op::CeGrad { .. }
+            | Op::SgdUpdate { .. }
+            | Op::ModMatMul { .. }
+            | Op::Add
+            | Op::Sub
+            | Op::Pack { .. } => 2,
+            Op::FromResidues { .. } | Op::Concat { .. } => return None,
+        })
+    }
+
+    /// Ops that only exist before lowering is complete.
+    pub fn is_high_level(&self) -> bool {
+        matches!(
+            self,
+            Op::MatMul
+                | Op::Rescale { .. }
+                | Op::Relu
+                | Op::ReluBackward
+                | Op::CeGrad { .. }
+                | Op::SgdUpdate { .. }
+                | Op::ModMatMul { .. }
+                | Op::FromResidues { .. }
+        )
+    }
+
+    /// Ops evaluated with one programmable bootstrap per element (per table).
+    pub fn is_bootstrap(&self) -> bool {
+        matches!(self, Op::Lut { .. } | Op::LutMany { .. })
+    }
+
+    /// Ops that only move data.
+    pub fn is_layout(&self) -> bool {
+        matches!(
+            self,
+            Op::Transpose
+                | Op::Reshape { .. }
+                | Op::Expand { .. }
+                | Op::Slice { .. }
+                | Op::Concat { .. }
+                | Op::Output { .. }
+        )
+    }
+}

@@ -1,0 +1,235 @@
+//! Exact integer reference semantics of the ops, shared by every executor and
+//! by the passes that build tables, so that there is one definition of each.
+//!
+//! The high-level functions here are the contract a lowering must meet bit for
+//! bit; where the lowering approximates (rounding, saturation, the softmax's
+//! reciprocal), the approximation is part of the definition and is spelled out.
+
+/// `floor(a / b)` for `b > 0`.
+pub fn floor_div(a: i64, b: i64) -> i64 {
+    a.div_euclid(b)
+}
+
+/// What TFHE computes for one bootstrap of `table` on a stored value `x`,
+/// with precision `p` (stored values live modulo `2^(p+1)`, the top bit being
+/// the padding bit): `table[x]` for `x < 2^p`, else the negacyclic
+/// `-table[x - 2^p]`, reduced modulo `2^(p+1)`.
+pub fn lut(entries: &[i64], x: i64, p: u32) -> i64 {
+    let full = 1i64 << (p + 1);
+    let half = 1i64 << p;
+    let x = x.rem_euclid(full);
+    if x < half {
+        entries[x as usize].rem_euclid(full)
+    } else {
+        (-entries[(x - half) as usize]).rem_euclid(full)
+    }
+}
+
+/// Wraps a leveled result into the stored space `[0, 2^(p+1))`.
+pub fn wrap(x: i64, p: u32) -> i64 {
+    x.rem_euclid(1i64 << (p + 1))
+}
+
+/// Signed saturation to `bits` bits.
+pub fn saturate(x: i64, bits: u32) -> i64 {
+    let hi = (1i64 << (bits - 1)) - 1;
+    x.clamp(-hi - 1, hi)
+}
+
+/// `Rescale`: `clamp(floor((x + ⌊D/2⌋) / D))` to signed `bits` bits.
+pub fn rescale(x: i64, divisor: i64, bits: u32) -> i64 {
+    saturate(floor_div(x + divisor / 2, divisor), bits)
+}
+
+pub fn relu(x: i64) -> i64 {
+    x.max(0)
+}
+
+pub fn relu_backward(delta: i64, z: i64) -> i64 {
+    if z > 0 {
+        delta
+    } else {
+        0
+    }
+}
+
+/// `SgdUpdate`: `clamp(w - clamp(round(g·num / 2^shift), ±bound), wlo, whi)`,
+/// rounding half up.
+pub fn sgd_update(w: i64, g: i64, num: i64, shift: u32, bound: i64, wlo: i64, whi: i64) -> i64 {
+    (w - sgd_step(g, num, shift, bound)).clamp(wlo, whi)
+}
+
+/// The update subtracted from a weight for gradient `g`.
+pub fn sgd_step(g: i64, num: i64, shift: u32, bound: i64) -> i64 {
+    let half = if shift == 0 { 0 } else { 1i64 << (shift - 1) };
+    floor_div(g * num + half, 1i64 << shift).clamp(-bound, bound)
+}
+
+/// Modular inverse of `a` modulo `m` (`a`, `m` coprime).
+pub fn mod_inverse(a: i64, m: i64) -> i64 {
+    let (mut r0, mut r1) = (m, a.rem_euclid(m));
+    let (mut t0, mut t1) = (0i64, 1i64);
+    while r1 != 0 {
+        let q = r0 / r1;
+        (r0, r1) = (r1, r0 - q * r1);
+        (t0, t1) = (t1, t0 - q * t1);
+    }
+    assert_eq!(r0, 1, "{a} has no inverse modulo {m}");
+    t0.rem_euclid(m)
+}
+
+/// The unique `c` in `[c_lo, c_lo + Π moduli)` with `c ≡ residues[i] (mod moduli[i])`.
+pub fn crt(residues: &[i64], moduli: &[i64], c_lo: i64) -> i64 {
+    // Mixed-radix reconstruction keeps every intermediate small.
+    let digits = mixed_radix_digits(residues, moduli);
+    let mut value: i128 = 0;
+    let mut weight: i128 = 1;
+    for (d, m) in digits.iter().zip(moduli) {
+        value += *d as i128 * weight;
+        weight *= *m as i128;
+    }
+    let base = (c_lo as i128).rem_euclid(weight);
+    let shift = (value - base).rem_euclid(weight);
+    (c_lo as i128 + shift) as i64
+}
+
+/// Mixed-radix digits `d_i` in `[0, m_i)` with `x = d_1 + m_1·(d_2 + m_2·(…))`
+/// for the non-negative `x` whose residues are given.
+pub fn mixed_radix_digits(residues: &[i64], moduli: &[i64]) -> Vec<i64> {
+    let mut digits: Vec<i64> = Vec::with_capacity(moduli.len());
+    for (i, (&r, &m)) in residues.iter().zip(moduli).enumerate() {
+        let mut x = r.rem_euclid(m);
+        for (j, &d) in digits.iter().enumerate() {
+            x = ((x - d).rem_euclid(m) * mod_inverse(moduli[j], m)).rem_euclid(m);
+        }
+        let _ = i;
+        digits.push(x);
+    }
+    digits
+}
+
+/// Constants of the cross-entropy gradient lowering at precision `p` for
+/// `classes` classes and gradient unit `grad_max` (see [`ce_grad`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CeConsts {
+    /// Largest exp-table output: `floor((2^p - 1) / classes)`, so the row sum fits.
+    pub exp_max: i64,
+    /// Reciprocal scale: `r = round(recip · exp_max / S)`.
+    pub recip: i64,
+    /// Largest output of the two quarter-square tables.
+    pub t1_max: i64,
+    pub t2_max: i64,
+}
+
+/// Chooses the softmax constants: the largest reciprocal scale for which the
+/// quarter-square product and the final clamp table all fit in `p` bits.
+pub fn ce_consts(p: u32, classes: usize, grad_max: i64) -> Option<CeConsts> {
+    let top = (1i64 << p) - 1;
+    let exp_max = top / classes as i64;
+    if exp_max < 1 {
+        return None;
+    }
+    let mut recip = top - exp_max;
+    while recip >= 1 {
+        let c = CeConsts { exp_max, recip, t1_max: 0, t2_max: 0 };
+        let t1_max = (0..=exp_max + recip).map(|s| ce_t1(&c, grad_max, s)).max().unwrap_or(0);
+        let t2_max = (0..=exp_max + recip).map(|d| ce_t2(&c, grad_max, d)).max().unwrap_or(0);
+        if t1_max + t2_max + grad_max <= top {
+            return Some(CeConsts { t1_max, t2_max, ..c });
+        }
+        recip -= 1;
+    }
+    None
+}
+
+/// Round-half-up division of non-negative integers.
+fn div_round(a: i64, b: i64) -> i64 {
+    (2 * a + b) / (2 * b)
+}
+
+/// First quarter-square table: `round(⌊s²/4⌋ · G / (recip·E))`.
+pub fn ce_t1(c: &CeConsts, grad_max: i64, s: i64) -> i64 {
+    div_round(s * s / 4 * grad_max, c.recip * c.exp_max)
+}
+
+/// Second quarter-square table on `d = e - r + recip`: `round(⌊(d-recip)²/4⌋ · G / (recip·E))`.
+pub fn ce_t2(c: &CeConsts, grad_max: i64, d: i64) -> i64 {
+    let x = d - c.recip;
+    div_round(x * x / 4 * grad_max, c.recip * c.exp_max)
+}
+
+/// Exp table: `round(E · exp(-u · z_scale))` for `u = max - z ≥ 0`.
+pub fn ce_exp(exp_max: i64, z_scale: f64, u: i64) -> i64 {
+    (exp_max as f64 * (-(u as f64) * z_scale).exp()).round() as i64
+}
+
+/// Reciprocal table: `round(recip · E / max(S, E))`. A row sum is never
+/// below `E` (the row's max contributes exactly `E`); clamping there keeps the
+/// table's output range tight for the range analysis.
+pub fn ce_recip(c: &CeConsts, s: i64) -> i64 {
+    div_round(c.recip * c.exp_max, s.max(c.exp_max))
+}
+
+/// `CeGrad` on one row: the gradient of softmax cross-entropy in units of
+/// `1/G` (`G = grad_max`), labels given as `y ∈ {0, G}`. Exactly:
+///
+/// 1. `m = max_c z_c`; `e_c = round(E·exp(-(m - z_c)·z_scale))` (so the max gets `E`);
+/// 2. `S = Σ e_c`; `r = round(recip·E / S)` (a reciprocal with `recip` steps);
+/// 3. `q_c = T1(e_c + r) - T2(e_c - r + recip)`, the quarter-square product
+///    `e_c · r · G / (recip·E)` ≈ `softmax_c · G` with both tables rounded;
+/// 4. `grad_c = clamp(q_c - y_c, -G, G)`.
+pub fn ce_grad(z: &[i64], y: &[i64], z_scale: f64, c: &CeConsts, grad_max: i64) -> Vec<i64> {
+    let m = z.iter().copied().max().unwrap_or(0);
+    let e: Vec<i64> = z.iter().map(|&zc| ce_exp(c.exp_max, z_scale, m - zc)).collect();
+    let s: i64 = e.iter().sum();
+    let r = ce_recip(c, s);
+    e.iter()
+        .zip(y)
+        .map(|(&ec, &yc)| {
+            let q = ce_t1(c, grad_max, ec + r) - ce_t2(c, grad_max, ec - r + c.recip);
+            (q - yc).clamp(-grad_max, grad_max)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crt_round_trips_signed_values() {
+        let moduli = [31, 32, 29];
+        for c in [-13000i64, -1, 0, 1, 12345] {
+            let r: Vec<i64> = moduli.iter().map(|m| c.rem_euclid(*m)).collect();
+            assert_eq!(crt(&r, &moduli, -14000), c);
+        }
+    }
+
+    #[test]
+    fn lut_is_negacyclic_in_the_padding_half() {
+        let t: Vec<i64> = (0..16).map(|x| x + 1).collect();
+        assert_eq!(lut(&t, 3, 4), 4);
+        assert_eq!(lut(&t, 16 + 3, 4), 32 - 4);
+    }
+
+    #[test]
+    fn rescale_rounds_half_up_and_saturates() {
+        assert_eq!(rescale(5, 2, 8), 3);
+        assert_eq!(rescale(-5, 2, 8), -2);
+        assert_eq!(rescale(1000, 2, 4), 7);
+        assert_eq!(rescale(-1000, 2, 4), -8);
+    }
+
+    #[test]
+    fn ce_grad_approximates_softmax_minus_onehot() {
+        let g = 63;
+        let c = ce_consts(8, 3, g).expect("fits at 8 bits");
+        let z = [20, 0, -20];
+        let grad = ce_grad(&z, &[g, 0, 0], 0.1, &c, g);
+        // softmax ≈ [0.87, 0.12, 0.016]
+        let want = [(0.867 - 1.0) * 63.0, 0.117 * 63.0, 0.016 * 63.0];
+        for (got, want) in grad.iter().zip(want) {
+            assert!((*got as f64 - want).abs() <= 2.5, "{grad:?}");
+        }
+    }
+}

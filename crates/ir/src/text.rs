@@ -1,0 +1,117 @@
+//! The deterministic text form of a graph, one op per line:
+//!
+//! ```text
+//! graph iris bits=8
+//! t0 = table "mod31" [0 1 2 …]
+//! %0 = input {name="x", role=data} : enc[8,4] i7 [-64, 63] off 64 @3:5
+//! %4 = rescale %3 {factors=[31,32], bits=7} : enc[8,8] i7 [-64, 63] off 64 @4:5
+//! ```
+//!
+//! Each line gives the value id, the op, its operands, its attributes, its type
+//! (visibility, shape, width, range, stored offset) and the `.mlp` line:col it
+//! descends from. [`crate::read`] parses the same form back.
+
+use std::fmt::Write;
+
+use crate::graph::Graph;
+use crate::op::Op;
+use crate::table::TableId;
+
+/// An attribute value in the text form.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Attr {
+    Int(i64),
+    Float(f64),
+    Ints(Vec<i64>),
+    Str(String),
+    Word(String),
+    Table(TableId),
+    Tables(Vec<TableId>),
+}
+
+impl std::fmt::Display for Attr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn list<T: std::fmt::Display>(items: &[T]) -> String {
+            items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+        }
+        match self {
+            Attr::Int(i) => write!(f, "{i}"),
+            Attr::Float(x) => write!(f, "{x:?}"),
+            Attr::Ints(v) => write!(f, "[{}]", list(v)),
+            Attr::Str(s) => write!(f, "{s:?}"),
+            Attr::Word(w) => write!(f, "{w}"),
+            Attr::Table(t) => write!(f, "{t}"),
+            Attr::Tables(v) => write!(f, "[{}]", list(v)),
+        }
+    }
+}
+
+/// The attributes of an op, in printing order.
+pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
+    use Attr::*;
+    let u = |x: usize| Int(x as i64);
+    match op {
+        Op::Input { name, role } => vec![("name", Str(name.clone())), ("role", Word(role.name().into()))],
+        Op::Output { name } => vec![("name", Str(name.clone()))],
+        Op::Rescale { factors, bits } => vec![("factors", Ints(factors.clone())), ("bits", Int(*bits as i64))],
+        Op::CeGrad { z_scale, exp_max, grad_max } => {
+            vec![("z_scale", Float(*z_scale)), ("exp_max", Int(*exp_max)), ("grad_max", Int(*grad_max))]
+        }
+        Op::SgdUpdate { num, shift, bound } => {
+            vec![("num", Int(*num)), ("shift", Int(*shift as i64)), ("bound", Int(*bound))]
+        }
+        Op::ModMatMul { modulus } => vec![("modulus", Int(*modulus))],
+        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits } => vec![
+            ("moduli", Ints(moduli.clone())),
+            ("n_div", u(*n_div)),
+            ("c_lo", Int(*c_lo)),
+            ("c_hi", Int(*c_hi)),
+            ("bits", Int(*bits as i64)),
+        ],
+        Op::AddClear { c } | Op::MulClear { c } => vec![("c", Int(*c))],
+        Op::Pack { scale } => vec![("scale", Int(*scale))],
+        Op::ReduceSum { axis, chunk } => vec![("axis", u(*axis)), ("chunk", u(*chunk))],
+        Op::Lut { table } => vec![("table", Table(*table))],
+        Op::LutMany { tables } => vec![("tables", Tables(tables.clone()))],
+        Op::Reshape { shape } => vec![("shape", Ints(shape.iter().map(|&d| d as i64).collect()))],
+        Op::Expand { axis, n } => vec![("axis", u(*axis)), ("n", u(*n))],
+        Op::Slice { axis, start, len } => vec![("axis", u(*axis)), ("start", u(*start)), ("len", u(*len))],
+        Op::Concat { axis } => vec![("axis", u(*axis))],
+        Op::MatMul | Op::Transpose | Op::Relu | Op::ReluBackward | Op::Add | Op::Sub => vec![],
+    }
+}
+
+/// Prints the whole graph, tables first.
+pub fn print(g: &Graph) -> String {
+    let mut out = String::new();
+    writeln!(out, "graph {} bits={}", g.name, g.bits).unwrap();
+    for (id, t) in g.tables.iter() {
+        let entries: Vec<String> = t.entries.iter().map(|e| e.to_string()).collect();
+        writeln!(out, "{id} = table {:?} [{}]", t.name, entries.join(" ")).unwrap();
+    }
+    for id in g.ids() {
+        out.push_str(&print_node(g, id));
+        out.push('\n');
+    }
+    out
+}
+
+/// One node's line (without newline).
+pub fn print_node(g: &Graph, id: crate::ValueId) -> String {
+    let n = g.node(id);
+    let mut line = format!("{id} = {}", n.op.name());
+    let args: Vec<String> = n.args.iter().map(|a| a.to_string()).collect();
+    if !args.is_empty() {
+        write!(line, " {}", args.join(", ")).unwrap();
+    }
+    let attrs = attrs(&n.op);
+    if !attrs.is_empty() {
+        let parts: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        write!(line, " {{{}}}", parts.join(", ")).unwrap();
+    }
+    write!(line, " : {}", n.ty).unwrap();
+    if n.loc.line != 0 {
+        write!(line, " @{}", n.loc).unwrap();
+    }
+    line
+}

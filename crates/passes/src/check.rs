@@ -1,0 +1,128 @@
+//! `check`: proves that every bootstrap input lies in `[0, 2^p)` and that the
+//! linear combination feeding it stays within the noise bound ν.
+//!
+//! Two forward analyses over the graph, results in side tables:
+//! - **ranges**, an interval lattice recomputed from the inputs with
+//!   [`silc_ir::infer`] (declared types are not trusted);
+//! - **noise**, the squared 2-norm of each value as a combination of fresh
+//!   ciphertexts (a fresh encryption or a bootstrap output has norm 1; `a ± b`
+//!   adds squared norms; multiplying by a clear `c` multiplies by `c²`).
+//!
+//! Outputs must also decrypt: their stored range must lie in `[0, 2^p)`.
+
+use serde::Serialize;
+use silc_ir::{infer, Graph, Loc, Op, SideTable, ValueId};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum ViolationKind {
+    /// A bootstrap input (or an output) may leave `[0, 2^p)`.
+    Range { lo: i64, hi: i64, bound: i64 },
+    /// A bootstrap input's 2-norm exceeds ν.
+    Noise { norm: f64, nu: f64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Violation {
+    pub value: String,
+    pub op: String,
+    pub kind: ViolationKind,
+    pub loc: Loc,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            ViolationKind::Range { lo, hi, bound } => write!(
+                f,
+                "{} ({}) may hold values in [{lo}, {hi}], outside [0, {bound}) where a bootstrap would answer with a negated entry",
+                self.value, self.op
+            ),
+            ViolationKind::Noise { norm, nu } => write!(
+                f,
+                "{} ({}) feeds a bootstrap with noise 2-norm {norm:.2}, above the bound ν = {nu:.2}",
+                self.value, self.op
+            ),
+        }
+    }
+}
+
+/// The analyses' results, keyed by value id.
+pub struct Analysis {
+    pub ranges: SideTable<(i64, i64)>,
+    pub noise2: SideTable<f64>,
+}
+
+/// Runs both analyses.
+pub fn analyse(g: &Graph) -> Analysis {
+    let mut ranges = SideTable::with_len(g.len(), (0, 0));
+    let mut noise2 = SideTable::with_len(g.len(), 0.0);
+    // A scratch graph would be needed to re-infer with computed ranges; instead
+    // infer on a copy whose types are replaced as we go.
+    let mut work = g.clone();
+    for id in g.ids() {
+        let n = g.node(id);
+        let ty = match &n.op {
+            Op::Input { .. } => n.ty.clone(),
+            op => infer::infer(&work, op, &n.args).unwrap_or_else(|_| n.ty.clone()),
+        };
+        // Keep the declared offset: it is how the next op reads the value.
+        let mut t = ty.clone();
+        if !matches!(n.op, Op::Input { .. }) && (n.op.is_high_level() || n.op.is_layout()) {
+            t.offset = n.ty.offset;
+        } else if !matches!(n.op, Op::Input { .. }) {
+            // Low ops compute stored integers; re-express with the declared offset.
+            let (lo, hi) = ty.stored();
+            t.offset = n.ty.offset;
+            t.lo = lo - t.offset;
+            t.hi = hi - t.offset;
+        }
+        ranges.set(id, t.stored());
+        work.set_type(id, t);
+        let arg = |i: usize| noise2[n.args[i]];
+        let nz = match &n.op {
+            Op::Input { .. } | Op::Lut { .. } | Op::LutMany { .. } => 1.0,
+            Op::Add | Op::Sub => arg(0) + arg(1),
+            Op::MulClear { c } => arg(0) * (*c as f64).powi(2),
+            Op::Pack { scale } => arg(0) * (*scale as f64).powi(2) + arg(1),
+            Op::ReduceSum { axis, chunk } => arg(0) * (*chunk).min(g.ty(n.args[0]).shape[*axis]) as f64,
+            Op::Concat { .. } => n.args.iter().map(|&a| noise2[a]).fold(0.0, f64::max),
+            // High-level ops are bootstrapped internally; their outputs are fresh.
+            op if op.is_high_level() => 1.0,
+            _ => arg(0),
+        };
+        noise2.set(id, nz);
+    }
+    Analysis { ranges, noise2 }
+}
+
+/// Every violation in `g` at noise bound `nu`.
+pub fn check(g: &Graph, nu: f64) -> (Analysis, Vec<Violation>) {
+    let a = analyse(g);
+    let bound = 1i64 << g.bits;
+    let mut out = Vec::new();
+    let describe = |id: ValueId| (id.to_string(), g.node(id).op.name().to_string(), g.node(id).loc);
+    for id in g.ids() {
+        let n = g.node(id);
+        let feeds: Vec<ValueId> = match &n.op {
+            Op::Lut { .. } | Op::LutMany { .. } => vec![n.args[0]],
+            Op::Output { .. } | Op::Input { .. } => vec![id],
+            _ => continue,
+        };
+        for v in feeds {
+            let (lo, hi) = a.ranges[v];
+            let (value, op, loc) = describe(v);
+            if lo < 0 || hi >= bound {
+                out.push(Violation {
+                    value: value.clone(),
+                    op: op.clone(),
+                    kind: ViolationKind::Range { lo, hi, bound },
+                    loc,
+                });
+            }
+            if n.op.is_bootstrap() && a.noise2[v] > nu * nu + 1e-9 {
+                out.push(Violation { value, op, kind: ViolationKind::Noise { norm: a.noise2[v].sqrt(), nu }, loc });
+            }
+        }
+    }
+    (a, out)
+}

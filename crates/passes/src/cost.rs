@@ -1,0 +1,117 @@
+//! `cost`: what one training step and one whole run cost, in the units of the
+//! DESIGN.md parameter table — bootstraps per step, per epoch and in total,
+//! estimated seconds on this 2-core machine, ciphertext sizes, and the total
+//! failure probability of a run (the sum of p-fail over every bootstrap).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use silc_ir::{Graph, Op, Role};
+
+use crate::params::ParamSet;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CostReport {
+    pub precision: u32,
+    pub parameter_set: String,
+    pub noise_bound: f64,
+    pub pbs_per_step: u64,
+    /// Bootstraps by what their table computes.
+    pub pbs_by_kind: BTreeMap<String, u64>,
+    /// Bootstraps that depend on the training data alone; a server computes
+    /// them once per sample and reuses them every epoch.
+    pub cacheable_pbs_per_step: u64,
+    pub steps_per_epoch: u64,
+    pub pbs_per_epoch: u64,
+    pub pbs_total: u64,
+    pub estimated_seconds_per_step: f64,
+    pub estimated_seconds_per_epoch: f64,
+    pub estimated_seconds_total: f64,
+    pub ciphertext_kib: u32,
+    /// Ciphertexts the client uploads per training sample (features and labels).
+    pub ciphertexts_per_sample: u64,
+    /// Ciphertexts of the weights (uploaded once, returned trained).
+    pub weight_ciphertexts: u64,
+    pub pfail_log2: u32,
+    /// Σ p-fail over every bootstrap of the run (an upper bound on the chance
+    /// that any bootstrap fails).
+    pub total_failure_probability: f64,
+}
+
+/// `mod31∘qsq+31` → `mod`: the kind of a table from its name.
+fn kind(name: &str) -> String {
+    let outer = name.split('∘').next().unwrap_or(name);
+    outer
+        .trim_end_matches(|c: char| c.is_ascii_digit() || c == '/')
+        .split('/')
+        .next()
+        .unwrap_or(outer)
+        .trim_end_matches(|c: char| c.is_ascii_digit())
+        .to_string()
+}
+
+pub fn run(g: &Graph, params: &ParamSet, batch: usize, samples: usize, epochs: usize, pfail_log2: u32) -> CostReport {
+    let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
+    // Which values depend only on the data inputs.
+    let mut data_only = vec![false; g.len()];
+    let mut cacheable = 0;
+    let (mut per_sample, mut weights) = (0u64, 0u64);
+    for id in g.ids() {
+        let n = g.node(id);
+        data_only[id.index()] = match &n.op {
+            Op::Input { role, .. } => {
+                match role {
+                    Role::Weight => weights += n.ty.len() as u64,
+                    _ => per_sample += (n.ty.len() / batch.max(1)) as u64,
+                }
+                *role != Role::Weight
+            }
+            _ => n.args.iter().all(|a| data_only[a.index()]),
+        };
+        let (count, tables): (u64, Vec<silc_ir::TableId>) = match &n.op {
+            Op::Lut { table } => (n.ty.len() as u64, vec![*table]),
+            Op::LutMany { tables } => ((n.ty.len() / tables.len()) as u64, tables.clone()),
+            _ => continue,
+        };
+        let k = tables.iter().map(|t| kind(&g.tables.get(*t).name)).collect::<Vec<_>>().join("+");
+        *by_kind.entry(k).or_default() += count;
+        if data_only[id.index()] {
+            cacheable += count;
+        }
+    }
+    let pbs = g.pbs_count();
+    let steps = samples.div_ceil(batch.max(1)) as u64;
+    let per_epoch = pbs * steps;
+    let total = per_epoch * epochs as u64;
+    let secs = pbs as f64 / params.pbs_per_s_2_cores;
+    CostReport {
+        precision: g.bits,
+        parameter_set: params.name.to_string(),
+        noise_bound: params.nu(),
+        pbs_per_step: pbs,
+        pbs_by_kind: by_kind,
+        cacheable_pbs_per_step: cacheable,
+        steps_per_epoch: steps,
+        pbs_per_epoch: per_epoch,
+        pbs_total: total,
+        estimated_seconds_per_step: secs,
+        estimated_seconds_per_epoch: secs * steps as f64,
+        estimated_seconds_total: secs * (steps * epochs as u64) as f64,
+        ciphertext_kib: params.ciphertext_kib,
+        ciphertexts_per_sample: per_sample,
+        weight_ciphertexts: weights,
+        pfail_log2,
+        total_failure_probability: total as f64 * 2f64.powi(-(pfail_log2 as i32)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_kinds() {
+        assert_eq!(super::kind("mod31∘qsq+31"), "mod");
+        assert_eq!(super::kind("mrc31/29"), "mrc");
+        assert_eq!(super::kind("relu"), "relu");
+        assert_eq!(super::kind("sat_top"), "sat_top");
+    }
+}

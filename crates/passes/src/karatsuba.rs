@@ -1,0 +1,254 @@
+//! `karatsuba`: lowers every residue matrix product `ModMatMul{m}` to ≤ p-bit
+//! table lookups and leveled sums, choosing per modulus the cheapest product:
+//!
+//! - **packed**: `T[a·m + b] = a·b mod m`, one PBS; needs `m² ≤ 2^p` and the
+//!   packing's 2-norm `√(m²+1)` within the noise bound ν;
+//! - **quarter squares**: `a·b = ⌊(a+b)²/4⌋ - ⌊(a-b)²/4⌋`, two PBS (one table
+//!   on `a+b`, one on `a-b+m-1` that outputs the negated square mod m);
+//! - **Karatsuba**: split residues into `h`-bit limbs `a = a1·2^h + a0` and use
+//!   three limb products `a1·b1`, `a0·b0`, `(a1+a0)(b1+b0)`, each one packed
+//!   table whose output is already multiplied by its weight mod m; three PBS.
+//!
+//! Products are accumulated along the reduction axis in chunks small enough
+//! that no partial sum leaves `[0, 2^p)` nor exceeds the noise bound, each chunk
+//! reduced mod m by a table, repeatedly, until one residue per output remains.
+
+use silc_ir::{Graph, Op, Rewriter, Table, ValueId};
+
+/// How one residue product is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Method {
+    Packed,
+    QuarterSquares,
+    /// Limbs of `h` bits.
+    Karatsuba {
+        h: u32,
+    },
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Packed => "packed",
+            Method::QuarterSquares => "quarter-squares",
+            Method::Karatsuba { .. } => "karatsuba",
+        }
+    }
+}
+
+/// A product method with its costs, for one modulus at one precision.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProductPlan {
+    pub method: Method,
+    /// PBS per scalar product.
+    pub pbs_per_product: u64,
+    /// Largest value of one accumulated term, and its squared 2-norm.
+    pub term_max: i64,
+    pub term_norm2: f64,
+    /// Terms summed before a reduction table.
+    pub chunk: usize,
+    /// Residue tables per operand element (limbs count separately).
+    pub tables_per_operand: u64,
+}
+
+fn bits_of(x: i64) -> u32 {
+    64 - (x.max(0) as u64).leading_zeros()
+}
+
+/// Terms that can be summed before the sum leaves `[0, 2^p)` or the noise bound.
+fn chunk_for(p: u32, nu: f64, term_max: i64, term_norm2: f64) -> usize {
+    let by_range = ((1i64 << p) - 1) / term_max.max(1);
+    let by_noise = (nu * nu / term_norm2).floor() as i64;
+    by_range.min(by_noise).max(0) as usize
+}
+
+/// Every feasible product method for modulus `m` at precision `p`.
+pub fn product_plans(p: u32, nu: f64, m: i64, forced: Option<&str>) -> Vec<ProductPlan> {
+    let size = 1i64 << p;
+    let nu2 = nu * nu;
+    let mut plans = Vec::new();
+    let mut push = |method: Method, pbs: u64, term_max: i64, term_norm2: f64, tables: u64| {
+        let chunk = chunk_for(p, nu, term_max, term_norm2);
+        if chunk >= 1 {
+            plans.push(ProductPlan {
+                method,
+                pbs_per_product: pbs,
+                term_max,
+                term_norm2,
+                chunk,
+                tables_per_operand: tables,
+            });
+        }
+    };
+    if m * m <= size && (m * m + 1) as f64 <= nu2 {
+        push(Method::Packed, 1, m - 1, 1.0, 1);
+    }
+    if 2 * m - 1 <= size {
+        push(Method::QuarterSquares, 2, 2 * m - 2, 2.0, 1);
+    }
+    let h = bits_of(m - 1).div_ceil(2);
+    let s = 1i64 << (h + 1); // limb sums are below 2^(h+1)
+    if h >= 1 && s * s <= size && (2 * s * s + 2) as f64 <= nu2 {
+        push(Method::Karatsuba { h }, 3, 3 * (m - 1), 3.0, 2);
+    }
+    if let Some(f) = forced {
+        plans.retain(|pl| pl.method.name() == f);
+    }
+    plans
+}
+
+/// Reduction tables per output element to fold `k` terms into one residue.
+pub fn reduction_pbs(p: u32, nu: f64, m: i64, k: usize, plan: &ProductPlan) -> u64 {
+    let after = chunk_for(p, nu, m - 1, 1.0).max(1);
+    let mut groups = k.div_ceil(plan.chunk) as u64;
+    let mut total = groups;
+    while groups > 1 {
+        if after < 2 {
+            return u64::MAX / 4; // cannot add two residues: infeasible
+        }
+        groups = groups.div_ceil(after as u64);
+        total += groups;
+    }
+    total
+}
+
+/// The cheapest plan for a `[n,k]×[k,cols]` product mod `m`, with its PBS.
+pub fn best_plan(
+    p: u32,
+    nu: f64,
+    m: i64,
+    (n, k, cols): (usize, usize, usize),
+    forced: Option<&str>,
+) -> Option<(ProductPlan, u64)> {
+    product_plans(p, nu, m, forced)
+        .into_iter()
+        .map(|pl| {
+            let outs = (n * cols) as u64;
+            let cost = outs * k as u64 * pl.pbs_per_product
+                + outs * reduction_pbs(p, nu, m, k, &pl)
+                + ((n * k + k * cols) as u64) * pl.tables_per_operand;
+            (pl, cost)
+        })
+        .filter(|(_, c)| *c < u64::MAX / 8)
+        .min_by_key(|(pl, c)| (*c, pl.pbs_per_product))
+}
+
+/// Options of the pass.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Force one product method (`packed`, `quarter-squares`, `karatsuba`)
+    /// where it is feasible, for tests and comparisons.
+    pub force: Option<String>,
+}
+
+/// Lowers every `ModMatMul` of `g`.
+pub fn run(g: &Graph, nu: f64, config: &Config) -> Graph {
+    let mut rw = Rewriter::new(g);
+    for id in g.ids() {
+        let node = g.node(id);
+        let Op::ModMatMul { modulus } = node.op else {
+            rw.copy(id);
+            continue;
+        };
+        let (a, b) = (rw.get(node.args[0]), rw.get(node.args[1]));
+        let new = lower_product(&mut rw.new, a, b, modulus, nu, config.force.as_deref(), node.loc);
+        rw.map_to(id, new);
+    }
+    rw.finish()
+}
+
+fn lower_product(
+    g: &mut Graph,
+    a: ValueId,
+    b: ValueId,
+    m: i64,
+    nu: f64,
+    force: Option<&str>,
+    loc: silc_ir::Loc,
+) -> ValueId {
+    let p = g.bits;
+    let (n, k) = (g.ty(a).shape[0], g.ty(a).shape[1]);
+    let cols = g.ty(b).shape[1];
+    let (plan, _) = best_plan(p, nu, m, (n, k, cols), force)
+        .or_else(|| best_plan(p, nu, m, (n, k, cols), None))
+        .unwrap_or_else(|| panic!("internal error: no product method for modulus {m} at {p} bits"));
+    let modt = |name: &str, f: &dyn Fn(i64) -> i64| Table::from_fn(format!("{name}{m}"), p, |x| f(x).rem_euclid(m));
+    // Broadcast both operands to [n, k, cols].
+    let spread = |g: &mut Graph, ra: ValueId, rb: ValueId| {
+        let ea = g.push(Op::Expand { axis: 2, n: cols }, vec![ra], loc);
+        let eb = g.push(Op::Expand { axis: 0, n }, vec![rb], loc);
+        (ea, eb)
+    };
+    let terms = match plan.method {
+        Method::Packed => {
+            let (ea, eb) = spread(g, a, b);
+            let packed = g.push(Op::Pack { scale: m }, vec![ea, eb], loc);
+            g.lut(modt("mulmod", &|x| (x / m) * (x % m)), packed, loc)
+        }
+        Method::QuarterSquares => {
+            let (ea, eb) = spread(g, a, b);
+            let sum = g.push(Op::Add, vec![ea, eb], loc);
+            let diff = g.push(Op::Sub, vec![ea, eb], loc);
+            let diff = g.push(Op::AddClear { c: m - 1 }, vec![diff], loc);
+            let sq_sum = g.lut(modt("qsq+", &|s| s * s / 4), sum, loc);
+            let sq_diff = g.lut(
+                modt("qsq-", &|d| {
+                    let x = d - (m - 1);
+                    -(x * x / 4)
+                }),
+                diff,
+                loc,
+            );
+            g.push(Op::Add, vec![sq_sum, sq_diff], loc)
+        }
+        Method::Karatsuba { h } => {
+            let mask = (1i64 << h) - 1;
+            let s = 1i64 << (h + 1);
+            let limbs = |g: &mut Graph, r: ValueId| {
+                let hi = g.lut(Table::from_fn(format!("limb_hi{h}"), p, |x| x >> h), r, loc);
+                let lo = g.lut(Table::from_fn(format!("limb_lo{h}"), p, |x| x & mask), r, loc);
+                let sum = g.push(Op::Add, vec![hi, lo], loc);
+                (hi, lo, sum)
+            };
+            let (a1, a0, asum) = limbs(g, a);
+            let (b1, b0, bsum) = limbs(g, b);
+            let w_hi = ((1i64 << (2 * h)) - (1i64 << h)).rem_euclid(m);
+            let w_lo = (1 - (1i64 << h)).rem_euclid(m);
+            let w_mid = (1i64 << h).rem_euclid(m);
+            let product = |g: &mut Graph, x: ValueId, y: ValueId, weight: i64, name: &str| {
+                let (ex, ey) = spread(g, x, y);
+                let packed = g.push(Op::Pack { scale: s }, vec![ex, ey], loc);
+                let t = Table::from_fn(format!("{name}{m}"), p, |v| ((v / s) * (v % s) * weight).rem_euclid(m));
+                g.lut(t, packed, loc)
+            };
+            let hh = product(g, a1, b1, w_hi, "kara_hh");
+            let ll = product(g, a0, b0, w_lo, "kara_ll");
+            let mid = product(g, asum, bsum, w_mid, "kara_mid");
+            let s1 = g.push(Op::Add, vec![hh, ll], loc);
+            g.push(Op::Add, vec![s1, mid], loc)
+        }
+    };
+    accumulate(g, terms, m, plan.chunk, nu, loc)
+}
+
+/// Sums `terms` (`[n, k, cols]`) along axis 1 into residues mod `m` (`[n, cols]`).
+fn accumulate(g: &mut Graph, terms: ValueId, m: i64, chunk: usize, nu: f64, loc: silc_ir::Loc) -> ValueId {
+    let p = g.bits;
+    let reduce = Table::from_fn(format!("mod{m}"), p, |x| x.rem_euclid(m));
+    let after = chunk_for(p, nu, m - 1, 1.0).max(1);
+    let mut cur = terms;
+    let mut chunk = chunk;
+    loop {
+        let len = g.ty(cur).shape[1];
+        let summed = if chunk > 1 || len == 1 { g.push(Op::ReduceSum { axis: 1, chunk }, vec![cur], loc) } else { cur };
+        let hi = g.ty(summed).stored().1;
+        cur = if hi >= m || g.ty(summed).stored().0 < 0 { g.lut(reduce.clone(), summed, loc) } else { summed };
+        if g.ty(cur).shape[1] == 1 {
+            break;
+        }
+        assert!(after >= 2, "internal error: residues mod {m} cannot be summed at {p} bits");
+        chunk = after;
+    }
+    let shape = vec![g.ty(cur).shape[0], g.ty(cur).shape[2]];
+    g.push(Op::Reshape { shape }, vec![cur], loc)
+}

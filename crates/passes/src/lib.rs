@@ -1,0 +1,134 @@
+//! silc's compiler passes, in one linear pipeline (see [`compile`]):
+//!
+//! `lower → rns → karatsuba → scale → nonlinear → check → schedule → cost`
+//!
+//! Each pass lives in its own module and builds a new graph from the previous
+//! one; the IR verifier runs after every stage. Analyses (ranges, noise,
+//! waves) are returned in side tables, never stored on nodes. Architecture
+//! invariant: no pass knows tfhe-rs or touches files; the parameter facts they
+//! need are in [`params`].
+
+pub mod check;
+pub mod cost;
+pub mod error;
+pub mod karatsuba;
+pub mod lower;
+pub mod nonlinear;
+pub mod params;
+pub mod rns;
+pub mod scale;
+pub mod schedule;
+
+pub use error::PassError;
+pub use lower::{Formats, Quant};
+
+use serde::Serialize;
+use silc_frontend::ModelSpec;
+use silc_ir::Graph;
+
+/// What the checker does with a violation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum CheckMode {
+    /// A violation is an error (the default).
+    #[default]
+    Deny,
+    /// Violations are reported, compilation continues.
+    Warn,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub formats: Formats,
+    pub check: CheckMode,
+    /// Force a product method where feasible (`packed`, `quarter-squares`, `karatsuba`).
+    pub force_product: Option<String>,
+    pub schedule: schedule::Config,
+    /// Training samples per epoch, for the per-epoch figures (default: one batch).
+    pub samples: Option<usize>,
+}
+
+/// The pipeline's stages, in order, as named by `--dump-ir`.
+pub const STAGES: &[&str] = &["high", "rns", "karatsuba", "scale", "nonlinear", "schedule"];
+
+/// Everything `compile` produces.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// The graph after every stage, in [`STAGES`] order.
+    pub stages: Vec<(&'static str, Graph)>,
+    pub quant: Quant,
+    pub rns: Vec<rns::RnsChoice>,
+    pub violations: Vec<check::Violation>,
+    pub schedule: schedule::ScheduleReport,
+    pub cost: cost::CostReport,
+}
+
+impl Compiled {
+    /// The final, executable graph.
+    pub fn graph(&self) -> &Graph {
+        &self.stages.last().expect("compile records every stage").1
+    }
+
+    /// The high-level graph (the reference semantics).
+    pub fn high(&self) -> &Graph {
+        &self.stages[0].1
+    }
+
+    pub fn stage(&self, name: &str) -> Option<&Graph> {
+        self.stages.iter().find(|(n, _)| *n == name).map(|(_, g)| g)
+    }
+}
+
+fn verified(stage: &'static str, g: Graph) -> Graph {
+    if let Err(errors) = silc_ir::verify::verify(&g) {
+        let list: Vec<String> = errors.iter().take(5).map(|e| e.to_string()).collect();
+        if std::env::var_os("SILC_DEBUG_IR").is_some() {
+            eprintln!("{}", silc_ir::text::print(&g));
+        }
+        panic!("internal error: the IR after `{stage}` does not verify:\n{}", list.join("\n"));
+    }
+    g
+}
+
+/// Runs the whole pipeline on a checked model.
+pub fn compile(spec: &ModelSpec, opts: &Options) -> Result<Compiled, PassError> {
+    let params = params::for_precision(spec.bits as u32);
+    let nu = params.nu();
+    let lowered = lower::lower(spec, &opts.formats)?;
+    let high = verified("high", lowered.graph);
+    let rns_config = rns::Config { force: opts.force_product.clone() };
+    let (g_rns, rns_choices) = rns::run(&high, nu, &rns_config)?;
+    let g_rns = verified("rns", g_rns);
+    let g_kara =
+        verified("karatsuba", karatsuba::run(&g_rns, nu, &karatsuba::Config { force: opts.force_product.clone() }));
+    let g_scale = verified("scale", scale::run(&g_kara));
+    let g_nl = verified("nonlinear", nonlinear::run(&g_scale));
+    let (_, violations) = check::check(&g_nl, nu);
+    if opts.check == CheckMode::Deny && !violations.is_empty() {
+        return Err(PassError::Violations(violations));
+    }
+    let (g_sched, sched) = schedule::run(&g_nl, nu, &opts.schedule);
+    let g_sched = verified("schedule", g_sched);
+    // The schedule must not introduce violations of its own.
+    let (_, after) = check::check(&g_sched, nu);
+    let violations = if violations.is_empty() { after } else { violations };
+    if opts.check == CheckMode::Deny && !violations.is_empty() {
+        return Err(PassError::Violations(violations));
+    }
+    let samples = opts.samples.unwrap_or(spec.batch);
+    let cost = cost::run(&g_sched, params, spec.batch, samples, spec.epochs, spec.pfail_log2);
+    Ok(Compiled {
+        stages: vec![
+            ("high", high),
+            ("rns", g_rns),
+            ("karatsuba", g_kara),
+            ("scale", g_scale),
+            ("nonlinear", g_nl),
+            ("schedule", g_sched),
+        ],
+        quant: lowered.quant,
+        rns: rns_choices,
+        violations,
+        schedule: sched,
+        cost,
+    })
+}

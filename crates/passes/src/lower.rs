@@ -1,0 +1,288 @@
+//! `lower`: a [`ModelSpec`] → the high-level IR of one training step.
+//!
+//! One step takes a batch `x` (`[batch, inputs]`), its labels `y`
+//! (`[batch, classes]`, one-hot scaled to `G`), and the weights `w1 … wL`, and
+//! returns the updated weights `w1.next …` and the logits. Forward:
+//! `z_l = rescale(a_{l-1} · w_l)`, `a_l = relu(z_l)`; loss gradient
+//! `δ_L = ce_grad(z_L, y)`; backward: `dW_l = rescale(a_{l-1}ᵀ · δ_l)`,
+//! `δ_{l-1} = relu_backward(rescale(δ_l · w_lᵀ), z_{l-1})`; update
+//! `w_l ← sgd_update(w_l, dW_l)`.
+//!
+//! Every tensor is a fixed-point integer: real value = integer × scale. The
+//! scales follow from [`Formats`] (target real ranges) and are recorded in
+//! [`Quant`] for the client (quantizing data, dequantizing weights). Rescale
+//! divisors are products of pairwise-coprime moduli, chosen close to the ideal
+//! ratio of scales, so that the RNS lowering divides exactly.
+
+use serde::{Deserialize, Serialize};
+use silc_frontend::ModelSpec;
+use silc_ir::{Graph, Loc, Op, Role, Type};
+
+use crate::error::PassError;
+use silc_ir::semantics;
+
+/// Real ranges that the fixed-point formats are sized for. Values beyond
+/// them saturate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Formats {
+    /// Standardized input features are clipped to `±input_range`.
+    pub input_range: f64,
+    /// Hidden pre-activations `±hidden_range`.
+    pub hidden_range: f64,
+    /// Output logits `±logit_range`.
+    pub logit_range: f64,
+    /// Weights of a layer with `n` inputs: `±clamp(weight_gain/√n, 0.125, 2)`.
+    pub weight_gain: f64,
+    /// Batch-summed weight gradients: `±gradient_gain · √batch · (input range of the layer)`.
+    pub gradient_gain: f64,
+    /// Back-propagated deltas `±delta_range` (the output delta is in `[-1, 1]`).
+    pub delta_range: f64,
+}
+
+impl Default for Formats {
+    fn default() -> Self {
+        Formats {
+            input_range: 4.0,
+            hidden_range: 4.0,
+            logit_range: 8.0,
+            weight_gain: 4.0,
+            gradient_gain: 1.0,
+            delta_range: 1.0,
+        }
+    }
+}
+
+/// How real numbers map onto the step's integers; what the client needs to
+/// quantize data and initial weights and to read the trained weights back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Quant {
+    pub input_scale: f64,
+    pub input_bits: u32,
+    pub weight_scales: Vec<f64>,
+    pub weight_bits: u32,
+    /// The label input holds `label_value` for the true class, 0 elsewhere.
+    pub label_value: i64,
+    pub logit_scale: f64,
+}
+
+/// The result of `lower`: the step graph and its quantization.
+#[derive(Clone, Debug)]
+pub struct Lowered {
+    pub graph: Graph,
+    pub quant: Quant,
+}
+
+fn loc(l: silc_frontend::spec::Loc) -> Loc {
+    Loc { line: l.line, col: l.col }
+}
+
+/// Picks pairwise-coprime factors, each a valid modulus at precision `p`
+/// (`2 ≤ m ≤ 2^(p-1)`), whose product is closest to `target` in ratio.
+/// An empty list means no division.
+pub fn choose_divisor(p: u32, target: f64) -> Vec<i64> {
+    if target < 1.5 {
+        return Vec::new();
+    }
+    let max = 1i64 << (p - 1);
+    let cands: Vec<i64> = (2..=max).collect();
+    let score = |d: i64| (d as f64 / target).ln().abs();
+    let mut best: (f64, Vec<i64>) = (f64::INFINITY, Vec::new());
+    let mut consider = |f: Vec<i64>| {
+        let d: i64 = f.iter().product();
+        let s = score(d);
+        // Prefer a closer ratio, then fewer factors (fewer digits to convert).
+        if s + 1e-9 < best.0 || ((s - best.0).abs() <= 1e-9 && f.len() < best.1.len()) {
+            best = (s, f);
+        }
+    };
+    for &a in &cands {
+        consider(vec![a]);
+    }
+    if target > max as f64 * 0.75 {
+        for (i, &a) in cands.iter().enumerate() {
+            for &b in &cands[i + 1..] {
+                if gcd(a, b) == 1 {
+                    consider(vec![b, a]);
+                }
+            }
+        }
+    }
+    if target > (max * (max - 1)) as f64 * 0.75 {
+        for (i, &a) in cands.iter().enumerate() {
+            for (j, &b) in cands.iter().enumerate().skip(i + 1) {
+                if gcd(a, b) != 1 {
+                    continue;
+                }
+                for &c in &cands[j + 1..] {
+                    if gcd(a, c) == 1 && gcd(b, c) == 1 {
+                        consider(vec![c, b, a]);
+                    }
+                }
+            }
+        }
+    }
+    best.1
+}
+
+pub fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a.abs()
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+fn signed_type(shape: Vec<usize>, bits: u32) -> Type {
+    let half = 1i64 << (bits - 1);
+    Type::enc_offset(shape, -half, half - 1, half)
+}
+
+/// Builds one training step of `spec` with the given formats.
+pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> {
+    let p = spec.bits as u32;
+    let w = spec.widths;
+    let (wx, ww, wa, wg) = (w.input as u32, w.weights as u32, w.activations as u32, w.gradients as u32);
+    let qloc = loc(spec.locs.quantize.unwrap_or(spec.locs.bits));
+    let limit = |name: &str, v: u32, max: u32, why: &str| -> Result<(), PassError> {
+        if v > max {
+            return Err(PassError::unsupported(
+                qloc,
+                format!("{name} width {v} is too wide for bits {p}: at most {max}"),
+                format!("{why}; set `quantize {name}={max};` or raise `bits`"),
+            ));
+        }
+        Ok(())
+    };
+    limit("activations", wa, p - 1, "the softmax compares two logits, which needs one spare bit")?;
+    limit("gradients", wg, p - 1, "relu_backward packs a mask bit beside each gradient")?;
+    limit("weights", ww, p - 1, "the SGD update adds a bounded step to each weight")?;
+    limit("input", wx, p, "an input is one ciphertext")?;
+
+    let batch = spec.batch;
+    let classes = spec.classes();
+    let grad_max = (1i64 << (wg - 1)) - 1;
+    let ce = semantics::ce_consts(p, classes, grad_max).ok_or_else(|| {
+        PassError::unsupported(
+            loc(spec.layers.last().expect("checked").loc),
+            format!("{classes} classes do not fit a softmax at bits {p}"),
+            "the row sum of the exp table needs one step per class: use fewer classes or more bits",
+        )
+    })?;
+
+    let mut g = Graph::new(spec.name.clone(), p);
+    let widths = spec.widths_chain();
+    let n_layers = spec.layers.len();
+    let half = |b: u32| 1i64 << (b - 1);
+
+    let input_scale = formats.input_range / half(wx) as f64;
+    let x = g.add(
+        Op::Input { name: "x".into(), role: Role::Data },
+        vec![],
+        signed_type(vec![batch, spec.input], wx),
+        loc(spec.locs.input),
+    );
+    let y = g.add(
+        Op::Input { name: "y".into(), role: Role::Label },
+        vec![],
+        Type::enc(vec![batch, classes], 0, grad_max),
+        loc(spec.locs.loss),
+    );
+    let mut weights = Vec::new();
+    let mut weight_scales = Vec::new();
+    for (l, layer) in spec.layers.iter().enumerate() {
+        let n_in = widths[l];
+        let range = (formats.weight_gain / (n_in as f64).sqrt()).clamp(0.125, 2.0);
+        weight_scales.push(range / half(ww) as f64);
+        weights.push(g.add(
+            Op::Input { name: format!("w{}", l + 1), role: Role::Weight },
+            vec![],
+            signed_type(vec![n_in, layer.width], ww),
+            loc(layer.loc),
+        ));
+    }
+
+    // A matmul followed by its rescale to `bits`, aiming at `target_scale`.
+    let rescaled_matmul =
+        |g: &mut Graph, a, b, scale_ab: f64, target_scale: f64, bits: u32, at: Loc| -> (silc_ir::ValueId, f64) {
+            let z = g.push(Op::MatMul, vec![a, b], at);
+            let factors = choose_divisor(p, target_scale / scale_ab);
+            let d: i64 = factors.iter().product();
+            let op = Op::Rescale { factors, bits };
+            let mut ty = silc_ir::infer::infer(g, &op, &[z]).expect("rescale of a matmul");
+            ty.offset = half(bits);
+            (g.add(op, vec![z], ty, at), scale_ab * d as f64)
+        };
+
+    // Forward.
+    let mut acts = vec![(x, input_scale)];
+    let mut pre = Vec::new();
+    for (l, layer) in spec.layers.iter().enumerate() {
+        let at = loc(layer.loc);
+        let (a, sa) = acts[l];
+        let last = l + 1 == n_layers;
+        let range = if last { formats.logit_range } else { formats.hidden_range };
+        let (z, sz) = rescaled_matmul(&mut g, a, weights[l], sa * weight_scales[l], range / half(wa) as f64, wa, at);
+        pre.push((z, sz));
+        let out = if layer.relu { g.push(Op::Relu, vec![z], at) } else { z };
+        acts.push((out, sz));
+    }
+    let (logits, logit_scale) = *pre.last().expect("at least one layer");
+    g.push(Op::Output { name: "logits".into() }, vec![logits], loc(spec.locs.loss));
+
+    // Loss gradient, in units of 1/G.
+    let op = Op::CeGrad { z_scale: logit_scale, exp_max: ce.exp_max, grad_max };
+    let mut ty = silc_ir::infer::infer(&g, &op, &[logits, y]).expect("ce_grad types");
+    ty.offset = half(wg);
+    let mut delta = g.add(op, vec![logits, y], ty, loc(spec.locs.loss));
+    let mut delta_scale = 1.0 / grad_max as f64;
+
+    // Backward and update, last layer first.
+    let mut updated = vec![None; n_layers];
+    for l in (0..n_layers).rev() {
+        let at = loc(spec.layers[l].loc);
+        let (a, sa) = acts[l];
+        let at_t = g.push(Op::Transpose, vec![a], at);
+        let in_range = if l == 0 { formats.input_range } else { formats.hidden_range };
+        let g_range = formats.gradient_gain * (batch as f64).sqrt() * in_range;
+        let (grad, sgrad) = rescaled_matmul(&mut g, at_t, delta, sa * delta_scale, g_range / half(wg) as f64, wg, at);
+        if l > 0 {
+            let wt = g.push(Op::Transpose, vec![weights[l]], at);
+            let target = formats.delta_range / half(wg) as f64;
+            let (e, se) = rescaled_matmul(&mut g, delta, wt, delta_scale * weight_scales[l], target, wg, at);
+            delta = if spec.layers[l - 1].relu {
+                let op = Op::ReluBackward;
+                let mut ty = silc_ir::infer::infer(&g, &op, &[e, pre[l - 1].0]).expect("relu_backward types");
+                ty.offset = half(wg);
+                g.add(op, vec![e, pre[l - 1].0], ty, at)
+            } else {
+                e
+            };
+            delta_scale = se;
+        }
+        // w ← w - lr · (dW / batch): the step in weight units is g · lr·s_g/(batch·s_w).
+        let factor = spec.lr * sgrad / (batch as f64 * weight_scales[l]);
+        let shift = (16 - factor.log2().floor() as i64).clamp(0, 40) as u32;
+        let num = (factor * (1u64 << shift) as f64).round() as i64;
+        let bound = ((1i64 << p) - (1i64 << ww)) / 2;
+        let op = Op::SgdUpdate { num, shift, bound };
+        let mut ty = silc_ir::infer::infer(&g, &op, &[weights[l], grad]).expect("sgd types");
+        ty.offset = half(ww);
+        updated[l] = Some(g.add(op, vec![weights[l], grad], ty, loc(spec.locs.optimizer)));
+    }
+    for (l, w) in updated.into_iter().enumerate() {
+        let w = w.expect("every layer updated");
+        g.push(Op::Output { name: format!("w{}.next", l + 1) }, vec![w], loc(spec.layers[l].loc));
+    }
+
+    Ok(Lowered {
+        graph: g,
+        quant: Quant {
+            input_scale,
+            input_bits: wx,
+            weight_scales,
+            weight_bits: ww,
+            label_value: grad_max,
+            logit_scale,
+        },
+    })
+}

@@ -1,0 +1,143 @@
+//! `nonlinear`: lowers the elementwise and row-wise non-linear ops to ≤ p-bit
+//! tables: ReLU, its backward mask, the cross-entropy gradient and the SGD
+//! update. Each lowering computes exactly the reference in
+//! `silc_ir::semantics`; the doc comment of each function says how.
+
+use silc_ir::{semantics, Graph, Loc, Op, Rewriter, Table, Type, ValueId};
+
+pub fn run(g: &Graph) -> Graph {
+    let mut rw = Rewriter::new(g);
+    for id in g.ids() {
+        let node = g.node(id);
+        let args: Vec<ValueId> = node.args.iter().map(|&a| rw.get(a)).collect();
+        let (ty, loc) = (node.ty.clone(), node.loc);
+        let new = match &node.op {
+            Op::Relu => relu(&mut rw.new, args[0], &ty, loc),
+            Op::ReluBackward => relu_backward(&mut rw.new, args[0], args[1], &ty, loc),
+            Op::SgdUpdate { num, shift, bound } => sgd(&mut rw.new, args[0], args[1], (*num, *shift, *bound), &ty, loc),
+            Op::CeGrad { z_scale, exp_max, grad_max } => {
+                ce_grad(&mut rw.new, args[0], args[1], *z_scale, *exp_max, *grad_max, &ty, loc)
+            }
+            _ => {
+                rw.copy(id);
+                continue;
+            }
+        };
+        rw.map_to(id, new);
+    }
+    rw.finish()
+}
+
+/// A table whose output is declared with the high op's (offset) type.
+fn typed_lut(g: &mut Graph, table: Table, x: ValueId, ty: &Type, loc: Loc) -> ValueId {
+    let y = g.lut(table, x, loc);
+    let mut t = g.ty(y).clone();
+    (t.lo, t.hi, t.offset) = (ty.lo, ty.hi, ty.offset);
+    g.set_type(y, t);
+    y
+}
+
+/// One table: stored `e` ↦ `max(e - off_in, 0) + off_out`.
+fn relu(g: &mut Graph, x: ValueId, ty: &Type, loc: Loc) -> ValueId {
+    let (off_in, off_out) = (g.ty(x).offset, ty.offset);
+    typed_lut(g, Table::from_fn("relu", g.bits, |e| (e - off_in).max(0) + off_out), x, ty, loc)
+}
+
+/// `mask = T(z)` outputs `2^b` where `z > 0` (`b` = bits of the stored delta),
+/// `mask + delta` packs both in one index, and a second table keeps the delta
+/// or outputs the stored zero.
+fn relu_backward(g: &mut Graph, delta: ValueId, z: ValueId, ty: &Type, loc: Loc) -> ValueId {
+    let p = g.bits;
+    let off_z = g.ty(z).offset;
+    let (off_d, dhi) = (g.ty(delta).offset, g.ty(delta).stored().1);
+    let big = 1i64 << silc_ir::types::range_bits(0, dhi);
+    let mask = g.lut(Table::from_fn("relu_mask", p, |e| if e - off_z > 0 { big } else { 0 }), z, loc);
+    let packed = g.push(Op::Add, vec![mask, delta], loc);
+    let off_out = ty.offset;
+    let keep = Table::from_fn("relu_keep", p, |v| if v >= big { v - big - off_d + off_out } else { off_out });
+    typed_lut(g, keep, packed, ty, loc)
+}
+
+/// `t = T(g) = bound - step(g)` in `[0, 2·bound]`, `s = w + t`, then
+/// `clamp(s - bound - off_w, wlo, whi) + off_w`.
+fn sgd(g: &mut Graph, w: ValueId, grad: ValueId, (num, shift, bound): (i64, u32, i64), ty: &Type, loc: Loc) -> ValueId {
+    let p = g.bits;
+    let off_g = g.ty(grad).offset;
+    let (off_w, wlo, whi) = (g.ty(w).offset, g.ty(w).lo, g.ty(w).hi);
+    let step = Table::from_fn("sgd_step", p, |e| bound - semantics::sgd_step(e - off_g, num, shift, bound));
+    let t = g.lut(step, grad, loc);
+    let s = g.push(Op::Add, vec![w, t], loc);
+    let clamp = Table::from_fn("sgd_clamp", p, |v| (v - bound - off_w).clamp(wlo, whi) + ty.offset);
+    typed_lut(g, clamp, s, ty, loc)
+}
+
+/// Row-wise softmax gradient (see `semantics::ce_grad`):
+/// a max tree (`max(a,b) = b + relu(a - b + K) - K` with `K = zhi - zlo`), an
+/// exp table on `z - max + K`, the row sum, a reciprocal table, the two
+/// quarter-square tables of `e·r`, and a final table that subtracts the label
+/// and saturates. The label enters leveled: `v = T1 + (t2max - T2) - y + G`.
+#[allow(clippy::too_many_arguments)]
+fn ce_grad(
+    g: &mut Graph,
+    z: ValueId,
+    y: ValueId,
+    z_scale: f64,
+    exp_max: i64,
+    grad_max: i64,
+    ty: &Type,
+    loc: Loc,
+) -> ValueId {
+    let p = g.bits;
+    let (batch, classes) = (g.ty(z).shape[0], g.ty(z).shape[1]);
+    let c = semantics::ce_consts(p, classes, grad_max).expect("checked when lowering");
+    debug_assert_eq!(c.exp_max, exp_max);
+    let k = g.ty(z).hi - g.ty(z).lo;
+    // Work on stored integers (offset 0): differences of stored values are exact.
+    let zs = g.push(Op::AddClear { c: 0 }, vec![z], loc);
+    let relu_k = Table::from_fn("max_step", p, |u| (u - k).max(0));
+    // `b + relu(a - b)` is at most the row's max, but interval arithmetic only
+    // sees `b + [0, K]`; a clamping table (the identity on every true value)
+    // restores the exact interval so later levels stay within p bits.
+    let (zlo, zhi) = g.ty(zs).stored();
+    let tighten = Table::from_fn("max_clamp", p, move |v| v.clamp(zlo, zhi));
+    let mut cur = zs;
+    while g.ty(cur).shape[1] > 1 {
+        let width = g.ty(cur).shape[1];
+        let half = width / 2;
+        let a = g.push(Op::Slice { axis: 1, start: 0, len: half }, vec![cur], loc);
+        let b = g.push(Op::Slice { axis: 1, start: half, len: half }, vec![cur], loc);
+        let diff = g.push(Op::Sub, vec![a, b], loc);
+        let diff = g.push(Op::AddClear { c: k }, vec![diff], loc);
+        let r = g.lut(relu_k.clone(), diff, loc);
+        let m = g.push(Op::Add, vec![b, r], loc);
+        let mut m = g.lut(tighten.clone(), m, loc);
+        if width % 2 == 1 {
+            let odd = g.push(Op::Slice { axis: 1, start: 2 * half, len: 1 }, vec![cur], loc);
+            m = g.push(Op::Concat { axis: 1 }, vec![m, odd], loc);
+        }
+        cur = m;
+    }
+    let spread = |g: &mut Graph, col: ValueId| {
+        let flat = g.push(Op::Reshape { shape: vec![batch] }, vec![col], loc);
+        g.push(Op::Expand { axis: 1, n: classes }, vec![flat], loc)
+    };
+    let mx = spread(g, cur);
+    let u = g.push(Op::Sub, vec![zs, mx], loc);
+    let u = g.push(Op::AddClear { c: k }, vec![u], loc);
+    let e = g.lut(Table::from_fn("exp", p, |u| semantics::ce_exp(exp_max, z_scale, (k - u).max(0))), u, loc);
+    let s = g.push(Op::ReduceSum { axis: 1, chunk: classes }, vec![e], loc);
+    let r = g.lut(Table::from_fn("recip", p, |s| semantics::ce_recip(&c, s)), s, loc);
+    let r = spread(g, r);
+    let sum = g.push(Op::Add, vec![e, r], loc);
+    let diff = g.push(Op::Sub, vec![e, r], loc);
+    let diff = g.push(Op::AddClear { c: c.recip }, vec![diff], loc);
+    let top = (1i64 << p) - 1;
+    let t1 = g.lut(Table::from_fn("ce_sq+", p, |s| semantics::ce_t1(&c, grad_max, s.min(top))), sum, loc);
+    let t2 = g.lut(Table::from_fn("ce_sq-", p, |d| c.t2_max - semantics::ce_t2(&c, grad_max, d)), diff, loc);
+    let v = g.push(Op::Add, vec![t1, t2], loc);
+    let v = g.push(Op::Sub, vec![v, y], loc);
+    let v = g.push(Op::AddClear { c: grad_max }, vec![v], loc);
+    let off = ty.offset;
+    let fin = Table::from_fn("ce_out", p, |v| (v - c.t2_max - grad_max).clamp(-grad_max, grad_max) + off);
+    typed_lut(g, fin, v, ty, loc)
+}

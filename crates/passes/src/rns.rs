@@ -1,0 +1,245 @@
+//! `rns`: every encrypted × encrypted matrix product, together with the
+//! rescale that follows it, moves into a residue number system.
+//!
+//! For each `rescale(matmul(a, b))` the pass computes the exact range of the
+//! product from the operand ranges and the reduction length, and chooses
+//! pairwise-coprime moduli: the rescale's own factors `D` (so the division is
+//! exact by dropping mixed-radix digits) plus the cheapest set of further
+//! moduli whose product covers the range. Cost is counted in PBS: residue
+//! tables, products (by the best method per modulus, see [`crate::karatsuba`]),
+//! reductions and the mixed-radix conversion. The matmul becomes one residue
+//! table per operand and modulus, a `mod_matmul` per modulus, and a
+//! `from_residues` that [`crate::scale`] lowers.
+
+use serde::Serialize;
+use silc_ir::{Graph, Loc, Op, Rewriter, Table};
+
+use crate::error::PassError;
+use crate::karatsuba::best_plan;
+use crate::lower::gcd;
+
+/// The RNS chosen for one matmul, for the report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RnsChoice {
+    /// `line:col` of the layer the matmul belongs to.
+    pub at: String,
+    /// `[n, k, m]`.
+    pub shape: [usize; 3],
+    pub c_lo: i64,
+    pub c_hi: i64,
+    /// Rescale factors first, then the range moduli.
+    pub moduli: Vec<i64>,
+    pub n_div: usize,
+    /// Product method per modulus.
+    pub methods: Vec<String>,
+    /// Estimated PBS of the whole product and conversion.
+    pub pbs: u64,
+}
+
+/// The offset `K = ⌊D/2⌋ + D·J` that makes `C + K` non-negative while keeping
+/// `floor((C + K)/D) = floor((C + ⌊D/2⌋)/D) + J`.
+pub fn rounding_offset(c_lo: i64, d: i64) -> (i64, i64) {
+    let need = -c_lo - d / 2;
+    let j = if need > 0 { (need + d - 1) / d } else { 0 };
+    (d / 2 + d * j, j)
+}
+
+/// Bounds of the saturation chain over the upper mixed-radix digits with radices
+/// `upper` (see [`crate::scale`]): `(L_i, H_i)` for each level, or `None` when a
+/// level's packed input would not fit in `p` bits.
+pub fn chain_bounds(p: u32, upper: &[i64], lo: i64, hi: i64) -> Option<Vec<(i64, i64)>> {
+    let mut bounds = vec![(lo, hi)];
+    for (i, &n) in upper.iter().enumerate().take(upper.len().saturating_sub(1)) {
+        let (l, h) = bounds[i];
+        let next = ((l - n + 1).div_euclid(n), (h + n - 1 + n - 1).div_euclid(n));
+        if (next.1 - next.0 + 1) * n > 1i64 << p {
+            return None;
+        }
+        bounds.push(next);
+    }
+    Some(bounds)
+}
+
+struct Search<'a> {
+    cands: &'a [(i64, u64)],
+    need: i128,
+    p: u32,
+    out_lo: i64,
+    out_hi: i64,
+    digit_cost: u64,
+    n_div: usize,
+    best: Option<(u64, Vec<i64>)>,
+}
+
+impl Search<'_> {
+    fn mrns_cost(&self, n_upper: usize) -> u64 {
+        let n = (self.n_div + n_upper) as u64;
+        self.digit_cost * (n * (n - 1) + n_upper as u64 + 1)
+    }
+
+    fn dfs(&mut self, start: usize, chosen: &mut Vec<i64>, product: i128, cost: u64) {
+        if let Some((best, _)) = &self.best {
+            if cost + self.mrns_cost(chosen.len().max(1)) >= *best {
+                return;
+            }
+        }
+        if product >= self.need && !chosen.is_empty() {
+            let mut upper = chosen.clone();
+            upper.sort_unstable();
+            if chain_bounds(self.p, &upper, self.out_lo, self.out_hi).is_some() {
+                let total = cost + self.mrns_cost(upper.len());
+                if self.best.as_ref().is_none_or(|(b, _)| total < *b) {
+                    self.best = Some((total, upper));
+                }
+            }
+            return;
+        }
+        if chosen.len() >= 6 {
+            return;
+        }
+        for i in start..self.cands.len() {
+            let (m, c) = self.cands[i];
+            if chosen.iter().all(|&x| gcd(x, m) == 1) {
+                chosen.push(m);
+                self.dfs(i + 1, chosen, product * m as i128, cost + c);
+                chosen.pop();
+            }
+        }
+    }
+}
+
+/// Options of the pass.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Product method forced on every modulus where feasible (see karatsuba).
+    pub force: Option<String>,
+}
+
+/// Chooses the moduli for one product; returns them with the total PBS.
+#[allow(clippy::too_many_arguments)]
+pub fn choose_moduli(
+    p: u32,
+    nu: f64,
+    (n, k, cols): (usize, usize, usize),
+    (c_lo, c_hi): (i64, i64),
+    factors: &[i64],
+    (out_lo, out_hi): (i64, i64),
+    force: Option<&str>,
+) -> Option<(Vec<i64>, u64)> {
+    let d: i64 = factors.iter().product();
+    let (k_off, _) = rounding_offset(c_lo, d);
+    let need_total = c_hi as i128 + k_off as i128 + 1;
+    let need = (need_total + d as i128 - 1) / d as i128;
+    let shape = (n, k, cols);
+    let div_cost: u64 = factors.iter().map(|&m| best_plan(p, nu, m, shape, force).map(|x| x.1)).sum::<Option<u64>>()?;
+    let max = 1i64 << (p - 1);
+    let mut cands: Vec<(i64, u64)> = (2..=max)
+        .filter(|&m| factors.iter().all(|&f| gcd(f, m) == 1))
+        .filter_map(|m| {
+            best_plan(p, nu, m, shape, force).or_else(|| best_plan(p, nu, m, shape, None)).map(|(_, c)| (m, c))
+        })
+        .collect();
+    // Most bits per PBS first; keep the search small.
+    cands.sort_by(|a, b| {
+        let ea = a.1 as f64 / (a.0 as f64).ln();
+        let eb = b.1 as f64 / (b.0 as f64).ln();
+        ea.total_cmp(&eb).then(b.0.cmp(&a.0))
+    });
+    cands.truncate(28);
+    let mut s = Search {
+        cands: &cands,
+        need,
+        p,
+        out_lo,
+        out_hi,
+        digit_cost: (n * cols) as u64,
+        n_div: factors.len(),
+        best: None,
+    };
+    s.dfs(0, &mut Vec::new(), 1, div_cost);
+    s.best.map(|(cost, upper)| {
+        let mut all = factors.to_vec();
+        all.extend(upper);
+        (all, cost)
+    })
+}
+
+/// Rewrites every `rescale(matmul(a, b))`. Returns the new graph and the
+/// choices made, in graph order.
+pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>), PassError> {
+    let p = g.bits;
+    let mut rw = Rewriter::new(g);
+    let mut choices = Vec::new();
+    for id in g.ids() {
+        let node = g.node(id);
+        match &node.op {
+            Op::MatMul => {
+                let users = g.users(id);
+                let ok = users.len() == 1 && matches!(g.node(users[0]).op, Op::Rescale { .. });
+                assert!(ok, "internal error: a matmul must feed exactly one rescale");
+                // Lowered together with its rescale.
+            }
+            Op::Rescale { factors, bits } => {
+                let mm = node.args[0];
+                let mnode = g.node(mm);
+                assert!(matches!(mnode.op, Op::MatMul), "internal error: rescale of a non-matmul");
+                let (a, b) = (mnode.args[0], mnode.args[1]);
+                let (ta, tb) = (g.ty(a), g.ty(b));
+                let shape = (ta.shape[0], ta.shape[1], tb.shape[1]);
+                let (c_lo, c_hi) = (mnode.ty.lo, mnode.ty.hi);
+                let out = node.ty.stored();
+                let (moduli, pbs) = choose_moduli(p, nu, shape, (c_lo, c_hi), factors, out, config.force.as_deref())
+                    .ok_or_else(|| no_moduli(node.loc, p, shape, (c_lo, c_hi)))?;
+                let (na, nb) = (rw.get(a), rw.get(b));
+                let mut residues = Vec::new();
+                for &m in &moduli {
+                    let ra = residue(&mut rw.new, na, m, node.loc);
+                    let rb = residue(&mut rw.new, nb, m, node.loc);
+                    residues.push(rw.new.push(Op::ModMatMul { modulus: m }, vec![ra, rb], node.loc));
+                }
+                let op = Op::FromResidues { moduli: moduli.clone(), n_div: factors.len(), c_lo, c_hi, bits: *bits };
+                let new = rw.new.add(op, residues, node.ty.clone(), node.loc);
+                rw.map_to(id, new);
+                let methods = moduli
+                    .iter()
+                    .map(|&m| {
+                        best_plan(p, nu, m, shape, config.force.as_deref())
+                            .or_else(|| best_plan(p, nu, m, shape, None))
+                            .map(|(pl, _)| pl.method.name().to_string())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                choices.push(RnsChoice {
+                    at: node.loc.to_string(),
+                    shape: [shape.0, shape.1, shape.2],
+                    c_lo,
+                    c_hi,
+                    moduli,
+                    n_div: factors.len(),
+                    methods,
+                    pbs,
+                });
+            }
+            _ => {
+                rw.copy(id);
+            }
+        }
+    }
+    Ok((rw.finish(), choices))
+}
+
+/// The residue table of a (high-level) value: stored `e` ↦ `(e - offset) mod m`.
+fn residue(g: &mut Graph, v: silc_ir::ValueId, m: i64, loc: Loc) -> silc_ir::ValueId {
+    let off = g.ty(v).offset;
+    g.lut(Table::from_fn(format!("res{m}"), g.bits, |e| (e - off).rem_euclid(m)), v, loc)
+}
+
+fn no_moduli(loc: Loc, p: u32, (n, k, m): (usize, usize, usize), (lo, hi): (i64, i64)) -> PassError {
+    PassError::unsupported(
+        loc,
+        format!(
+            "no residue number system at bits {p} covers this product: [{n}x{k}]·[{k}x{m}] ranges over [{lo}, {hi}]"
+        ),
+        "raise `bits`, or lower the tensor widths with `quantize`",
+    )
+}

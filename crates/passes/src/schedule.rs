@@ -1,0 +1,330 @@
+//! `schedule`: bootstrap scheduling on the lowered graph.
+//!
+//! In order: (1) tables are moved before the broadcasts that feed them (fewer
+//! elements), chains of tables are fused into one (`T2 ∘ T1`, also across
+//! layout ops), equal nodes are merged and dead ones removed, repeated until
+//! nothing changes (at most 8 rounds); (2) refresh bootstraps (identity
+//! tables) are inserted only where the noise check demands; (3) tables on the
+//! same input are grouped into one many-LUT bootstrap where the input is small
+//! enough (tfhe-rs many-LUT needs `input < 2^p / k` for `k` tables);
+//! (4) independent bootstraps are grouped into waves by bootstrap depth for
+//! parallel execution. Fusing is exact because `check` proves every input of
+//! the inner table lies in `[0, 2^p)`.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use silc_ir::{semantics, text, Graph, Op, Rewriter, SideTable, Table, Type, ValueId};
+
+use crate::check;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ScheduleReport {
+    pub pbs_before: u64,
+    pub pbs_after: u64,
+    pub fused_tables: usize,
+    pub merged_nodes: usize,
+    pub removed_nodes: usize,
+    pub refreshes: usize,
+    pub many_lut_groups: usize,
+    pub waves: usize,
+    /// Bootstraps in the widest wave.
+    pub widest_wave: u64,
+}
+
+/// Gives `new` the logical reading (offset) that `old` had.
+fn retype(g: &mut Graph, new: ValueId, old: &Type) {
+    let mut t = g.ty(new).clone();
+    let (lo, hi) = t.stored();
+    t.offset = old.offset;
+    t.lo = lo - old.offset;
+    t.hi = hi - old.offset;
+    g.set_type(new, t);
+}
+
+/// `outer ∘ inner` as one table, exactly as two bootstraps would compute it.
+fn compose(g: &Graph, inner: silc_ir::TableId, outer: silc_ir::TableId) -> Table {
+    let (ti, to) = (g.tables.get(inner), g.tables.get(outer));
+    Table {
+        name: format!("{}∘{}", to.name, ti.name),
+        entries: ti.entries.iter().map(|&v| semantics::lut(&to.entries, v, g.bits)).collect(),
+    }
+}
+
+/// Layout ops a table can be moved across without changing its meaning.
+fn is_movable_layout(op: &Op) -> bool {
+    matches!(op, Op::Transpose | Op::Reshape { .. } | Op::Expand { .. } | Op::Slice { .. })
+}
+
+/// One round of fusion, table hoisting and CSE. Returns the graph and counts.
+fn simplify_round(g: &Graph) -> (Graph, usize, usize) {
+    let mut rw = Rewriter::new(g);
+    let mut seen: HashMap<(String, Vec<ValueId>), ValueId> = HashMap::new();
+    let (mut fused, mut merged) = (0, 0);
+    for id in g.ids() {
+        let node = g.node(id);
+        if let Op::Lut { table: outer } = node.op {
+            // Walk down through movable layout ops to what the table reads.
+            let mut chain = Vec::new();
+            let mut cur = node.args[0];
+            while is_movable_layout(&g.node(cur).op) && g.users(cur).len() == 1 {
+                chain.push(cur);
+                cur = g.node(cur).args[0];
+            }
+            let inner = match g.node(cur).op {
+                Op::Lut { table } if g.users(cur).len() == 1 => Some(table),
+                _ => None,
+            };
+            let expands = chain.iter().any(|&c| matches!(g.node(c).op, Op::Expand { .. }));
+            let shrinks = g.ty(cur).len() < node.ty.len();
+            if inner.is_some() || (expands && shrinks) {
+                let (table, src) = match inner {
+                    Some(t) => {
+                        fused += 1;
+                        (compose(&rw.new, t, outer), g.node(cur).args[0])
+                    }
+                    None => (rw.new.tables.get(outer).clone(), cur),
+                };
+                let mut v = rw.new.lut(table, rw.get(src), node.loc);
+                for &c in chain.iter().rev() {
+                    v = rw.new.push(g.node(c).op.clone(), vec![v], g.node(c).loc);
+                }
+                retype(&mut rw.new, v, &node.ty);
+                rw.map_to(id, v);
+                continue;
+            }
+        }
+        if !matches!(node.op, Op::Input { .. } | Op::Output { .. }) {
+            let args: Vec<ValueId> = node.args.iter().map(|&a| rw.get(a)).collect();
+            let key = (format!("{:?}|{}", node.op, node.ty.offset), args);
+            if let Some(&v) = seen.get(&key) {
+                merged += 1;
+                rw.map_to(id, v);
+                continue;
+            }
+            let v = rw.copy(id);
+            seen.insert(key, v);
+            continue;
+        }
+        rw.copy(id);
+    }
+    (rw.finish(), fused, merged)
+}
+
+/// Removes nodes that no output depends on.
+fn dead_code(g: &Graph) -> (Graph, usize) {
+    let mut live = vec![false; g.len()];
+    for id in g.ids().collect::<Vec<_>>().into_iter().rev() {
+        let n = g.node(id);
+        if matches!(n.op, Op::Output { .. } | Op::Input { .. }) || live[id.index()] {
+            live[id.index()] = true;
+            for &a in &n.args {
+                live[a.index()] = true;
+            }
+        }
+    }
+    let mut rw = Rewriter::new(g);
+    let mut removed = 0;
+    for id in g.ids() {
+        if live[id.index()] {
+            rw.copy(id);
+        } else {
+            removed += 1;
+        }
+    }
+    // Drop tables no node uses any more, renumbering the rest.
+    (compact_tables(&rw.finish()), removed)
+}
+
+fn compact_tables(g: &Graph) -> Graph {
+    let mut out = Graph::new(g.name.clone(), g.bits);
+    let mut remap: HashMap<silc_ir::TableId, silc_ir::TableId> = HashMap::new();
+    for id in g.ids() {
+        let n = g.node(id);
+        let op = match &n.op {
+            Op::Lut { table } => Op::Lut {
+                table: *remap.entry(*table).or_insert_with(|| out.tables.intern(g.tables.get(*table).clone())),
+            },
+            Op::LutMany { tables } => Op::LutMany {
+                tables: tables
+                    .iter()
+                    .map(|t| *remap.entry(*t).or_insert_with(|| out.tables.intern(g.tables.get(*t).clone())))
+                    .collect(),
+            },
+            op => op.clone(),
+        };
+        out.add(op, n.args.clone(), n.ty.clone(), n.loc);
+    }
+    out
+}
+
+/// Inserts identity bootstraps on the noisiest operands of flagged inputs.
+fn refresh(g: &Graph, nu: f64) -> (Graph, usize) {
+    let (analysis, violations) = check::check(g, nu);
+    let flagged: Vec<String> = violations
+        .iter()
+        .filter(|v| matches!(v.kind, check::ViolationKind::Noise { .. }))
+        .map(|v| v.value.clone())
+        .collect();
+    if flagged.is_empty() {
+        return (g.clone(), 0);
+    }
+    let bound = 1i64 << g.bits;
+    let identity = Table::from_fn("refresh", g.bits, |x| x);
+    let mut rw = Rewriter::new(g);
+    let mut count = 0;
+    for id in g.ids() {
+        let node = g.node(id);
+        if !flagged.contains(&id.to_string()) {
+            rw.copy(id);
+            continue;
+        }
+        let args: Vec<ValueId> = node
+            .args
+            .iter()
+            .map(|&a| {
+                let (lo, hi) = analysis.ranges[a];
+                let new = rw.get(a);
+                if analysis.noise2[a] > 1.0 && lo >= 0 && hi < bound {
+                    count += 1;
+                    let v = rw.new.lut(identity.clone(), new, node.loc);
+                    retype(&mut rw.new, v, g.ty(a));
+                    v
+                } else {
+                    new
+                }
+            })
+            .collect();
+        let v = rw.new.add(node.op.clone(), args, node.ty.clone(), node.loc);
+        rw.map_to(id, v);
+    }
+    (rw.finish(), count)
+}
+
+/// Groups tables of one input into many-LUT bootstraps where tfhe-rs allows.
+fn many_lut(g: &Graph) -> (Graph, usize) {
+    let bound = 1i64 << g.bits;
+    let mut by_input: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
+    for id in g.ids() {
+        if let Op::Lut { .. } = g.node(id).op {
+            by_input.entry(g.node(id).args[0]).or_default().push(id);
+        }
+    }
+    let mut groups: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
+    for (input, luts) in by_input {
+        let k = luts.len().next_power_of_two() as i64;
+        let (lo, hi) = g.ty(input).stored();
+        if luts.len() >= 2 && lo >= 0 && hi < bound / k {
+            groups.insert(input, luts);
+        }
+    }
+    if groups.is_empty() {
+        return (g.clone(), 0);
+    }
+    let n_groups = groups.len();
+    let mut rw = Rewriter::new(g);
+    let mut done: HashMap<ValueId, ValueId> = HashMap::new();
+    for id in g.ids() {
+        let node = g.node(id);
+        let group = match node.op {
+            Op::Lut { .. } => groups.get(&node.args[0]),
+            _ => None,
+        };
+        let Some(members) = group else {
+            rw.copy(id);
+            continue;
+        };
+        let input = node.args[0];
+        let many = *done.entry(input).or_insert_with(|| {
+            let tables = members.iter().map(|&m| match g.node(m).op {
+                Op::Lut { table } => table,
+                _ => unreachable!("grouped only tables"),
+            });
+            let op = Op::LutMany { tables: tables.collect() };
+            rw.new.push(op, vec![rw.get(input)], node.loc)
+        });
+        let slot = members.iter().position(|&m| m == id).expect("member of its group");
+        let shape = node.ty.shape.clone();
+        let s = rw.new.push(Op::Slice { axis: 0, start: slot, len: 1 }, vec![many], node.loc);
+        let v = rw.new.push(Op::Reshape { shape }, vec![s], node.loc);
+        retype(&mut rw.new, v, &node.ty);
+        rw.map_to(id, v);
+    }
+    (rw.finish(), n_groups)
+}
+
+/// Bootstrap depth of every value (0 for values computed before any bootstrap).
+pub fn waves(g: &Graph) -> SideTable<u32> {
+    let mut depth = SideTable::with_len(g.len(), 0u32);
+    for id in g.ids() {
+        let n = g.node(id);
+        let d = n.args.iter().map(|&a| depth[a]).max().unwrap_or(0);
+        depth.set(id, if n.op.is_bootstrap() { d + 1 } else { d });
+    }
+    depth
+}
+
+/// Options of the pass.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub fuse: bool,
+    pub many_lut: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { fuse: true, many_lut: true }
+    }
+}
+
+pub fn run(g: &Graph, nu: f64, config: &Config) -> (Graph, ScheduleReport) {
+    let mut report = ScheduleReport { pbs_before: g.pbs_count(), ..Default::default() };
+    let mut cur = g.clone();
+    if config.fuse {
+        for _ in 0..8 {
+            let before = text::print(&cur);
+            let (next, fused, merged) = simplify_round(&cur);
+            let (next, removed) = dead_code(&next);
+            report.fused_tables += fused;
+            report.merged_nodes += merged;
+            report.removed_nodes += removed;
+            cur = next;
+            if text::print(&cur) == before {
+                break;
+            }
+        }
+    } else {
+        let (next, removed) = dead_code(&cur);
+        report.removed_nodes += removed;
+        cur = next;
+    }
+    for _ in 0..3 {
+        let (next, n) = refresh(&cur, nu);
+        report.refreshes += n;
+        cur = next;
+        if n == 0 {
+            break;
+        }
+    }
+    if config.many_lut {
+        let (next, groups) = many_lut(&cur);
+        report.many_lut_groups = groups;
+        cur = next;
+    }
+    let depth = waves(&cur);
+    let mut per_wave: HashMap<u32, u64> = HashMap::new();
+    for id in cur.ids() {
+        let n = cur.node(id);
+        if n.op.is_bootstrap() {
+            let count = match &n.op {
+                Op::LutMany { tables } => (n.ty.len() / tables.len()) as u64,
+                _ => n.ty.len() as u64,
+            };
+            *per_wave.entry(depth[id]).or_default() += count;
+        }
+    }
+    report.waves = per_wave.len();
+    report.widest_wave = per_wave.values().copied().max().unwrap_or(0);
+    report.pbs_after = cur.pbs_count();
+    (cur, report)
+}

@@ -1,0 +1,246 @@
+//! The executor: one pass over the graph in id order.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use silc_ir::{semantics, Graph, Op};
+
+use crate::tensor::Tensor;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SimError {
+    #[error("input `{0}` was not supplied")]
+    MissingInput(String),
+    #[error("input `{name}` has shape {got:?}, the circuit expects {want:?}")]
+    InputShape { name: String, got: Vec<usize>, want: Vec<usize> },
+    #[error("input `{name}` holds {value}, outside its declared range [{lo}, {hi}]")]
+    InputRange { name: String, value: i64, lo: i64, hi: i64 },
+}
+
+/// Elementwise work above this size is split over threads.
+const PAR_MIN: usize = 4096;
+
+fn par_map(data: &[i64], f: impl Fn(i64) -> i64 + Sync + Send) -> Vec<i64> {
+    if data.len() >= PAR_MIN {
+        data.par_iter().map(|&x| f(x)).collect()
+    } else {
+        data.iter().map(|&x| f(x)).collect()
+    }
+}
+
+fn zip(a: &Tensor, b: &Tensor, f: impl Fn(i64, i64) -> i64 + Sync + Send) -> Tensor {
+    let data = if a.len() >= PAR_MIN {
+        a.data.par_iter().zip(&b.data).map(|(&x, &y)| f(x, y)).collect()
+    } else {
+        a.data.iter().zip(&b.data).map(|(&x, &y)| f(x, y)).collect()
+    };
+    Tensor::new(a.shape.clone(), data)
+}
+
+fn matmul(a: &Tensor, b: &Tensor, f: impl Fn(i64) -> i64 + Sync + Send) -> Tensor {
+    let (n, k, m) = (a.shape[0], a.shape[1], b.shape[1]);
+    let rows: Vec<Vec<i64>> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut row = vec![0i64; m];
+            for l in 0..k {
+                let x = a.data[i * k + l];
+                if x == 0 {
+                    continue;
+                }
+                let brow = &b.data[l * m..(l + 1) * m];
+                for (r, &y) in row.iter_mut().zip(brow) {
+                    *r += x * y;
+                }
+            }
+            row.into_iter().map(&f).collect()
+        })
+        .collect();
+    Tensor::new(vec![n, m], rows.concat())
+}
+
+fn transpose(a: &Tensor) -> Tensor {
+    let (r, c) = (a.shape[0], a.shape[1]);
+    let mut data = vec![0; a.len()];
+    for i in 0..r {
+        for j in 0..c {
+            data[j * r + i] = a.data[i * c + j];
+        }
+    }
+    Tensor::new(vec![c, r], data)
+}
+
+/// Splits a shape around `axis` into (outer, len, inner).
+fn around(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    (shape[..axis].iter().product(), shape[axis], shape[axis + 1..].iter().product())
+}
+
+fn reduce_sum(a: &Tensor, axis: usize, chunk: usize) -> Tensor {
+    let (outer, len, inner) = around(&a.shape, axis);
+    let groups = len.div_ceil(chunk);
+    let mut shape = a.shape.clone();
+    shape[axis] = groups;
+    let mut data = vec![0i64; outer * groups * inner];
+    for o in 0..outer {
+        for l in 0..len {
+            let gidx = l / chunk;
+            for i in 0..inner {
+                data[(o * groups + gidx) * inner + i] += a.data[(o * len + l) * inner + i];
+            }
+        }
+    }
+    Tensor::new(shape, data)
+}
+
+fn expand(a: &Tensor, axis: usize, n: usize) -> Tensor {
+    let outer: usize = a.shape[..axis].iter().product();
+    let inner: usize = a.shape[axis..].iter().product();
+    let mut data = Vec::with_capacity(a.len() * n);
+    for o in 0..outer {
+        let block = &a.data[o * inner..(o + 1) * inner];
+        for _ in 0..n {
+            data.extend_from_slice(block);
+        }
+    }
+    let mut shape = a.shape.clone();
+    shape.insert(axis, n);
+    Tensor::new(shape, data)
+}
+
+fn slice(a: &Tensor, axis: usize, start: usize, len: usize) -> Tensor {
+    let (outer, full, inner) = around(&a.shape, axis);
+    let mut data = Vec::with_capacity(outer * len * inner);
+    for o in 0..outer {
+        data.extend_from_slice(&a.data[(o * full + start) * inner..(o * full + start + len) * inner]);
+    }
+    let mut shape = a.shape.clone();
+    shape[axis] = len;
+    Tensor::new(shape, data)
+}
+
+fn concat(parts: &[&Tensor], axis: usize) -> Tensor {
+    let (outer, _, inner) = around(&parts[0].shape, axis);
+    let total: usize = parts.iter().map(|p| p.shape[axis]).sum();
+    let mut data = Vec::with_capacity(outer * total * inner);
+    for o in 0..outer {
+        for p in parts {
+            let len = p.shape[axis];
+            data.extend_from_slice(&p.data[o * len * inner..(o + 1) * len * inner]);
+        }
+    }
+    let mut shape = parts[0].shape.clone();
+    shape[axis] = total;
+    Tensor::new(shape, data)
+}
+
+/// Runs `g` on logical input values; returns every output's logical value.
+pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>, SimError> {
+    let p = g.bits;
+    let mut vals: Vec<Tensor> = Vec::with_capacity(g.len());
+    let mut outputs = HashMap::new();
+    for id in g.ids() {
+        let n = g.node(id);
+        let arg = |i: usize| &vals[n.args[i].index()];
+        // Logical view of an operand: stored - offset.
+        let logical = |i: usize| {
+            let off = g.ty(n.args[i]).offset;
+            arg(i).map(|x| x - off)
+        };
+        let out_off = n.ty.offset;
+        let wrap = |x: i64| semantics::wrap(x, p);
+        let t = match &n.op {
+            Op::Input { name, .. } => {
+                let t = inputs.get(name).ok_or_else(|| SimError::MissingInput(name.clone()))?;
+                if t.shape != n.ty.shape {
+                    return Err(SimError::InputShape {
+                        name: name.clone(),
+                        got: t.shape.clone(),
+                        want: n.ty.shape.clone(),
+                    });
+                }
+                if let Some(&v) = t.data.iter().find(|&&v| v < n.ty.lo || v > n.ty.hi) {
+                    return Err(SimError::InputRange { name: name.clone(), value: v, lo: n.ty.lo, hi: n.ty.hi });
+                }
+                t.map(|x| x + out_off)
+            }
+            Op::Output { name } => {
+                let off = g.ty(n.args[0]).offset;
+                outputs.insert(name.clone(), arg(0).map(|x| x - off));
+                arg(0).clone()
+            }
+            Op::MatMul => matmul(&logical(0), &logical(1), |x| x + out_off),
+            Op::Transpose => transpose(arg(0)),
+            Op::Rescale { factors, bits } => {
+                let d: i64 = factors.iter().product();
+                logical(0).map(|x| semantics::rescale(x, d, *bits) + out_off)
+            }
+            Op::Relu => logical(0).map(|x| semantics::relu(x) + out_off),
+            Op::ReluBackward => zip(&logical(0), &logical(1), |d, z| semantics::relu_backward(d, z) + out_off),
+            Op::SgdUpdate { num, shift, bound } => {
+                let (lo, hi) = (g.ty(n.args[0]).lo, g.ty(n.args[0]).hi);
+                zip(&logical(0), &logical(1), |w, gr| {
+                    semantics::sgd_update(w, gr, *num, *shift, *bound, lo, hi) + out_off
+                })
+            }
+            Op::CeGrad { z_scale, grad_max, .. } => {
+                let (z, y) = (logical(0), logical(1));
+                let classes = z.shape[1];
+                let c = semantics::ce_consts(p, classes, *grad_max).expect("the lowering checked the softmax fits");
+                let data: Vec<i64> = z
+                    .data
+                    .chunks(classes)
+                    .zip(y.data.chunks(classes))
+                    .flat_map(|(zr, yr)| semantics::ce_grad(zr, yr, *z_scale, &c, *grad_max))
+                    .map(|v| v + out_off)
+                    .collect();
+                Tensor::new(z.shape.clone(), data)
+            }
+            Op::ModMatMul { modulus } => {
+                let m = *modulus;
+                matmul(arg(0), arg(1), |x| x.rem_euclid(m))
+            }
+            Op::FromResidues { moduli, n_div, c_lo, bits, .. } => {
+                let d: i64 = moduli[..*n_div].iter().product();
+                let len = arg(0).len();
+                let data = (0..len)
+                    .map(|e| {
+                        let r: Vec<i64> = n.args.iter().map(|a| vals[a.index()].data[e]).collect();
+                        semantics::rescale(semantics::crt(&r, moduli, *c_lo), d, *bits) + out_off
+                    })
+                    .collect();
+                Tensor::new(arg(0).shape.clone(), data)
+            }
+            Op::Add => zip(arg(0), arg(1), |a, b| wrap(a + b)),
+            Op::Sub => zip(arg(0), arg(1), |a, b| wrap(a - b)),
+            Op::AddClear { c } => arg(0).map(|x| wrap(x + c)),
+            Op::MulClear { c } => arg(0).map(|x| wrap(x * c)),
+            Op::Pack { scale } => zip(arg(0), arg(1), |a, b| wrap(a * scale + b)),
+            Op::ReduceSum { axis, chunk } => reduce_sum(arg(0), *axis, *chunk).map(wrap),
+            Op::Lut { table } => {
+                let entries = &g.tables.get(*table).entries;
+                Tensor::new(arg(0).shape.clone(), par_map(&arg(0).data, |x| semantics::lut(entries, x, p)))
+            }
+            Op::LutMany { tables } => {
+                let parts: Vec<Tensor> = tables
+                    .iter()
+                    .map(|t| {
+                        let entries = &g.tables.get(*t).entries;
+                        Tensor::new(arg(0).shape.clone(), par_map(&arg(0).data, |x| semantics::lut(entries, x, p)))
+                    })
+                    .collect();
+                let mut shape = vec![tables.len()];
+                shape.extend(&arg(0).shape);
+                Tensor::new(shape, parts.into_iter().flat_map(|t| t.data).collect())
+            }
+            Op::Reshape { shape } => Tensor::new(shape.clone(), arg(0).data.clone()),
+            Op::Expand { axis, n: count } => expand(arg(0), *axis, *count),
+            Op::Slice { axis, start, len } => slice(arg(0), *axis, *start, *len),
+            Op::Concat { axis } => {
+                let parts: Vec<&Tensor> = n.args.iter().map(|a| &vals[a.index()]).collect();
+                concat(&parts, *axis)
+            }
+        };
+        vals.push(t);
+    }
+    Ok(outputs)
+}
