@@ -58,7 +58,7 @@ pub fn run(args: &CompileArgs) -> Result<(), String> {
         if args.json {
             eprint!("{dump}");
         } else {
-            print!("{dump}");
+            crate::emit(&dump);
         }
     }
     for v in &compiled.violations {
@@ -75,11 +75,14 @@ pub fn run(args: &CompileArgs) -> Result<(), String> {
         io::write_atomic(out, &artifact::encode(&header, &silc_ir::text::print(compiled.graph())))?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report_json(&spec, &compiled)).expect("serializable"));
+        crate::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report_json(&spec, &compiled)).expect("serializable")
+        ));
     } else {
-        print!("{}", report_text(&spec, &compiled, args.samples.is_none()));
+        crate::emit(&report_text(&spec, &compiled, args.samples.is_none()));
         if let Some(out) = &args.output {
-            println!("wrote {}", out.display());
+            crate::emit(&format!("wrote {}\n", out.display()));
         }
     }
     Ok(())

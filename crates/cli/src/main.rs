@@ -80,6 +80,16 @@ pub enum ProductArg {
     Karatsuba,
 }
 
+/// Writes to standard output; a closed pipe (`silc ... | head`) ends the
+/// program quietly instead of panicking.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
+        std::process::exit(0);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

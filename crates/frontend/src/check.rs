@@ -34,8 +34,26 @@ impl Checker<'_, '_> {
         Loc { line: line as u32, col: col as u32 }
     }
 
+    /// A statement keyword among the arguments almost always means the `;`
+    /// before it is missing: `input 4` newline `dense 3;`.
+    fn missing_semicolon(&self, st: &Statement) -> Result<()> {
+        for (i, arg) in st.args.iter().enumerate() {
+            if let ArgKind::Value(Value::Word(w)) = &arg.kind {
+                if STATEMENTS.contains(&w.as_str()) && i > 0 {
+                    let prev_end = st.args[i - 1].span.end;
+                    return Err(self
+                        .err(ErrorKind::Syntax, Span::new(prev_end, prev_end + 1), format!("expected `;` before `{w}`"))
+                        .with_label("missing `;`")
+                        .with_help("every statement ends with `;`"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Exactly `n` bare (non `key=value`) arguments.
     fn bare_args<'m>(&self, st: &'m Statement, n: usize, usage: &str) -> Result<Vec<(&'m Value, Span)>> {
+        self.missing_semicolon(st)?;
         let mut out = Vec::new();
         for arg in &st.args {
             match &arg.kind {
@@ -82,8 +100,13 @@ impl Checker<'_, '_> {
                 };
                 let shown =
                     if text.len() > 24 { format!("{}… ({} digits)", &text[..12], text.len()) } else { text.clone() };
+                let message = if kind == ErrorKind::ZeroWidth {
+                    format!("{what} must be at least 1, found `0`")
+                } else {
+                    format!("{what} is out of range: `{shown}`")
+                };
                 Err(self
-                    .err(kind, span, format!("{what} is out of range: `{shown}`"))
+                    .err(kind, span, message)
                     .with_label(format!("must be from {min} to {max}"))
                     .with_help(format!("use a whole number from {min} to {max}")))
             }
@@ -153,6 +176,7 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
                 seen.input = Some((n as usize, st.keyword_span));
             }
             "dense" => {
+                c.missing_semicolon(st)?;
                 if st.args.is_empty() || st.args.len() > 2 {
                     return Err(c
                         .err(

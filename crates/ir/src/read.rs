@@ -184,7 +184,27 @@ fn read_table(c: &mut Cursor<'_>, g: &mut Graph) -> R<()> {
     c.expect("[")?;
     let mut entries = Vec::new();
     while !c.eat("]") {
-        entries.push(c.int()?);
+        let first = c.int()?;
+        if c.eat("..") {
+            let last = c.int()?;
+            let step = if last >= first { 1 } else { -1 };
+            let mut v = first;
+            while v != last + step {
+                entries.push(v);
+                v += step;
+            }
+        } else if c.eat("*") {
+            let n = c.int()?;
+            if !(1..=1 << 16).contains(&n) {
+                return Err(format!("bad repeat count {n}"));
+            }
+            entries.extend(std::iter::repeat_n(first, n as usize));
+        } else {
+            entries.push(first);
+        }
+        if entries.len() > 1 << 16 {
+            return Err("a table has at most 2^16 entries".into());
+        }
         if c.rest().is_empty() {
             return Err("unterminated table".into());
         }

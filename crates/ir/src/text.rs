@@ -81,13 +81,39 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
     }
 }
 
+/// Table entries with runs folded: `a..b` counts by one from `a` to `b` (up or
+/// down), `v*n` repeats `v` `n` times; runs shorter than three stay as numbers.
+pub fn compress(entries: &[i64]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < entries.len() {
+        let run = |step: i64| {
+            let mut j = i + 1;
+            while j < entries.len() && entries[j] == entries[j - 1] + step {
+                j += 1;
+            }
+            j - i
+        };
+        let (same, up, down) = (run(0), run(1), run(-1));
+        let best = same.max(up).max(down);
+        if best >= 3 {
+            let last = entries[i + best - 1];
+            parts.push(if same == best { format!("{}*{best}", entries[i]) } else { format!("{}..{last}", entries[i]) });
+            i += best;
+        } else {
+            parts.push(entries[i].to_string());
+            i += 1;
+        }
+    }
+    parts.join(" ")
+}
+
 /// Prints the whole graph, tables first.
 pub fn print(g: &Graph) -> String {
     let mut out = String::new();
     writeln!(out, "graph {} bits={}", g.name, g.bits).unwrap();
     for (id, t) in g.tables.iter() {
-        let entries: Vec<String> = t.entries.iter().map(|e| e.to_string()).collect();
-        writeln!(out, "{id} = table {:?} [{}]", t.name, entries.join(" ")).unwrap();
+        writeln!(out, "{id} = table {:?} [{}]", t.name, compress(&t.entries)).unwrap();
     }
     for id in g.ids() {
         out.push_str(&print_node(g, id));

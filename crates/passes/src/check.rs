@@ -32,11 +32,13 @@ pub struct Violation {
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
-            ViolationKind::Range { lo, hi, bound } => write!(
-                f,
-                "{} ({}) may hold values in [{lo}, {hi}], outside [0, {bound}) where a bootstrap would answer with a negated entry",
-                self.value, self.op
-            ),
+            ViolationKind::Range { lo, hi, bound } => {
+                let why = match self.op.as_str() {
+                    "output" | "input" => "so it would not decrypt to its value",
+                    _ => "where a bootstrap would answer with a negated entry",
+                };
+                write!(f, "{} ({}) may hold values in [{lo}, {hi}], outside [0, {bound}) {why}", self.value, self.op)
+            }
             ViolationKind::Noise { norm, nu } => write!(
                 f,
                 "{} ({}) feeds a bootstrap with noise 2-norm {norm:.2}, above the bound ν = {nu:.2}",

@@ -89,12 +89,20 @@ fn verified(stage: &'static str, g: Graph) -> Graph {
     g
 }
 
-/// Runs the whole pipeline on a checked model.
-pub fn compile(spec: &ModelSpec, opts: &Options) -> Result<Compiled, PassError> {
-    let params = params::for_precision(spec.bits as u32);
-    let nu = params.nu();
-    let lowered = lower::lower(spec, &opts.formats)?;
-    let high = verified("high", lowered.graph);
+/// The lowered stages of a high-level graph, and what the passes found.
+pub struct Lowering {
+    pub stages: Vec<(&'static str, Graph)>,
+    pub rns: Vec<rns::RnsChoice>,
+    pub violations: Vec<check::Violation>,
+    pub schedule: schedule::ScheduleReport,
+}
+
+/// Runs the pipeline after `lower` on any high-level graph (pass tests start
+/// here from IR text or hand-built graphs). The noise bound is the default
+/// parameter set's for the graph's precision.
+pub fn lower_graph(high: Graph, opts: &Options) -> Result<Lowering, PassError> {
+    let nu = params::for_precision(high.bits).nu();
+    let high = verified("high", high);
     let rns_config = rns::Config { force: opts.force_product.clone() };
     let (g_rns, rns_choices) = rns::run(&high, nu, &rns_config)?;
     let g_rns = verified("rns", g_rns);
@@ -114,9 +122,7 @@ pub fn compile(spec: &ModelSpec, opts: &Options) -> Result<Compiled, PassError> 
     if opts.check == CheckMode::Deny && !violations.is_empty() {
         return Err(PassError::Violations(violations));
     }
-    let samples = opts.samples.unwrap_or(spec.batch);
-    let cost = cost::run(&g_sched, params, spec.batch, samples, spec.epochs, spec.pfail_log2);
-    Ok(Compiled {
+    Ok(Lowering {
         stages: vec![
             ("high", high),
             ("rns", g_rns),
@@ -125,10 +131,26 @@ pub fn compile(spec: &ModelSpec, opts: &Options) -> Result<Compiled, PassError> 
             ("nonlinear", g_nl),
             ("schedule", g_sched),
         ],
-        quant: lowered.quant,
         rns: rns_choices,
         violations,
         schedule: sched,
+    })
+}
+
+/// Runs the whole pipeline on a checked model.
+pub fn compile(spec: &ModelSpec, opts: &Options) -> Result<Compiled, PassError> {
+    let params = params::for_precision(spec.bits as u32);
+    let lowered = lower::lower(spec, &opts.formats)?;
+    let l = lower_graph(lowered.graph, opts)?;
+    let final_graph = &l.stages.last().expect("every stage recorded").1;
+    let samples = opts.samples.unwrap_or(spec.batch);
+    let cost = cost::run(final_graph, params, spec.batch, samples, spec.epochs, spec.pfail_log2);
+    Ok(Compiled {
+        stages: l.stages,
+        quant: lowered.quant,
+        rns: l.rns,
+        violations: l.violations,
+        schedule: l.schedule,
         cost,
     })
 }

@@ -44,14 +44,28 @@ pub fn rounding_offset(c_lo: i64, d: i64) -> (i64, i64) {
     (d / 2 + d * j, j)
 }
 
-/// Bounds of the saturation chain over the upper mixed-radix digits with radices
-/// `upper` (see [`crate::scale`]): `(L_i, H_i)` for each level, or `None` when a
-/// level's packed input would not fit in `p` bits.
-pub fn chain_bounds(p: u32, upper: &[i64], lo: i64, hi: i64) -> Option<Vec<(i64, i64)>> {
+/// The plan of the saturating chain over the upper mixed-radix digits (see
+/// [`crate::scale`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainPlan {
+    /// The offset `K = ⌊D/2⌋ + D·J` added to the product before conversion.
+    pub k_off: i64,
+    pub j: i64,
+    /// Digits of `J - offset` in the upper radices (the last holds the rest).
+    pub a: Vec<i64>,
+    /// `(L_i, H_i)` per level, level 0 being the output range.
+    pub bounds: Vec<(i64, i64)>,
+}
+
+/// Bounds per level for the digits `a` of `J - offset`: a level's clamp range
+/// is as small as the next level's exactness allows,
+/// `L_{i+1} = floor((L_i - n_i + 1 + a_i)/n_i)`, `H_{i+1} = ceil((H_i + a_i)/n_i)`;
+/// `None` when a level's packed index `(y - L)·n + e` would not fit in `p` bits.
+fn chain_bounds(p: u32, upper: &[i64], (lo, hi): (i64, i64), a: &[i64]) -> Option<Vec<(i64, i64)>> {
     let mut bounds = vec![(lo, hi)];
-    for (i, &n) in upper.iter().enumerate().take(upper.len().saturating_sub(1)) {
-        let (l, h) = bounds[i];
-        let next = ((l - n + 1).div_euclid(n), (h + n - 1 + n - 1).div_euclid(n));
+    for i in 0..upper.len().saturating_sub(1) {
+        let (n, (l, h)) = (upper[i], bounds[i]);
+        let next = ((l - n + 1 + a[i]).div_euclid(n), (h + a[i] + n - 1).div_euclid(n));
         if (next.1 - next.0 + 1) * n > 1i64 << p {
             return None;
         }
@@ -60,12 +74,46 @@ pub fn chain_bounds(p: u32, upper: &[i64], lo: i64, hi: i64) -> Option<Vec<(i64,
     Some(bounds)
 }
 
+/// Finds the smallest admissible `J` (so `C + K` stays in `[0, M)`) for which
+/// the chain fits in `p` bits. `out` is the stored output range and `offset`
+/// its offset; `m_total` the product of all moduli.
+pub fn plan_chain(
+    p: u32,
+    upper: &[i64],
+    d: i64,
+    (c_lo, c_hi): (i64, i64),
+    out: (i64, i64),
+    offset: i64,
+    m_total: i128,
+) -> Option<ChainPlan> {
+    let (_, j_min) = rounding_offset(c_lo, d);
+    for j in j_min..j_min + 4096 {
+        let k_off = d / 2 + d * j;
+        if c_hi as i128 + k_off as i128 >= m_total {
+            return None;
+        }
+        let mut rest = j - offset;
+        let mut a = Vec::new();
+        for &n in &upper[..upper.len() - 1] {
+            a.push(rest.rem_euclid(n));
+            rest = rest.div_euclid(n);
+        }
+        a.push(rest);
+        if let Some(bounds) = chain_bounds(p, upper, out, &a) {
+            return Some(ChainPlan { k_off, j, a, bounds });
+        }
+    }
+    None
+}
+
 struct Search<'a> {
     cands: &'a [(i64, u64)],
     need: i128,
     p: u32,
-    out_lo: i64,
-    out_hi: i64,
+    out: (i64, i64),
+    offset: i64,
+    d: i64,
+    c: (i64, i64),
     digit_cost: u64,
     n_div: usize,
     best: Option<(u64, Vec<i64>)>,
@@ -86,7 +134,8 @@ impl Search<'_> {
         if product >= self.need && !chosen.is_empty() {
             let mut upper = chosen.clone();
             upper.sort_unstable();
-            if chain_bounds(self.p, &upper, self.out_lo, self.out_hi).is_some() {
+            let m_total = product * self.d as i128;
+            if plan_chain(self.p, &upper, self.d, self.c, self.out, self.offset, m_total).is_some() {
                 let total = cost + self.mrns_cost(upper.len());
                 if self.best.as_ref().is_none_or(|(b, _)| total < *b) {
                     self.best = Some((total, upper));
@@ -123,7 +172,8 @@ pub fn choose_moduli(
     (n, k, cols): (usize, usize, usize),
     (c_lo, c_hi): (i64, i64),
     factors: &[i64],
-    (out_lo, out_hi): (i64, i64),
+    out: (i64, i64),
+    offset: i64,
     force: Option<&str>,
 ) -> Option<(Vec<i64>, u64)> {
     let d: i64 = factors.iter().product();
@@ -131,7 +181,9 @@ pub fn choose_moduli(
     let need_total = c_hi as i128 + k_off as i128 + 1;
     let need = (need_total + d as i128 - 1) / d as i128;
     let shape = (n, k, cols);
-    let div_cost: u64 = factors.iter().map(|&m| best_plan(p, nu, m, shape, force).map(|x| x.1)).sum::<Option<u64>>()?;
+    let plan_cost =
+        |m: i64| best_plan(p, nu, m, shape, force).or_else(|| best_plan(p, nu, m, shape, None)).map(|x| x.1);
+    let div_cost: u64 = factors.iter().map(|&m| plan_cost(m)).sum::<Option<u64>>()?;
     let max = 1i64 << (p - 1);
     let mut cands: Vec<(i64, u64)> = (2..=max)
         .filter(|&m| factors.iter().all(|&f| gcd(f, m) == 1))
@@ -150,8 +202,10 @@ pub fn choose_moduli(
         cands: &cands,
         need,
         p,
-        out_lo,
-        out_hi,
+        out,
+        offset,
+        d,
+        c: (c_lo, c_hi),
         digit_cost: (n * cols) as u64,
         n_div: factors.len(),
         best: None,
@@ -188,8 +242,9 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                 let shape = (ta.shape[0], ta.shape[1], tb.shape[1]);
                 let (c_lo, c_hi) = (mnode.ty.lo, mnode.ty.hi);
                 let out = node.ty.stored();
-                let (moduli, pbs) = choose_moduli(p, nu, shape, (c_lo, c_hi), factors, out, config.force.as_deref())
-                    .ok_or_else(|| no_moduli(node.loc, p, shape, (c_lo, c_hi)))?;
+                let (moduli, pbs) =
+                    choose_moduli(p, nu, shape, (c_lo, c_hi), factors, out, node.ty.offset, config.force.as_deref())
+                        .ok_or_else(|| no_moduli(node.loc, p, shape, (c_lo, c_hi)))?;
                 let (na, nb) = (rw.get(a), rw.get(b));
                 let mut residues = Vec::new();
                 for &m in &moduli {
@@ -242,4 +297,28 @@ fn no_moduli(loc: Loc, p: u32, (n, k, m): (usize, usize, usize), (lo, hi): (i64,
         ),
         "raise `bits`, or lower the tensor widths with `quantize`",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_products_get_a_chain_that_fits() {
+        let nu = crate::params::for_precision(8).nu();
+        let (moduli, _) = choose_moduli(8, nu, (8, 4, 8), (-16128, 16384), &[32], (0, 127), 64, None).expect("fits");
+        let d = 32;
+        let m: i128 = moduli.iter().map(|&m| m as i128).product();
+        let plan = plan_chain(8, &moduli[1..], d, (-16128, 16384), (0, 127), 64, m).expect("chain");
+        assert!(16384 + plan.k_off < m as i64 && -16128 + plan.k_off >= 0);
+    }
+
+    #[test]
+    fn the_chain_limits_the_range_at_5_bits() {
+        // MNIST's first product at 5 bits needs an upper range of ~1700, but
+        // below its top digit the chain only admits moduli ≤ 10 (3·n ≤ 2^5).
+        let nu = crate::params::for_precision(5).nu();
+        let got = choose_moduli(5, nu, (16, 784, 128), (-43904, 50176), &[8, 7], (0, 15), 8, None);
+        assert!(got.is_none());
+    }
 }

@@ -14,23 +14,23 @@
 //! the radix at each level, so `y_{i+1}` is small enough to pack beside `e_i`
 //! into one p-bit table index; the table producing `y_{i+1}` already outputs
 //! it multiplied by `n_i`. The clamp at level 1 is exactly the saturation of
-//! the rescaled value (see `rns::chain_bounds`). The block is the whole
+//! the rescaled value (see `rns::plan_chain`). The block is the whole
 //! tensor: one static shift per tensor, chosen from its fixed-point format.
 
 use silc_ir::{semantics, Graph, Loc, Op, Rewriter, Table, ValueId};
 
-use crate::rns::{chain_bounds, rounding_offset};
+use crate::rns::plan_chain;
 
 pub fn run(g: &Graph) -> Graph {
     let mut rw = Rewriter::new(g);
     for id in g.ids() {
         let node = g.node(id);
-        let Op::FromResidues { moduli, n_div, c_lo, .. } = &node.op else {
+        let Op::FromResidues { moduli, n_div, c_lo, c_hi, .. } = &node.op else {
             rw.copy(id);
             continue;
         };
         let residues: Vec<ValueId> = node.args.iter().map(|&a| rw.get(a)).collect();
-        let out = lower(&mut rw.new, &residues, moduli, *n_div, *c_lo, &node.ty, node.loc);
+        let out = lower(&mut rw.new, &residues, moduli, *n_div, (*c_lo, *c_hi), &node.ty, node.loc);
         rw.map_to(id, out);
     }
     rw.finish()
@@ -41,13 +41,17 @@ fn lower(
     residues: &[ValueId],
     moduli: &[i64],
     n_div: usize,
-    c_lo: i64,
+    c_range: (i64, i64),
     ty: &silc_ir::Type,
     loc: Loc,
 ) -> ValueId {
     let p = g.bits;
     let d: i64 = moduli[..n_div].iter().product();
-    let (k_off, j) = rounding_offset(c_lo, d);
+    let upper = &moduli[n_div..];
+    let m_total: i128 = moduli.iter().map(|&m| m as i128).product();
+    let plan = plan_chain(p, upper, d, c_range, ty.stored(), ty.offset, m_total)
+        .expect("internal error: rns chose moduli the chain cannot use");
+    let k_off = plan.k_off;
 
     // Mixed-radix digits of V = C + K.
     let mut digits: Vec<ValueId> = Vec::new();
@@ -74,19 +78,9 @@ fn lower(
     }
 
     // Saturating chain over the upper digits, most significant first.
-    let upper = &moduli[n_div..];
     let e = &digits[n_div..];
     let q = upper.len();
-    let (lo, hi) = ty.stored();
-    let bounds = chain_bounds(p, upper, lo, hi).expect("internal error: rns chose moduli the chain cannot use");
-    // J0 = J - offset, split into per-level digits a_i (the top keeps the rest).
-    let mut a = Vec::new();
-    let mut rest = j - ty.offset;
-    for &n in &upper[..q - 1] {
-        a.push(rest.rem_euclid(n));
-        rest = rest.div_euclid(n);
-    }
-    a.push(rest);
+    let (bounds, a) = (&plan.bounds, &plan.a);
     // Level q: y_q = clamp(e_q - rest, L_q, H_q), emitted pre-scaled for level q-1.
     let scale_for = |i: usize| if i == 0 { (1, 0) } else { (upper[i - 1], bounds[i].0) };
     let (mul, base) = scale_for(q - 1);

@@ -1,0 +1,119 @@
+//! The `silc` binary end to end: exit statuses, located errors, JSON report,
+//! dumps and the artifact.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn silc(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_silc")).args(args).current_dir(root()).output().expect("silc runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn every_example_compiles_with_a_json_report() {
+    for name in ["tiny", "iris", "wine", "breast_cancer", "digits", "mnist"] {
+        let path = format!("examples/{name}.mlp");
+        let (code, out, err) = silc(&["compile", &path, "--json"]);
+        assert_eq!(code, 0, "{name}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+        for key in ["precision", "pbs_per_step", "pbs_per_epoch", "estimated_seconds_per_step", "violations"] {
+            assert!(v.get(key).is_some(), "{name}: missing `{key}`");
+        }
+        assert_eq!(v["violations"], 0, "{name}");
+        assert!(v["pbs_per_step"].as_u64().unwrap() > 0);
+        assert!(!v["rns"].as_array().unwrap().is_empty(), "{name}: the report lists the moduli");
+    }
+}
+
+#[test]
+fn dump_all_shows_every_stage() {
+    let (code, out, _) = silc(&["compile", "examples/tiny.mlp", "--dump-ir", "all"]);
+    assert_eq!(code, 0);
+    for stage in silc_passes::STAGES {
+        assert!(out.contains(&format!(";; ---- stage: {stage} ----")), "missing {stage}");
+    }
+    let (code, _, err) = silc(&["compile", "examples/tiny.mlp", "--dump-ir", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown stage `nope`"), "{err}");
+}
+
+#[test]
+fn malformed_input_exits_2_with_a_location() {
+    for entry in std::fs::read_dir(root().join("tests/in/errors")).unwrap() {
+        let path = entry.unwrap().path();
+        let rel = path.strip_prefix(root()).unwrap().to_string_lossy().into_owned();
+        let (code, out, err) = silc(&["compile", &rel]);
+        assert_eq!(code, 2, "{rel}: {err}");
+        assert!(out.is_empty(), "{rel}: nothing on stdout");
+        assert!(err.contains(&format!("{rel}:")), "{rel}: {err}");
+        assert!(err.contains('^'), "{rel}: {err}");
+        assert!(!err.contains("panicked"), "{rel}: {err}");
+    }
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let (code, _, err) = silc(&["compile", "no/such/model.mlp"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read no/such/model.mlp"), "{err}");
+}
+
+#[test]
+fn a_width_too_wide_for_the_lowering_points_at_the_statement() {
+    let dir = std::env::temp_dir().join(format!("silc-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("wide.mlp");
+    std::fs::write(
+        &model,
+        "model wide {\n  input 2;\n  dense 2;\n  loss cross_entropy;\n  optimizer sgd lr=0.5;\n  batch 2;\n  epochs 1;\n  bits 5;\n  quantize activations=5;\n}\n",
+    )
+    .unwrap();
+    let (code, _, err) = silc(&["compile", model.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("wide.mlp:9:3"), "{err}");
+    assert!(err.contains("activations width 5 is too wide for bits 5"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_artifact_is_versioned_and_written_whole() {
+    let dir = std::env::temp_dir().join(format!("silc-art-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("tiny.silc");
+    let (code, stdout, err) = silc(&["compile", "examples/tiny.mlp", "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("wrote"));
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(&bytes[..8], b"SILCMODL");
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 1);
+    let head_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[16..16 + head_len]).unwrap();
+    assert_eq!(header["parameter_set"], "MESSAGE_2_CARRY_2");
+    let rest = &bytes[16 + head_len..];
+    let circuit_len = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
+    let circuit = std::str::from_utf8(&rest[4..4 + circuit_len]).unwrap();
+    silc_ir::read::read(circuit).expect("the stored circuit parses");
+    // No temporary file is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn help_teaches_every_flag_with_examples() {
+    let (code, out, _) = silc(&["compile", "--help"]);
+    assert_eq!(code, 0);
+    for flag in
+        ["--output", "--dump-ir", "--json", "--check", "--samples", "--product", "silc compile examples/iris.mlp"]
+    {
+        assert!(out.contains(flag), "--help lacks {flag}");
+    }
+}

@@ -1,0 +1,84 @@
+//! Snapshots of every example's IR after every stage, the text round trip,
+//! and compilation at 8 and 5 bits without violations.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn every_example_every_stage_snapshot() {
+    for name in example_names() {
+        let compiled = silc_passes::compile(&spec(&name, None), &Default::default()).expect("compiles");
+        for (stage, g) in &compiled.stages {
+            insta::assert_snapshot!(format!("{name}__{stage}"), silc_ir::text::print(g));
+        }
+    }
+}
+
+#[test]
+fn ir_text_round_trips_at_every_stage() {
+    for name in example_names() {
+        let compiled = silc_passes::compile(&spec(&name, None), &Default::default()).expect("compiles");
+        for (stage, g) in &compiled.stages {
+            let text = silc_ir::text::print(g);
+            let back = silc_ir::read::read(&text).unwrap_or_else(|e| panic!("{name}/{stage}: {e}"));
+            assert_eq!(silc_ir::text::print(&back), text, "{name}/{stage}");
+            silc_ir::verify::verify(&back).unwrap_or_else(|e| panic!("{name}/{stage}: {e:?}"));
+        }
+    }
+}
+
+#[test]
+fn a_reread_circuit_computes_the_same() {
+    let compiled = silc_passes::compile(&spec("iris", Some(5)), &Default::default()).expect("compiles");
+    let back = silc_ir::read::read(&silc_ir::text::print(compiled.graph())).expect("reads");
+    let inputs = random_inputs(compiled.high(), &mut Rng(99));
+    let a = silc_sim::execute(compiled.graph(), &inputs).unwrap();
+    let b = silc_sim::execute(&back, &inputs).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn every_example_compiles_at_8_and_5_bits_without_violations() {
+    for name in example_names() {
+        for bits in [8u8, 5] {
+            if name == "mnist" && bits == 5 {
+                // A known limit: see `mnist_at_5_bits_is_refused_clearly`.
+                continue;
+            }
+            let c = silc_passes::compile(&spec(&name, Some(bits)), &Default::default())
+                .unwrap_or_else(|e| panic!("{name} at {bits} bits: {e:?}"));
+            assert!(c.violations.is_empty(), "{name} at {bits}: {:?}", c.violations);
+            assert!(c.cost.pbs_per_step > 0);
+            assert!(c.schedule.pbs_after <= c.schedule.pbs_before, "{name}: the schedule added bootstraps");
+            assert!(c.graph().ids().all(|i| !c.graph().node(i).op.is_high_level()), "{name}: high-level op left");
+        }
+    }
+}
+
+#[test]
+fn forced_product_methods_lower_correctly() {
+    for method in ["packed", "quarter-squares", "karatsuba"] {
+        let opts = silc_passes::Options { force_product: Some(method.into()), ..Default::default() };
+        let compiled = silc_passes::compile(&spec("iris", None), &opts).expect("compiles");
+        let inputs = random_inputs(compiled.high(), &mut Rng(5));
+        let want = silc_sim::execute(compiled.high(), &inputs).unwrap();
+        let got = silc_sim::execute(compiled.graph(), &inputs).unwrap();
+        assert_eq!(got, want, "{method}");
+        let karatsuba_used = compiled.rns.iter().flat_map(|r| &r.methods).any(|m| m == "karatsuba");
+        if method == "karatsuba" {
+            assert!(karatsuba_used, "karatsuba was forced but never used: {:?}", compiled.rns);
+        }
+    }
+}
+
+#[test]
+fn mnist_at_5_bits_is_refused_clearly() {
+    match silc_passes::compile(&spec("mnist", Some(5)), &Default::default()) {
+        Err(silc_passes::PassError::Unsupported { message, loc, .. }) => {
+            assert!(message.contains("no residue number system at bits 5"), "{message}");
+            assert_eq!(loc.line, 5, "points at the first dense layer");
+        }
+        other => panic!("expected a clear refusal, got {:?}", other.map(|c| c.cost.pbs_per_step)),
+    }
+}
