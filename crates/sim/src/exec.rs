@@ -136,6 +136,14 @@ fn concat(parts: &[&Tensor], axis: usize) -> Tensor {
 /// Runs `g` on logical input values; returns every output's logical value.
 pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>, SimError> {
     let p = g.bits;
+    // Free every value after its last use: lowered graphs hold large
+    // broadcast intermediates that need not live together.
+    let mut last_use = vec![0usize; g.len()];
+    for id in g.ids() {
+        for a in &g.node(id).args {
+            last_use[a.index()] = id.index();
+        }
+    }
     let mut vals: Vec<Tensor> = Vec::with_capacity(g.len());
     let mut outputs = HashMap::new();
     for id in g.ids() {
@@ -241,6 +249,11 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
             }
         };
         vals.push(t);
+        for a in &n.args {
+            if last_use[a.index()] == id.index() {
+                vals[a.index()] = Tensor::zeros(vec![0]);
+            }
+        }
     }
     Ok(outputs)
 }
