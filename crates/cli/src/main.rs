@@ -3,8 +3,11 @@
 
 mod artifact;
 mod compile;
+mod data;
 mod io;
+mod plot;
 mod render;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +38,17 @@ enum Command {
     ///   silc compile examples/digits.mlp --json
     #[command(verbatim_doc_comment)]
     Compile(CompileArgs),
+    /// Train in the bit-exact cleartext simulator: what the encrypted run will
+    /// produce, epoch by epoch, optionally beside a float32 reference.
+    ///
+    /// Examples:
+    ///   silc simulate examples/iris.mlp --train examples/data/iris_train.csv --test examples/data/iris_test.csv
+    ///   silc simulate examples/digits.mlp --train examples/data/digits_train.csv \
+    ///        --test examples/data/digits_test.csv --float --plot digits.svg
+    ///   silc simulate examples/mnist.mlp --train mnist/train-images-idx3-ubyte.gz \
+    ///        --test mnist/t10k-images-idx3-ubyte.gz --epochs 1 --json
+    #[command(verbatim_doc_comment)]
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(clap::Args)]
@@ -94,6 +108,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Compile(args) => compile::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,6 +15,7 @@
 pub mod graph;
 pub mod infer;
 pub mod op;
+pub mod quant;
 pub mod read;
 pub mod semantics;
 pub mod side;
@@ -25,6 +26,7 @@ pub mod verify;
 
 pub use graph::{Graph, Node, Rewriter, Stage, ValueId};
 pub use op::{Op, Role};
+pub use quant::Quant;
 pub use side::SideTable;
 pub use table::{Table, TableArena, TableId};
 pub use types::{Loc, Type, Vis};

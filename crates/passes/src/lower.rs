@@ -52,18 +52,7 @@ impl Default for Formats {
     }
 }
 
-/// How real numbers map onto the step's integers; what the client needs to
-/// quantize data and initial weights and to read the trained weights back.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Quant {
-    pub input_scale: f64,
-    pub input_bits: u32,
-    pub weight_scales: Vec<f64>,
-    pub weight_bits: u32,
-    /// The label input holds `label_value` for the true class, 0 elsewhere.
-    pub label_value: i64,
-    pub logit_scale: f64,
-}
+pub use silc_ir::Quant;
 
 /// The result of `lower`: the step graph and its quantization.
 #[derive(Clone, Debug)]

@@ -1,0 +1,192 @@
+//! Training in the clear, exactly as the encrypted run will: the client's
+//! initial weights from the seed, the data order from the seed, and the
+//! compiled step executed batch after batch.
+//!
+//! The step may be executed at any stage. The high-level graph is the fast
+//! path; the tests prove every lowered stage equal to it bit for bit, and
+//! `Stage::Low` runs the lowered circuit itself.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use silc_ir::{Graph, Quant};
+
+use crate::exec::{execute, SimError};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// One epoch's figures.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct EpochStats {
+    pub epoch: usize,
+    /// Mean softmax cross-entropy of the batches seen (from the dequantized logits).
+    pub loss: f64,
+    pub train_accuracy: f64,
+    pub test_accuracy: f64,
+    pub seconds: f64,
+}
+
+/// The model's shape, as the trainers need it.
+#[derive(Clone, Debug)]
+pub struct Arch {
+    /// Widths including the input: `[4, 8, 3]`.
+    pub widths: Vec<usize>,
+    /// Whether each layer has a ReLU.
+    pub relu: Vec<bool>,
+    pub batch: usize,
+    pub lr: f64,
+}
+
+/// The client's initial weights: He-uniform `U(±√(6/n_in))`, quantized to
+/// each layer's weight scale. Integers (logical values).
+pub fn initial_weights(arch: &Arch, quant: &Quant, seed: u64) -> Vec<Tensor> {
+    let mut rng = Rng::new(seed);
+    let hi = (1i64 << (quant.weight_bits - 1)) - 1;
+    (0..arch.widths.len() - 1)
+        .map(|l| {
+            let (n_in, n_out) = (arch.widths[l], arch.widths[l + 1]);
+            let limit = (6.0 / n_in as f64).sqrt();
+            let data = (0..n_in * n_out)
+                .map(|_| {
+                    let w = (2.0 * rng.unit() - 1.0) * limit;
+                    ((w / quant.weight_scales[l]).round() as i64).clamp(-hi - 1, hi)
+                })
+                .collect();
+            Tensor::new(vec![n_in, n_out], data)
+        })
+        .collect()
+}
+
+/// The order of the training samples in every epoch (full batches only: the
+/// circuit has a fixed batch size; the remainder of a shuffled epoch is left
+/// out, and reshuffling lets every sample be seen).
+pub fn epoch_orders(n: usize, batch: usize, epochs: usize, seed: u64) -> Vec<Vec<usize>> {
+    let mut rng = Rng::new(seed.wrapping_add(0xDA7A));
+    (0..epochs)
+        .map(|_| {
+            let mut p = rng.permutation(n);
+            p.truncate(n / batch * batch);
+            p
+        })
+        .collect()
+}
+
+fn argmax(row: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, v) in row.iter().enumerate() {
+        if *v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Softmax cross-entropy of one row of real logits against a class.
+pub fn cross_entropy(logits: &[f64], label: usize) -> f64 {
+    let m = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let sum: f64 = logits.iter().map(|z| (z - m).exp()).sum();
+    -(logits[label] - m - sum.ln())
+}
+
+/// Quantized rows of a data set, ready to feed.
+pub struct Quantized {
+    pub rows: Vec<Vec<i64>>,
+    pub labels: Vec<usize>,
+}
+
+/// The integer trainer.
+pub struct Trainer<'a> {
+    pub graph: &'a Graph,
+    pub quant: &'a Quant,
+    pub arch: &'a Arch,
+}
+
+impl Trainer<'_> {
+    fn inputs(&self, x: &Quantized, idx: &[usize], weights: &[Tensor], with_labels: bool) -> HashMap<String, Tensor> {
+        let (b, f) = (self.arch.batch, self.arch.widths[0]);
+        let classes = *self.arch.widths.last().expect("widths");
+        let mut xs = vec![0i64; b * f];
+        let mut ys = vec![0i64; b * classes];
+        for (r, &i) in idx.iter().enumerate() {
+            xs[r * f..(r + 1) * f].copy_from_slice(&x.rows[i]);
+            if with_labels {
+                ys[r * classes + x.labels[i]] = self.quant.label_value;
+            }
+        }
+        let mut m = HashMap::new();
+        m.insert("x".to_string(), Tensor::new(vec![b, f], xs));
+        m.insert("y".to_string(), Tensor::new(vec![b, classes], ys));
+        for (l, w) in weights.iter().enumerate() {
+            m.insert(format!("w{}", l + 1), w.clone());
+        }
+        m
+    }
+
+    /// Accuracy of `weights` on `data`, batch by batch (the last batch padded
+    /// with zero rows whose predictions are ignored).
+    pub fn accuracy(&self, data: &Quantized, weights: &[Tensor]) -> Result<f64, SimError> {
+        let b = self.arch.batch;
+        let mut correct = 0;
+        let n = data.labels.len();
+        for start in (0..n).step_by(b) {
+            let idx: Vec<usize> = (start..(start + b).min(n)).collect();
+            let out = execute(self.graph, &self.inputs(data, &idx, weights, false))?;
+            let logits = &out["logits"];
+            let classes = logits.shape[1];
+            for (r, &i) in idx.iter().enumerate() {
+                let row: Vec<f64> = logits.data[r * classes..(r + 1) * classes].iter().map(|&v| v as f64).collect();
+                correct += usize::from(argmax(&row) == data.labels[i]);
+            }
+        }
+        Ok(correct as f64 / n.max(1) as f64)
+    }
+
+    /// Trains over `orders` (one per epoch); calls `progress(step, steps)`
+    /// after every step and `on_epoch` after every epoch.
+    pub fn train(
+        &self,
+        train: &Quantized,
+        test: &Quantized,
+        mut weights: Vec<Tensor>,
+        orders: &[Vec<usize>],
+        progress: &mut dyn FnMut(usize, usize),
+        on_epoch: &mut dyn FnMut(&EpochStats),
+    ) -> Result<(Vec<Tensor>, Vec<EpochStats>), SimError> {
+        let b = self.arch.batch;
+        let n_layers = weights.len();
+        let steps_total: usize = orders.iter().map(|o| o.len() / b).sum();
+        let mut step = 0;
+        let mut stats = Vec::new();
+        for (e, order) in orders.iter().enumerate() {
+            let start = Instant::now();
+            let (mut loss, mut correct) = (0.0, 0usize);
+            for idx in order.chunks(b) {
+                let out = execute(self.graph, &self.inputs(train, idx, &weights, true))?;
+                let logits = &out["logits"];
+                let classes = logits.shape[1];
+                for (r, &i) in idx.iter().enumerate() {
+                    let row: Vec<f64> = logits.data[r * classes..(r + 1) * classes]
+                        .iter()
+                        .map(|&v| v as f64 * self.quant.logit_scale)
+                        .collect();
+                    loss += cross_entropy(&row, train.labels[i]);
+                    correct += usize::from(argmax(&row) == train.labels[i]);
+                }
+                weights = (0..n_layers).map(|l| out[&format!("w{}.next", l + 1)].clone()).collect();
+                step += 1;
+                progress(step, steps_total);
+            }
+            let seen = order.len().max(1) as f64;
+            let s = EpochStats {
+                epoch: e + 1,
+                loss: loss / seen,
+                train_accuracy: correct as f64 / seen,
+                test_accuracy: self.accuracy(test, &weights)?,
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            on_epoch(&s);
+            stats.push(s);
+        }
+        Ok((weights, stats))
+    }
+}
