@@ -65,52 +65,53 @@ fn loc(l: silc_frontend::spec::Loc) -> Loc {
     Loc { line: l.line, col: l.col }
 }
 
-/// Picks pairwise-coprime factors, each a valid modulus at precision `p`
-/// (`2 ≤ m ≤ 2^(p-1)`), whose product is closest to `target` in ratio.
-/// An empty list means no division.
-pub fn choose_divisor(p: u32, target: f64) -> Vec<i64> {
-    if target < 1.5 {
-        return Vec::new();
-    }
+/// Divisors near `target`, best first: products of one to three
+/// pairwise-coprime factors, each a valid modulus at precision `p`
+/// (`2 ≤ m ≤ 2^(p-1)`), ranked by `|ln(D / target)|`, then fewer factors.
+/// An empty list of factors means no division.
+pub fn divisor_candidates(p: u32, target: f64, limit: usize) -> Vec<Vec<i64>> {
     let max = 1i64 << (p - 1);
     let cands: Vec<i64> = (2..=max).collect();
-    let score = |d: i64| (d as f64 / target).ln().abs();
-    let mut best: (f64, Vec<i64>) = (f64::INFINITY, Vec::new());
-    let mut consider = |f: Vec<i64>| {
-        let d: i64 = f.iter().product();
-        let s = score(d);
-        // Prefer a closer ratio, then fewer factors (fewer digits to convert).
-        if s + 1e-9 < best.0 || ((s - best.0).abs() <= 1e-9 && f.len() < best.1.len()) {
-            best = (s, f);
-        }
-    };
-    for &a in &cands {
-        consider(vec![a]);
-    }
-    if target > max as f64 * 0.75 {
-        for (i, &a) in cands.iter().enumerate() {
-            for &b in &cands[i + 1..] {
-                if gcd(a, b) == 1 {
-                    consider(vec![b, a]);
-                }
+    let mut all: Vec<(f64, Vec<i64>)> = vec![((1.0 / target.max(1e-9)).ln().abs(), vec![])];
+    let score = |f: &[i64]| (f.iter().product::<i64>() as f64 / target).ln().abs();
+    for (i, &a) in cands.iter().enumerate() {
+        all.push((score(&[a]), vec![a]));
+        for (j, &b) in cands.iter().enumerate().skip(i + 1) {
+            if gcd(a, b) != 1 {
+                continue;
             }
-        }
-    }
-    if target > (max * (max - 1)) as f64 * 0.75 {
-        for (i, &a) in cands.iter().enumerate() {
-            for (j, &b) in cands.iter().enumerate().skip(i + 1) {
-                if gcd(a, b) != 1 {
-                    continue;
-                }
+            all.push((score(&[b, a]), vec![b, a]));
+            if target > (max * (max - 1)) as f64 * 0.5 {
                 for &c in &cands[j + 1..] {
                     if gcd(a, c) == 1 && gcd(b, c) == 1 {
-                        consider(vec![c, b, a]);
+                        all.push((score(&[c, b, a]), vec![c, b, a]));
                     }
                 }
             }
         }
     }
-    best.1
+    all.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.len().cmp(&y.1.len())).then(y.1.cmp(&x.1)));
+    all.truncate(limit);
+    all.into_iter().map(|x| x.1).collect()
+}
+
+/// The best divisor near `target` (see [`divisor_candidates`]).
+pub fn choose_divisor(p: u32, target: f64) -> Vec<i64> {
+    divisor_candidates(p, target, 1).pop().unwrap_or_default()
+}
+
+/// The best divisor near `target` for which the matmul `z` and its rescale to
+/// `bits` have a residue number system at this precision.
+pub fn feasible_divisor(g: &Graph, z: silc_ir::ValueId, target: f64, bits: u32, nu: f64) -> Option<Vec<i64>> {
+    let (a, b) = (g.node(z).args[0], g.node(z).args[1]);
+    let shape = (g.ty(a).shape[0], g.ty(a).shape[1], g.ty(b).shape[1]);
+    let c = (g.ty(z).lo, g.ty(z).hi);
+    let half = 1i64 << (bits - 1);
+    divisor_candidates(g.bits, target, 60).into_iter().find(|factors| {
+        let d: i64 = factors.iter().product();
+        let out = (semantics::rescale(c.0, d, bits) + half, semantics::rescale(c.1, d, bits) + half);
+        crate::rns::choose_moduli(g.bits, nu, shape, c, factors, out, half, None).is_some()
+    })
 }
 
 pub fn gcd(a: i64, b: i64) -> i64 {
@@ -190,17 +191,40 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         ));
     }
 
-    // A matmul followed by its rescale to `bits`, aiming at `target_scale`.
-    let rescaled_matmul =
-        |g: &mut Graph, a, b, scale_ab: f64, target_scale: f64, bits: u32, at: Loc| -> (silc_ir::ValueId, f64) {
-            let z = g.push(Op::MatMul, vec![a, b], at);
-            let factors = choose_divisor(p, target_scale / scale_ab);
-            let d: i64 = factors.iter().product();
-            let op = Op::Rescale { factors, bits };
-            let mut ty = silc_ir::infer::infer(g, &op, &[z]).expect("rescale of a matmul");
-            ty.offset = half(bits);
-            (g.add(op, vec![z], ty, at), scale_ab * d as f64)
-        };
+    // A matmul followed by its rescale to `bits`, aiming at `target_scale`
+    // with the closest divisor that the residue lowering can realise.
+    let nu = crate::params::for_precision(p).nu();
+    let rescaled_matmul = |g: &mut Graph,
+                           a,
+                           b,
+                           scale_ab: f64,
+                           target_scale: f64,
+                           bits: u32,
+                           at: Loc|
+     -> Result<(silc_ir::ValueId, f64), PassError> {
+        let z = g.push(Op::MatMul, vec![a, b], at);
+        let factors = feasible_divisor(g, z, target_scale / scale_ab, bits, nu).ok_or_else(|| {
+            let (ta, tb) = (g.ty(a), g.ty(b));
+            PassError::unsupported(
+                at,
+                format!(
+                    "no residue number system at bits {p} covers this product: [{}x{}]·[{}x{}] ranges over [{}, {}]",
+                    ta.shape[0],
+                    ta.shape[1],
+                    tb.shape[0],
+                    tb.shape[1],
+                    g.ty(z).lo,
+                    g.ty(z).hi
+                ),
+                "raise `bits`, or lower the tensor widths with `quantize`",
+            )
+        })?;
+        let d: i64 = factors.iter().product();
+        let op = Op::Rescale { factors, bits };
+        let mut ty = silc_ir::infer::infer(g, &op, &[z]).expect("rescale of a matmul");
+        ty.offset = half(bits);
+        Ok((g.add(op, vec![z], ty, at), scale_ab * d as f64))
+    };
 
     // Forward.
     let mut acts = vec![(x, input_scale)];
@@ -210,7 +234,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         let (a, sa) = acts[l];
         let last = l + 1 == n_layers;
         let range = if last { formats.logit_range } else { formats.hidden_range };
-        let (z, sz) = rescaled_matmul(&mut g, a, weights[l], sa * weight_scales[l], range / half(wa) as f64, wa, at);
+        let (z, sz) = rescaled_matmul(&mut g, a, weights[l], sa * weight_scales[l], range / half(wa) as f64, wa, at)?;
         pre.push((z, sz));
         let out = if layer.relu { g.push(Op::Relu, vec![z], at) } else { z };
         acts.push((out, sz));
@@ -233,11 +257,11 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         let at_t = g.push(Op::Transpose, vec![a], at);
         let in_range = if l == 0 { formats.input_range } else { formats.hidden_range };
         let g_range = formats.gradient_gain * (batch as f64).sqrt() * in_range;
-        let (grad, sgrad) = rescaled_matmul(&mut g, at_t, delta, sa * delta_scale, g_range / half(wg) as f64, wg, at);
+        let (grad, sgrad) = rescaled_matmul(&mut g, at_t, delta, sa * delta_scale, g_range / half(wg) as f64, wg, at)?;
         if l > 0 {
             let wt = g.push(Op::Transpose, vec![weights[l]], at);
             let target = formats.delta_range / half(wg) as f64;
-            let (e, se) = rescaled_matmul(&mut g, delta, wt, delta_scale * weight_scales[l], target, wg, at);
+            let (e, se) = rescaled_matmul(&mut g, delta, wt, delta_scale * weight_scales[l], target, wg, at)?;
             delta = if spec.layers[l - 1].relu {
                 let op = Op::ReluBackward;
                 let mut ty = silc_ir::infer::infer(&g, &op, &[e, pre[l - 1].0]).expect("relu_backward types");

@@ -26,9 +26,10 @@ pub struct ParamSet {
 }
 
 impl ParamSet {
-    /// The noise bound ν (a 2-norm).
+    /// The noise bound ν (a 2-norm): `floor((2^p - 1) / (message_modulus - 1))`,
+    /// the figure tfhe-rs gives for each set (e.g. 10, not 10.33, at p = 5).
     pub fn nu(&self) -> f64 {
-        ((1u64 << self.precision) - 1) as f64 / (self.message_modulus - 1) as f64
+        (((1u64 << self.precision) - 1) / (self.message_modulus as u64 - 1)) as f64
     }
 }
 
@@ -116,6 +117,7 @@ mod tests {
     fn noise_bounds_follow_the_formula() {
         assert_eq!(super::for_precision(4).nu(), 5.0);
         assert_eq!(super::for_precision(8).nu(), 17.0);
-        assert!((super::for_precision(5).nu() - 31.0 / 3.0).abs() < 1e-12);
+        assert_eq!(super::for_precision(5).nu(), 10.0);
+        assert_eq!(super::for_precision(7).nu(), 18.0);
     }
 }

@@ -315,8 +315,10 @@ mod tests {
 
     #[test]
     fn the_chain_limits_the_range_at_5_bits() {
-        // MNIST's first product at 5 bits needs an upper range of ~1700, but
-        // below its top digit the chain only admits moduli ≤ 10 (3·n ≤ 2^5).
+        // MNIST's first product at 5 bits with the divisor 8·7 needs an upper
+        // range of ~1700, but below its top digit the chain only admits moduli
+        // ≤ 10 (3·n ≤ 2^5), and 8·7 leaves too few of them: this is why
+        // `lower::feasible_divisor` tries the next divisors (11·5 works).
         let nu = crate::params::for_precision(5).nu();
         let got = choose_moduli(5, nu, (16, 784, 128), (-43904, 50176), &[8, 7], (0, 15), 8, None);
         assert!(got.is_none());

@@ -49,14 +49,16 @@ fn digits_step_matches_reference() {
     check_example("digits", None, 1);
 }
 
-/// The low IR of one MNIST step (784-128-10, batch 16, 8 bits) equals the
-/// high-level reference.
+/// The low IR of one MNIST step (784-128-10, batch 16, at 8 and 5 bits)
+/// equals the high-level reference.
 #[test]
 fn mnist_step_matches_reference() {
-    let spec = spec("mnist", None);
-    let compiled = silc_passes::compile(&spec, &Default::default()).expect("mnist compiles");
-    let inputs = random_inputs(compiled.high(), &mut Rng(2024));
-    let want = silc_sim::execute(compiled.high(), &inputs).expect("high runs");
-    let got = silc_sim::execute(compiled.graph(), &inputs).expect("low runs");
-    assert_eq!(got, want);
+    for bits in [None, Some(5)] {
+        let spec = spec("mnist", bits);
+        let compiled = silc_passes::compile(&spec, &Default::default()).expect("mnist compiles");
+        let inputs = random_inputs(compiled.high(), &mut Rng(2024));
+        let want = silc_sim::execute(compiled.high(), &inputs).expect("high runs");
+        let got = silc_sim::execute(compiled.graph(), &inputs).expect("low runs");
+        assert_eq!(got, want, "mnist at {:?} bits", spec.bits);
+    }
 }

@@ -54,8 +54,10 @@ proptest! {
         let a = input(&mut g, "a", signed(vec![n, k], wa));
         let b = input(&mut g, "b", signed(vec![k, m], wb));
         let z = g.push(Op::MatMul, vec![a, b], Loc::default());
-        let factors = silc_passes::lower::choose_divisor(p, 2f64.powf(target));
-        finish(&mut g, Op::Rescale { factors, bits: wo }, vec![z], 1 << (wo - 1));
+        let nu = silc_passes::params::for_precision(p).nu();
+        let factors = silc_passes::lower::feasible_divisor(&g, z, 2f64.powf(target), wo, nu);
+        prop_assert!(factors.is_some(), "no divisor near 2^{target} is feasible");
+        finish(&mut g, Op::Rescale { factors: factors.unwrap(), bits: wo }, vec![z], 1 << (wo - 1));
         agree(g, seed)?;
     }
 

@@ -42,10 +42,6 @@ fn a_reread_circuit_computes_the_same() {
 fn every_example_compiles_at_8_and_5_bits_without_violations() {
     for name in example_names() {
         for bits in [8u8, 5] {
-            if name == "mnist" && bits == 5 {
-                // A known limit: see `mnist_at_5_bits_is_refused_clearly`.
-                continue;
-            }
             let c = silc_passes::compile(&spec(&name, Some(bits)), &Default::default())
                 .unwrap_or_else(|e| panic!("{name} at {bits} bits: {e:?}"));
             assert!(c.violations.is_empty(), "{name} at {bits}: {:?}", c.violations);
@@ -72,13 +68,3 @@ fn forced_product_methods_lower_correctly() {
     }
 }
 
-#[test]
-fn mnist_at_5_bits_is_refused_clearly() {
-    match silc_passes::compile(&spec("mnist", Some(5)), &Default::default()) {
-        Err(silc_passes::PassError::Unsupported { message, loc, .. }) => {
-            assert!(message.contains("no residue number system at bits 5"), "{message}");
-            assert_eq!(loc.line, 5, "points at the first dense layer");
-        }
-        other => panic!("expected a clear refusal, got {:?}", other.map(|c| c.cost.pbs_per_step)),
-    }
-}
