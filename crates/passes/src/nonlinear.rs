@@ -49,12 +49,20 @@ fn relu(g: &mut Graph, x: ValueId, ty: &Type, loc: Loc) -> ValueId {
 fn relu_backward(g: &mut Graph, delta: ValueId, z: ValueId, ty: &Type, loc: Loc) -> ValueId {
     let p = g.bits;
     let off_z = g.ty(z).offset;
-    let (off_d, dhi) = (g.ty(delta).offset, g.ty(delta).stored().1);
+    let (off_d, (dlo, dhi)) = (g.ty(delta).offset, g.ty(delta).stored());
     let big = 1i64 << silc_ir::types::range_bits(0, dhi);
     let mask = g.lut(Table::from_fn("relu_mask", p, |e| if e - off_z > 0 { big } else { 0 }), z, loc);
     let packed = g.push(Op::Add, vec![mask, delta], loc);
     let off_out = ty.offset;
-    let keep = Table::from_fn("relu_keep", p, |v| if v >= big { v - big - off_d + off_out } else { off_out });
+    // Clamping to the delta's stored range is the identity on every index that
+    // can occur, and keeps the range analysis exact (it cannot know that
+    // `mask + delta` never lands in `[big, big + dlo)`).
+    let keep =
+        Table::from_fn(
+            "relu_keep",
+            p,
+            |v| if v >= big { (v - big).clamp(dlo, dhi) - off_d + off_out } else { off_out },
+        );
     typed_lut(g, keep, packed, ty, loc)
 }
 

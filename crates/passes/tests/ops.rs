@@ -110,3 +110,15 @@ proptest! {
         agree(g, seed)?;
     }
 }
+
+/// A delta whose range does not start at zero (here the logical range
+/// [-47, 47] of a 7-bit gradient stored at offset 64) once made the backward
+/// mask's table claim an impossible output range.
+#[test]
+fn relu_backward_with_a_narrow_delta_range() {
+    let mut g = Graph::new("relu_bw", 8);
+    let d = input(&mut g, "d", Type::enc_offset(vec![2, 3], -47, 47, 64));
+    let z = input(&mut g, "z", signed(vec![2, 3], 7));
+    finish(&mut g, Op::ReluBackward, vec![d, z], 64);
+    agree(g, 3).unwrap();
+}

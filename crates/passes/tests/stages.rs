@@ -67,4 +67,3 @@ fn forced_product_methods_lower_correctly() {
         }
     }
 }
-
