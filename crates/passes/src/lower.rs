@@ -31,7 +31,7 @@ pub struct Formats {
     pub hidden_range: f64,
     /// Output logits `±logit_range`.
     pub logit_range: f64,
-    /// Weights of a layer with `n` inputs: `±clamp(weight_gain/√n, 0.125, 2)`.
+    /// Weights of a layer with `n` inputs: `±clamp(weight_gain/√n, 1/32, 2)`.
     pub weight_gain: f64,
     /// Batch-summed weight gradients: `±gradient_gain · √batch · (input range of the layer)`.
     pub gradient_gain: f64,
@@ -185,7 +185,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
     let mut weight_scales = Vec::new();
     for (l, layer) in spec.layers.iter().enumerate() {
         let n_in = widths[l];
-        let range = (formats.weight_gain / (n_in as f64).sqrt()).clamp(0.125, 2.0);
+        let range = (formats.weight_gain / (n_in as f64).sqrt()).clamp(1.0 / 32.0, 2.0);
         weight_scales.push(range / half(ww) as f64);
         weights.push(g.add(
             Op::Input { name: format!("w{}", l + 1), role: Role::Weight },
