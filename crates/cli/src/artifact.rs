@@ -1,16 +1,11 @@
-//! The compiled artifact (`.silc`): magic bytes, a format version, a JSON
-//! header (model, precision, parameter set, quantization) and the circuit in
-//! the IR's text form.
-//!
-//! ```text
-//! b"SILCMODL" | u32 LE format version | u32 LE header length | header JSON
-//!             | u32 LE circuit length | circuit text
-//! ```
+//! The compiled artifact (`.silc`): a [`crate::container`] with magic
+//! `SILCMODL`, a JSON header (the model, its precision, the default parameter
+//! set and the quantization) and one section, `circuit`, holding the lowered
+//! circuit in the IR's text form.
 
 use serde::Serialize;
 
 pub const MAGIC: &[u8; 8] = b"SILCMODL";
-pub const VERSION: u32 = 1;
 
 #[derive(Serialize)]
 pub struct Header<'a> {
@@ -21,13 +16,8 @@ pub struct Header<'a> {
 }
 
 pub fn encode(header: &Header<'_>, circuit: &str) -> Vec<u8> {
-    let head = serde_json::to_vec(header).expect("the header serializes");
-    let mut out = Vec::with_capacity(16 + head.len() + circuit.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&(head.len() as u32).to_le_bytes());
-    out.extend_from_slice(&head);
-    out.extend_from_slice(&(circuit.len() as u32).to_le_bytes());
-    out.extend_from_slice(circuit.as_bytes());
-    out
+    let value = serde_json::to_value(header).expect("the header serializes");
+    let mut w = crate::container::Writer::new(Vec::new(), MAGIC, &value).expect("in memory");
+    w.section("circuit", circuit.as_bytes()).expect("in memory");
+    w.finish().expect("in memory")
 }

@@ -3,11 +3,16 @@
 
 mod artifact;
 mod compile;
+mod container;
 mod data;
+mod eval;
+#[cfg(feature = "fhe")]
+mod fhe;
 mod io;
 mod plot;
 mod render;
 mod simulate;
+mod weights;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +54,52 @@ enum Command {
     ///        --test mnist/t10k-images-idx3-ubyte.gz --epochs 1 --json
     #[command(verbatim_doc_comment)]
     Simulate(simulate::SimulateArgs),
+    /// Client: generate the keys for a compiled model, choosing the cheapest
+    /// tfhe-rs parameter set whose noise bound covers the circuit.
+    ///
+    /// Example:
+    ///   silc keygen model.silc -o keys/
+    #[cfg(feature = "fhe")]
+    #[command(verbatim_doc_comment)]
+    Keygen(fhe::KeygenArgs),
+    /// Client: quantize and encrypt a training set and the initial weights
+    /// into a job file for the server (ciphertexts stored seeded).
+    ///
+    /// Example:
+    ///   silc encrypt model.silc --key keys/client.key --train examples/data/iris_train.csv -o enc.bin
+    #[cfg(feature = "fhe")]
+    #[command(verbatim_doc_comment)]
+    Encrypt(fhe::EncryptArgs),
+    /// Server: train on the encrypted job, with no secret key.
+    ///
+    /// Examples:
+    ///   silc run --data enc.bin -o trained.bin
+    ///   silc run --data enc.bin -o trained.bin --threads 2 --checkpoint-every 10
+    ///   silc run --data enc.bin -o trained.bin --resume      # after an interruption
+    #[cfg(feature = "fhe")]
+    #[command(verbatim_doc_comment)]
+    Run(fhe::RunArgs),
+    /// Client: decrypt trained weights to JSON (integers, scales, real weights).
+    ///
+    /// Example:
+    ///   silc decrypt trained.bin --key keys/client.key -o weights.json
+    #[cfg(feature = "fhe")]
+    #[command(verbatim_doc_comment)]
+    Decrypt(fhe::DecryptArgs),
+    /// Measure the encrypted engine's efficiency: raw tfhe-rs PBS throughput at
+    /// the circuit's parameters against the throughput achieved in training steps.
+    ///
+    /// Example:
+    ///   silc bench-engine model.silc --steps 3
+    #[cfg(feature = "fhe")]
+    #[command(verbatim_doc_comment)]
+    BenchEngine(fhe::BenchArgs),
+    /// Accuracy of decrypted (or simulated) weights on test data.
+    ///
+    /// Example:
+    ///   silc eval weights.json --test examples/data/iris_test.csv
+    #[command(verbatim_doc_comment)]
+    Eval(eval::EvalArgs),
 }
 
 #[derive(clap::Args)]
@@ -109,6 +160,17 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Compile(args) => compile::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        #[cfg(feature = "fhe")]
+        Command::Keygen(args) => fhe::keygen(&args),
+        #[cfg(feature = "fhe")]
+        Command::Encrypt(args) => fhe::encrypt(&args),
+        #[cfg(feature = "fhe")]
+        Command::Run(args) => fhe::run(&args),
+        #[cfg(feature = "fhe")]
+        Command::Decrypt(args) => fhe::decrypt(&args),
+        #[cfg(feature = "fhe")]
+        Command::BenchEngine(args) => fhe::bench(&args),
+        Command::Eval(args) => eval::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -38,13 +38,16 @@ pub struct SimulateArgs {
     /// Draw loss and accuracy curves to this SVG file.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+    /// Write the trained weights (JSON, as `silc decrypt` does) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
     /// Execute the lowered circuit itself instead of the high-level fast path
     /// (proven equal bit for bit by the test suite; much slower).
     #[arg(long)]
     pub exact: bool,
 }
 
-fn check_shape(name: &str, d: &Dataset, features: usize, classes: usize) -> Result<(), String> {
+pub fn check_shape(name: &str, d: &Dataset, features: usize, classes: usize) -> Result<(), String> {
     if d.n_features != features {
         return Err(format!("error: {name}: rows have {} features, the model's `input` is {features}", d.n_features));
     }
@@ -119,7 +122,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
     let mut epoch_no = 1;
     bar.set_message(format!("1/{}", spec.epochs));
     let started = std::time::Instant::now();
-    let (_, stats) = trainer
+    let (trained, stats) = trainer
         .train(
             &qtrain,
             &qtest,
@@ -164,6 +167,12 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
     });
 
     let last = stats.last().expect("at least one epoch");
+    if let Some(path) = &args.save {
+        let info = crate::weights::ModelInfo::new(&spec, q, compiled.high());
+        let st = json!({ "mean": standardizer.mean, "std": standardizer.std, "classes": train.classes });
+        let out = crate::weights::to_json(&info, &trained, Some(&st));
+        crate::io::write_atomic(path, serde_json::to_string_pretty(&out).expect("json").as_bytes())?;
+    }
     if let Some(path) = &args.plot {
         crate::io::write_atomic(path, crate::plot::svg(&stats, float_stats.as_deref()).as_bytes())?;
     }

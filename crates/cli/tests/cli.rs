@@ -97,9 +97,12 @@ fn the_artifact_is_versioned_and_written_whole() {
     let head_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     let header: serde_json::Value = serde_json::from_slice(&bytes[16..16 + head_len]).unwrap();
     assert_eq!(header["parameter_set"], "MESSAGE_2_CARRY_2");
+    // One section: tag length, tag `circuit`, u64 length, the circuit text.
     let rest = &bytes[16 + head_len..];
-    let circuit_len = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
-    let circuit = std::str::from_utf8(&rest[4..4 + circuit_len]).unwrap();
+    assert_eq!(&rest[..8], b"\x07circuit");
+    let circuit_len = u64::from_le_bytes(rest[8..16].try_into().unwrap()) as usize;
+    assert_eq!(rest.len(), 16 + circuit_len, "nothing after the circuit");
+    let circuit = std::str::from_utf8(&rest[16..]).unwrap();
     silc_ir::read::read(circuit).expect("the stored circuit parses");
     // No temporary file is left behind.
     let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();

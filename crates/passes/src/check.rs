@@ -97,6 +97,13 @@ pub fn analyse(g: &Graph) -> Analysis {
     Analysis { ranges, noise2 }
 }
 
+/// The largest 2-norm of any value feeding a bootstrap: what a parameter set's
+/// noise bound must cover.
+pub fn max_bootstrap_norm(g: &Graph) -> f64 {
+    let a = analyse(g);
+    g.ids().filter(|&i| g.node(i).op.is_bootstrap()).map(|i| a.noise2[g.node(i).args[0]].sqrt()).fold(0.0, f64::max)
+}
+
 /// Every violation in `g` at noise bound `nu`.
 pub fn check(g: &Graph, nu: f64) -> (Analysis, Vec<Violation>) {
     let a = analyse(g);

@@ -1,0 +1,54 @@
+//! The weights file (`weights.json`) written by `silc decrypt` and by
+//! `silc simulate --save`: per layer the integer weights, their scale and the
+//! real weights, plus the client's standardization so `silc eval` can
+//! prepare test data the same way.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use silc_sim::Tensor;
+
+/// What a client needs to read trained weights back: kept in the client
+/// key's header, known to `simulate` from the compiled model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub precision: u32,
+    pub quant: silc_ir::Quant,
+    pub relu: Vec<bool>,
+    /// Shape and stored offset of each weight input `w1`, `w2`, ...
+    pub weights: Vec<(Vec<usize>, i64)>,
+}
+
+impl ModelInfo {
+    pub fn new(spec: &silc_frontend::ModelSpec, quant: &silc_ir::Quant, g: &silc_ir::Graph) -> Self {
+        let weights = (0..spec.layers.len())
+            .map(|l| {
+                let ty = g.ty(g.find(&format!("w{}", l + 1)).expect("the step has every weight input"));
+                (ty.shape.clone(), ty.offset)
+            })
+            .collect();
+        ModelInfo {
+            name: spec.name.clone(),
+            precision: g.bits,
+            quant: quant.clone(),
+            relu: spec.layers.iter().map(|l| l.relu).collect(),
+            weights,
+        }
+    }
+}
+
+pub fn to_json(info: &ModelInfo, ints: &[Tensor], stats: Option<&serde_json::Value>) -> serde_json::Value {
+    let layers: Vec<serde_json::Value> = ints
+        .iter()
+        .enumerate()
+        .map(|(l, w)| {
+            let scale = info.quant.weight_scales[l];
+            json!({
+                "name": format!("w{}", l + 1), "shape": w.shape, "relu": info.relu[l],
+                "integers": w.data, "scale": scale,
+                "weights": w.data.iter().map(|&v| v as f64 * scale).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "model": info.name, "precision": info.precision, "layers": layers, "standardization": stats })
+}

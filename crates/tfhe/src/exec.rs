@@ -1,0 +1,275 @@
+//! The encrypted executor: the lowered circuit on shortint ciphertexts.
+//!
+//! Leveled ops work on the LWE ciphertexts directly (core_crypto addition,
+//! subtraction, plaintext addition and cleartext multiplication), so they wrap
+//! modulo `2^(p+1)` exactly like the simulator, with no correction terms.
+//! Tables are generated once per engine. Execution goes wave by wave: all
+//! bootstraps of one bootstrap depth are independent, so they run together
+//! on rayon's threads; the leveled ops between waves are cheap and run in id
+//! order.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use silc_ir::{Graph, Op, TableId, ValueId};
+use tfhe::core_crypto::algorithms::{
+    lwe_ciphertext_add_assign, lwe_ciphertext_cleartext_mul_assign, lwe_ciphertext_plaintext_add_assign,
+    lwe_ciphertext_sub_assign,
+};
+use tfhe::core_crypto::entities::{Cleartext, Plaintext};
+use tfhe::shortint::server_key::LookupTableOwned;
+use tfhe::shortint::Ciphertext;
+
+use crate::keys::ServerKeys;
+
+/// A tensor of ciphertexts, row-major.
+#[derive(Clone)]
+pub struct CtTensor {
+    pub shape: Vec<usize>,
+    pub cts: Vec<Ciphertext>,
+}
+
+/// A server key with the circuit's tables generated.
+pub struct Engine<'a> {
+    pub keys: &'a ServerKeys,
+    luts: HashMap<TableId, LookupTableOwned>,
+    /// Scale of one unit in the plaintext: `2^63 / 2^p`.
+    delta: u64,
+}
+
+impl<'a> Engine<'a> {
+    /// Generates every table of `g` once.
+    pub fn new(keys: &'a ServerKeys, g: &Graph) -> Self {
+        let p = g.bits;
+        assert_eq!(p, keys.precision, "the circuit's precision differs from the key's");
+        let full = 1i64 << (p + 1);
+        let luts = g
+            .tables
+            .iter()
+            .map(|(id, t)| {
+                let entries: Vec<u64> = t.entries.iter().map(|e| e.rem_euclid(full) as u64).collect();
+                (id, keys.key.generate_lookup_table(|x| entries[x as usize]))
+            })
+            .collect();
+        Engine { keys, luts, delta: 1u64 << (63 - p) }
+    }
+
+    fn add_clear(&self, ct: &mut Ciphertext, c: i64) {
+        lwe_ciphertext_plaintext_add_assign(&mut ct.ct, Plaintext((c as u64).wrapping_mul(self.delta)));
+    }
+
+    fn mul_clear(&self, ct: &mut Ciphertext, c: i64) {
+        lwe_ciphertext_cleartext_mul_assign(&mut ct.ct, Cleartext(c as u64));
+    }
+
+    fn pbs(&self, table: TableId, ct: &Ciphertext) -> Ciphertext {
+        self.keys.key.apply_lookup_table(ct, &self.luts[&table])
+    }
+}
+
+fn around(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    (shape[..axis].iter().product(), shape[axis], shape[axis + 1..].iter().product())
+}
+
+/// Bootstrap depth of every node (see `silc_passes::schedule::waves`).
+fn depths(g: &Graph) -> Vec<u32> {
+    let mut d = vec![0u32; g.len()];
+    for id in g.ids() {
+        let n = g.node(id);
+        let m = n.args.iter().map(|a| d[a.index()]).max().unwrap_or(0);
+        d[id.index()] = if n.op.is_bootstrap() { m + 1 } else { m };
+    }
+    d
+}
+
+/// Runs the lowered circuit `g` on encrypted inputs; returns the outputs by name.
+/// Counts the bootstraps performed in `pbs_done`.
+pub fn execute(
+    engine: &Engine<'_>,
+    g: &Graph,
+    inputs: &HashMap<String, CtTensor>,
+) -> Result<HashMap<String, CtTensor>, String> {
+    let depth = depths(g);
+    let max_depth = depth.iter().copied().max().unwrap_or(0);
+    // Execution goes by round (bootstrap depth), not by id: a value may be
+    // freed after the last round that reads it.
+    let mut last_round = vec![None::<u32>; g.len()];
+    for id in g.ids() {
+        for a in &g.node(id).args {
+            let r = &mut last_round[a.index()];
+            *r = Some(r.map_or(depth[id.index()], |x| x.max(depth[id.index()])));
+        }
+    }
+    let mut vals: Vec<Option<CtTensor>> = vec![None; g.len()];
+    let mut outputs = HashMap::new();
+    for d in 0..=max_depth {
+        // 1. This wave's bootstraps, all elements of all nodes together.
+        let wave: Vec<ValueId> = g.ids().filter(|&i| depth[i.index()] == d && g.node(i).op.is_bootstrap()).collect();
+        let jobs: Vec<(usize, usize, TableId)> = wave
+            .iter()
+            .enumerate()
+            .flat_map(|(w, &id)| {
+                let n = g.node(id);
+                let src_len = g.ty(n.args[0]).len();
+                let tables: Vec<TableId> = match &n.op {
+                    Op::Lut { table } => vec![*table],
+                    Op::LutMany { tables } => tables.clone(),
+                    _ => unreachable!("bootstrap ops"),
+                };
+                tables.into_iter().flat_map(move |t| (0..src_len).map(move |e| (w, e, t)))
+            })
+            .collect();
+        let results: Vec<Ciphertext> = jobs
+            .par_iter()
+            .map(|&(w, e, t)| {
+                let src = vals[g.node(wave[w]).args[0].index()].as_ref().expect("operand computed");
+                engine.pbs(t, &src.cts[e])
+            })
+            .collect();
+        let mut results = results.into_iter();
+        for &id in &wave {
+            let n = g.node(id);
+            let len = n.ty.len();
+            vals[id.index()] = Some(CtTensor { shape: n.ty.shape.clone(), cts: results.by_ref().take(len).collect() });
+        }
+        // 2. Leveled and layout ops of this depth, in id order.
+        for id in g.ids().filter(|&i| depth[i.index()] == d && !g.node(i).op.is_bootstrap()) {
+            let n = g.node(id);
+            let arg = |i: usize| vals[n.args[i].index()].as_ref().expect("operand computed");
+            let zip = |f: &(dyn Fn(&mut Ciphertext, &Ciphertext) + Sync)| {
+                let (a, b) = (arg(0), arg(1));
+                let cts = a
+                    .cts
+                    .par_iter()
+                    .zip(&b.cts)
+                    .map(|(x, y)| {
+                        let mut x = x.clone();
+                        f(&mut x, y);
+                        x
+                    })
+                    .collect();
+                CtTensor { shape: a.shape.clone(), cts }
+            };
+            let map = |f: &(dyn Fn(&mut Ciphertext) + Sync)| {
+                let a = arg(0);
+                let cts = a
+                    .cts
+                    .par_iter()
+                    .map(|x| {
+                        let mut x = x.clone();
+                        f(&mut x);
+                        x
+                    })
+                    .collect();
+                CtTensor { shape: a.shape.clone(), cts }
+            };
+            let t = match &n.op {
+                Op::Input { name, .. } => {
+                    let t = inputs.get(name).ok_or_else(|| format!("input `{name}` was not supplied"))?;
+                    if t.shape != n.ty.shape {
+                        return Err(format!(
+                            "input `{name}` has shape {:?}, the circuit expects {:?}",
+                            t.shape, n.ty.shape
+                        ));
+                    }
+                    t.clone()
+                }
+                Op::Output { name } => {
+                    outputs.insert(name.clone(), arg(0).clone());
+                    arg(0).clone()
+                }
+                Op::Add => zip(&|x, y| lwe_ciphertext_add_assign(&mut x.ct, &y.ct)),
+                Op::Sub => zip(&|x, y| lwe_ciphertext_sub_assign(&mut x.ct, &y.ct)),
+                Op::Pack { scale } => zip(&|x, y| {
+                    engine.mul_clear(x, *scale);
+                    lwe_ciphertext_add_assign(&mut x.ct, &y.ct)
+                }),
+                Op::AddClear { c } => map(&|x| engine.add_clear(x, *c)),
+                Op::MulClear { c } => map(&|x| engine.mul_clear(x, *c)),
+                Op::ReduceSum { axis, chunk } => {
+                    let a = arg(0);
+                    let (outer, len, inner) = around(&a.shape, *axis);
+                    let groups = len.div_ceil(*chunk);
+                    let mut shape = a.shape.clone();
+                    shape[*axis] = groups;
+                    let cts = (0..outer * groups * inner)
+                        .into_par_iter()
+                        .map(|k| {
+                            let (o, rest) = (k / (groups * inner), k % (groups * inner));
+                            let (gi, i) = (rest / inner, rest % inner);
+                            let first = gi * chunk;
+                            let mut acc = a.cts[(o * len + first) * inner + i].clone();
+                            for l in first + 1..(first + chunk).min(len) {
+                                lwe_ciphertext_add_assign(&mut acc.ct, &a.cts[(o * len + l) * inner + i].ct);
+                            }
+                            acc
+                        })
+                        .collect();
+                    CtTensor { shape, cts }
+                }
+                Op::Transpose => {
+                    let a = arg(0);
+                    let (r, c) = (a.shape[0], a.shape[1]);
+                    let cts = (0..r * c).map(|k| a.cts[(k % r) * c + k / r].clone()).collect();
+                    CtTensor { shape: vec![c, r], cts }
+                }
+                Op::Reshape { shape } => CtTensor { shape: shape.clone(), cts: arg(0).cts.clone() },
+                Op::Expand { axis, n: count } => {
+                    let a = arg(0);
+                    let outer: usize = a.shape[..*axis].iter().product();
+                    let inner: usize = a.shape[*axis..].iter().product();
+                    let mut cts = Vec::with_capacity(a.cts.len() * count);
+                    for o in 0..outer {
+                        for _ in 0..*count {
+                            cts.extend_from_slice(&a.cts[o * inner..(o + 1) * inner]);
+                        }
+                    }
+                    let mut shape = a.shape.clone();
+                    shape.insert(*axis, *count);
+                    CtTensor { shape, cts }
+                }
+                Op::Slice { axis, start, len } => {
+                    let a = arg(0);
+                    let (outer, full, inner) = around(&a.shape, *axis);
+                    let mut cts = Vec::with_capacity(outer * len * inner);
+                    for o in 0..outer {
+                        cts.extend_from_slice(&a.cts[(o * full + start) * inner..(o * full + start + len) * inner]);
+                    }
+                    let mut shape = a.shape.clone();
+                    shape[*axis] = *len;
+                    CtTensor { shape, cts }
+                }
+                Op::Concat { axis } => {
+                    let parts: Vec<&CtTensor> =
+                        n.args.iter().map(|a| vals[a.index()].as_ref().expect("computed")).collect();
+                    let (outer, _, inner) = around(&parts[0].shape, *axis);
+                    let total: usize = parts.iter().map(|p| p.shape[*axis]).sum();
+                    let mut cts = Vec::with_capacity(outer * total * inner);
+                    for o in 0..outer {
+                        for p in &parts {
+                            let l = p.shape[*axis];
+                            cts.extend_from_slice(&p.cts[o * l * inner..(o + 1) * l * inner]);
+                        }
+                    }
+                    let mut shape = parts[0].shape.clone();
+                    shape[*axis] = total;
+                    CtTensor { shape, cts }
+                }
+                op => {
+                    return Err(format!(
+                        "`{}` is a high-level op: lower the circuit before running it encrypted",
+                        op.name()
+                    ))
+                }
+            };
+            vals[id.index()] = Some(t);
+        }
+        // Free what no later round reads.
+        for (i, r) in last_round.iter().enumerate() {
+            if *r == Some(d) {
+                vals[i] = None;
+            }
+        }
+    }
+    Ok(outputs)
+}

@@ -1,0 +1,69 @@
+//! Client and server keys, and encryption of tensors.
+//!
+//! The client encrypts *stored* integers (logical value + offset) in the
+//! whole `message × carry` space; fresh ciphertexts can be made seeded
+//! (compressed), about half the size. The server key holds only evaluation
+//! keys.
+
+use rayon::prelude::*;
+use silc_sim::Tensor;
+use tfhe::shortint::{ClientKey, CompressedCiphertext, MessageModulus, ServerKey};
+
+use crate::exec::CtTensor;
+use crate::params::Candidate;
+
+pub struct ClientKeys {
+    pub key: ClientKey,
+    pub precision: u32,
+}
+
+pub struct ServerKeys {
+    pub key: ServerKey,
+    pub precision: u32,
+}
+
+impl ClientKeys {
+    pub fn new(c: &Candidate, precision: u32) -> Self {
+        ClientKeys { key: ClientKey::new(c.params), precision }
+    }
+
+    pub fn server_keys(&self) -> ServerKeys {
+        ServerKeys { key: ServerKey::new(&self.key), precision: self.precision }
+    }
+
+    fn space(&self) -> u64 {
+        1u64 << self.precision
+    }
+
+    /// Encrypts stored values (each must lie in `[0, 2^p)`).
+    pub fn encrypt(&self, t: &Tensor) -> CtTensor {
+        let space = self.space();
+        let cts = t
+            .data
+            .par_iter()
+            .map(|&v| {
+                assert!((0..space as i64).contains(&v), "stored value {v} outside [0, {space})");
+                self.key.unchecked_encrypt(v as u64)
+            })
+            .collect();
+        CtTensor { shape: t.shape.clone(), cts }
+    }
+
+    /// Seeded encryptions: what a client uploads.
+    pub fn encrypt_compressed(&self, t: &Tensor) -> Vec<CompressedCiphertext> {
+        let space = self.space();
+        t.data
+            .par_iter()
+            .map(|&v| {
+                assert!((0..space as i64).contains(&v), "stored value {v} outside [0, {space})");
+                self.key.encrypt_with_message_modulus_compressed(v as u64, MessageModulus(space))
+            })
+            .collect()
+    }
+
+    /// Decrypts to stored values in `[0, 2^p)`.
+    pub fn decrypt(&self, t: &CtTensor) -> Tensor {
+        let data = t.cts.par_iter().map(|ct| self.key.decrypt_message_and_carry(ct) as i64).collect();
+        Tensor::new(t.shape.clone(), data)
+    }
+}

@@ -1,0 +1,19 @@
+//! silc's encrypted executor on tfhe-rs shortint.
+//!
+//! [`params`] maps a precision (and failure probability) to a tfhe-rs
+//! parameter set; [`keys`] generates and uses the client and server keys;
+//! [`exec`] runs a lowered circuit on ciphertexts with exactly the semantics of
+//! the cleartext simulator: leveled ops are plain LWE arithmetic (they wrap
+//! modulo `2^(p+1)`, the padding bit included), each table is one
+//! programmable bootstrap generated once per run, and the bootstraps of one
+//! scheduled wave run together on rayon's threads. Architecture invariant:
+//! the only crate that depends on tfhe-rs; a GPU backend would be a cargo
+//! feature here, behind the same [`exec`] interface.
+
+pub mod exec;
+pub mod keys;
+pub mod params;
+pub mod train;
+
+pub use exec::{execute, CtTensor, Engine};
+pub use keys::{ClientKeys, ServerKeys};

@@ -1,0 +1,57 @@
+//! The server's training loop on ciphertexts: for every batch of the
+//! client-chosen order, assemble the batch from the encrypted samples, run
+//! the step circuit, and feed the updated weights into the next step. No
+//! secret key is involved.
+
+use std::collections::HashMap;
+
+use silc_ir::Graph;
+use tfhe::shortint::Ciphertext;
+
+use crate::exec::{execute, CtTensor, Engine};
+
+/// The encrypted training set: per sample, its features and one-hot label,
+/// stored as the circuit's inputs `x` and `y` expect them.
+pub struct EncryptedData {
+    pub x_rows: Vec<Vec<Ciphertext>>,
+    pub y_rows: Vec<Vec<Ciphertext>>,
+}
+
+fn gather(rows: &[Vec<Ciphertext>], idx: &[usize]) -> CtTensor {
+    let width = rows[idx[0]].len();
+    CtTensor { shape: vec![idx.len(), width], cts: idx.iter().flat_map(|&i| rows[i].iter().cloned()).collect() }
+}
+
+/// Runs one step per batch of `order` (consecutive chunks of `batch`
+/// sample indices), starting from `weights`; calls `after_step(k, &weights)`
+/// after step `k` (for progress and checkpoints).
+pub fn train(
+    engine: &Engine<'_>,
+    g: &Graph,
+    data: &EncryptedData,
+    mut weights: Vec<CtTensor>,
+    order: &[usize],
+    batch: usize,
+    after_step: &mut dyn FnMut(usize, &[CtTensor]),
+) -> Result<Vec<CtTensor>, String> {
+    for (k, idx) in order.chunks(batch).enumerate() {
+        if idx.len() < batch {
+            break;
+        }
+        let mut inputs = HashMap::new();
+        inputs.insert("x".to_string(), gather(&data.x_rows, idx));
+        inputs.insert("y".to_string(), gather(&data.y_rows, idx));
+        for (l, w) in weights.iter().enumerate() {
+            inputs.insert(format!("w{}", l + 1), w.clone());
+        }
+        let mut out = execute(engine, g, &inputs)?;
+        weights = (0..weights.len())
+            .map(|l| {
+                out.remove(&format!("w{}.next", l + 1))
+                    .ok_or_else(|| format!("the circuit has no output `w{}.next`", l + 1))
+            })
+            .collect::<Result<_, _>>()?;
+        after_step(k + 1, &weights);
+    }
+    Ok(weights)
+}
