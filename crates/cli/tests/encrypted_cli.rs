@@ -1,0 +1,128 @@
+//! The client/server walkthrough through the `silc` binary, encrypted for
+//! real at 4 bits: keygen → encrypt → run → decrypt equals `simulate`, a
+//! killed run resumes to the same weights, and bad files are clear errors.
+
+#![cfg(feature = "fhe")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn silc(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_silc")).args(args).current_dir(root()).output().expect("silc runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let (code, out, err) = silc(args);
+    assert_eq!(code, 0, "silc {args:?} failed:\n{err}");
+    out
+}
+
+fn integers(path: &Path) -> Vec<Vec<i64>> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    v["layers"].as_array().unwrap().iter().map(|l| serde_json::from_value(l["integers"].clone()).unwrap()).collect()
+}
+
+/// A fresh folder with a compiled tiny model, keys, a small CSV and its job.
+fn setup(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("silc-enc-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut csv = String::from("a,b,label\n");
+    for i in 0..8 {
+        csv.push_str(&format!("{},{},{}\n", (i as f64) * 0.7 - 2.0, ((i * 5) % 7) as f64 * 0.3, i % 2));
+    }
+    std::fs::write(dir.join("two.csv"), csv).unwrap();
+    let p = |f: &str| dir.join(f).display().to_string();
+    ok(&["compile", "examples/tiny.mlp", "-o", &p("tiny.silc")]);
+    ok(&["keygen", &p("tiny.silc"), "-o", &p("keys")]);
+    ok(&["encrypt", &p("tiny.silc"), "--key", &p("keys/client.key"), "--train", &p("two.csv"), "-o", &p("enc.bin")]);
+    dir
+}
+
+#[test]
+fn walkthrough_equals_simulate_and_resume_equals_an_uninterrupted_run() {
+    let dir = setup("walk");
+    let p = |f: &str| dir.join(f).display().to_string();
+    let out = ok(&["run", "--data", &p("enc.bin"), "-o", &p("trained.bin"), "--threads", "2"]);
+    assert!(out.contains("PBS/s"), "{out}");
+    ok(&["decrypt", &p("trained.bin"), "--key", &p("keys/client.key"), "-o", &p("weights.json")]);
+    ok(&["simulate", "examples/tiny.mlp", "--train", &p("two.csv"), "--test", &p("two.csv"), "--save", &p("sim.json")]);
+    assert_eq!(integers(&dir.join("weights.json")), integers(&dir.join("sim.json")), "decrypted ≠ simulated");
+    let acc = ok(&["eval", &p("weights.json"), "--test", &p("two.csv"), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&acc).unwrap();
+    assert!((0.0..=1.0).contains(&v["accuracy"].as_f64().unwrap()));
+
+    // Kill a checkpointing run once its first checkpoint exists, then resume.
+    let ckpt = dir.join("again.bin.ckpt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_silc"))
+        .args(["run", "--data", &p("enc.bin"), "-o", &p("again.bin"), "--checkpoint-every", "1"])
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !ckpt.exists() && start.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ckpt.exists(), "no checkpoint was written");
+    assert!(!dir.join("again.bin").exists(), "the killed run must not have finished");
+    let out = ok(&["run", "--data", &p("enc.bin"), "-o", &p("again.bin"), "--resume"]);
+    assert!(out.contains("resuming at epoch 1, step 1"), "{out}");
+    ok(&["decrypt", &p("again.bin"), "--key", &p("keys/client.key"), "-o", &p("again.json")]);
+    assert_eq!(integers(&dir.join("again.json")), integers(&dir.join("weights.json")), "resumed ≠ uninterrupted");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_files_are_clear_errors() {
+    let dir = setup("bad");
+    let p = |f: &str| dir.join(f).display().to_string();
+    // A truncated job.
+    let job = std::fs::read(dir.join("enc.bin")).unwrap();
+    std::fs::write(dir.join("cut.bin"), &job[..job.len() / 2]).unwrap();
+    let (code, _, err) = silc(&["run", "--data", &p("cut.bin"), "-o", &p("x.bin")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("truncated"), "{err}");
+    assert!(!dir.join("x.bin").exists(), "no output after an error");
+    // A newer format version.
+    let mut newer = job.clone();
+    newer[8] = 2;
+    std::fs::write(dir.join("new.bin"), &newer).unwrap();
+    let (_, _, err) = silc(&["run", "--data", &p("new.bin"), "-o", &p("x.bin")]);
+    assert!(err.contains("format version 2"), "{err}");
+    // The secret key handed to the server.
+    let (code, _, err) = silc(&["run", "--data", &p("keys/client.key"), "-o", &p("x.bin")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is a client key"), "{err}");
+    // A key made for another model.
+    ok(&["compile", "tests/in/hidden5.mlp", "-o", &p("other.silc")]);
+    let (code, _, err) = silc(&[
+        "encrypt",
+        &p("other.silc"),
+        "--key",
+        &p("keys/client.key"),
+        "--train",
+        &p("two.csv"),
+        "-o",
+        &p("y.bin"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("was made for another circuit"), "{err}");
+    // A model file where a job is expected.
+    let (_, _, err) = silc(&["run", "--data", &p("tiny.silc"), "-o", &p("x.bin")]);
+    assert!(err.contains("this is a compiled model"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
