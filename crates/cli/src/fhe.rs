@@ -119,7 +119,8 @@ pub fn keygen(args: &KeygenArgs) -> Result<(), String> {
         .map_err(|e| format!("error: cannot create {}: {e}", args.output.display()))?;
     let start = Instant::now();
     let client = ClientKeys::new(&cand, p);
-    let server = client.server_keys();
+    // The server key travels seeded (compressed); `run` expands it once.
+    let server = tfhe::shortint::CompressedServerKey::new(&client.key);
     let header = |kind: &str| {
         json!({
             "kind": kind, "model": m.spec.name, "precision": p, "parameter_set": cand.name,
@@ -128,7 +129,7 @@ pub fn keygen(args: &KeygenArgs) -> Result<(), String> {
         })
     };
     let ck = ser(&client.key);
-    let sk = ser(&server.key);
+    let sk = ser(&server);
     write_file(&args.output.join("client.key"), b"SILCCKEY", header("client-key"), &[("key", ck.clone())])?;
     write_file(&args.output.join("server.key"), b"SILCSKEY", header("server-key"), &[("key", sk.clone())])?;
     crate::emit(&format!(
@@ -382,8 +383,9 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
         return Err(format!("error: {name}: the circuit does not match its header (corrupted)"));
     }
     let g = silc_ir::read::read(text).map_err(|e| format!("error: {name}: corrupted circuit: {e}"))?;
-    let sk: ServerKey = de(c.section(&name, "server-key")?, KEY_LIMIT)
+    let sk: tfhe::shortint::CompressedServerKey = de(c.section(&name, "server-key")?, KEY_LIMIT)
         .map_err(|e| format!("error: {name}: corrupted server key: {e}"))?;
+    let sk: ServerKey = sk.decompress();
     let server = ServerKeys { key: sk, precision: g.bits };
     let orders: Vec<Vec<usize>> = serde_json::from_slice(c.section(&name, "orders")?)
         .map_err(|e| format!("error: {name}: corrupted order: {e}"))?;
