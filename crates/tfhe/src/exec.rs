@@ -3,10 +3,12 @@
 //! Leveled ops work on the LWE ciphertexts directly (core_crypto addition,
 //! subtraction, plaintext addition and cleartext multiplication), so they wrap
 //! modulo `2^(p+1)` exactly like the simulator, with no correction terms.
-//! Tables are generated once per engine. Execution goes wave by wave: all
-//! bootstraps of one bootstrap depth are independent, so they run together
-//! on rayon's threads; the leveled ops between waves are cheap and run in id
-//! order.
+//! Tables are generated once per engine; a `lut_many` group becomes one
+//! tfhe-rs many-LUT accumulator, so its `k` tables cost one blind rotation
+//! (the scheduler only groups inputs below `2^p / k`, which tfhe-rs
+//! requires). Execution goes wave by wave: all bootstraps of one bootstrap
+//! depth are independent, so they run together on rayon's threads; the
+//! leveled ops between waves are cheap and run in id order.
 
 use std::collections::HashMap;
 
@@ -17,7 +19,7 @@ use tfhe::core_crypto::algorithms::{
     lwe_ciphertext_sub_assign,
 };
 use tfhe::core_crypto::entities::{Cleartext, Plaintext};
-use tfhe::shortint::server_key::LookupTableOwned;
+use tfhe::shortint::server_key::{LookupTableOwned, ManyLookupTableOwned};
 use tfhe::shortint::Ciphertext;
 
 use crate::keys::ServerKeys;
@@ -33,6 +35,8 @@ pub struct CtTensor {
 pub struct Engine<'a> {
     pub keys: &'a ServerKeys,
     luts: HashMap<TableId, LookupTableOwned>,
+    /// One accumulator per distinct `lut_many` group of tables.
+    many: HashMap<Vec<TableId>, ManyLookupTableOwned>,
     /// Scale of one unit in the plaintext: `2^63 / 2^p`.
     delta: u64,
 }
@@ -43,15 +47,28 @@ impl<'a> Engine<'a> {
         let p = g.bits;
         assert_eq!(p, keys.precision, "the circuit's precision differs from the key's");
         let full = 1i64 << (p + 1);
+        let stored =
+            |id: TableId| -> Vec<u64> { g.tables.get(id).entries.iter().map(|e| e.rem_euclid(full) as u64).collect() };
         let luts = g
             .tables
             .iter()
-            .map(|(id, t)| {
-                let entries: Vec<u64> = t.entries.iter().map(|e| e.rem_euclid(full) as u64).collect();
+            .map(|(id, _)| {
+                let entries = stored(id);
                 (id, keys.key.generate_lookup_table(|x| entries[x as usize]))
             })
             .collect();
-        Engine { keys, luts, delta: 1u64 << (63 - p) }
+        let mut many = HashMap::new();
+        for id in g.ids() {
+            if let Op::LutMany { tables } = &g.node(id).op {
+                many.entry(tables.clone()).or_insert_with(|| {
+                    let entries: Vec<Vec<u64>> = tables.iter().map(|&t| stored(t)).collect();
+                    let fns: Vec<_> = entries.iter().map(|e| move |x: u64| e[x as usize]).collect();
+                    let refs: Vec<&dyn Fn(u64) -> u64> = fns.iter().map(|f| f as &dyn Fn(u64) -> u64).collect();
+                    keys.key.generate_many_lookup_table(&refs)
+                });
+            }
+        }
+        Engine { keys, luts, many, delta: 1u64 << (63 - p) }
     }
 
     fn add_clear(&self, ct: &mut Ciphertext, c: i64) {
@@ -64,6 +81,11 @@ impl<'a> Engine<'a> {
 
     fn pbs(&self, table: TableId, ct: &Ciphertext) -> Ciphertext {
         self.keys.key.apply_lookup_table(ct, &self.luts[&table])
+    }
+
+    /// One blind rotation, one result per table of the group.
+    fn pbs_many(&self, tables: &[TableId], ct: &Ciphertext) -> Vec<Ciphertext> {
+        self.keys.key.apply_many_lookup_table(ct, &self.many[tables])
     }
 }
 
@@ -105,32 +127,34 @@ pub fn execute(
     for d in 0..=max_depth {
         // 1. This wave's bootstraps, all elements of all nodes together.
         let wave: Vec<ValueId> = g.ids().filter(|&i| depth[i.index()] == d && g.node(i).op.is_bootstrap()).collect();
-        let jobs: Vec<(usize, usize, TableId)> = wave
+        // One job per bootstrapped element: a `lut` yields one ciphertext,
+        // a `lut_many` of k tables yields k from the same blind rotation.
+        let jobs: Vec<(usize, usize)> = wave
             .iter()
             .enumerate()
-            .flat_map(|(w, &id)| {
-                let n = g.node(id);
-                let src_len = g.ty(n.args[0]).len();
-                let tables: Vec<TableId> = match &n.op {
-                    Op::Lut { table } => vec![*table],
-                    Op::LutMany { tables } => tables.clone(),
-                    _ => unreachable!("bootstrap ops"),
-                };
-                tables.into_iter().flat_map(move |t| (0..src_len).map(move |e| (w, e, t)))
-            })
+            .flat_map(|(w, &id)| (0..g.ty(g.node(id).args[0]).len()).map(move |e| (w, e)))
             .collect();
-        let results: Vec<Ciphertext> = jobs
+        let results: Vec<Vec<Ciphertext>> = jobs
             .par_iter()
-            .map(|&(w, e, t)| {
-                let src = vals[g.node(wave[w]).args[0].index()].as_ref().expect("operand computed");
-                engine.pbs(t, &src.cts[e])
+            .map(|&(w, e)| {
+                let n = g.node(wave[w]);
+                let src = &vals[n.args[0].index()].as_ref().expect("operand computed").cts[e];
+                match &n.op {
+                    Op::Lut { table } => vec![engine.pbs(*table, src)],
+                    Op::LutMany { tables } => engine.pbs_many(tables, src),
+                    _ => unreachable!("bootstrap ops"),
+                }
             })
             .collect();
         let mut results = results.into_iter();
         for &id in &wave {
             let n = g.node(id);
-            let len = n.ty.len();
-            vals[id.index()] = Some(CtTensor { shape: n.ty.shape.clone(), cts: results.by_ref().take(len).collect() });
+            let src_len = g.ty(n.args[0]).len();
+            let per_elem: Vec<Vec<Ciphertext>> = results.by_ref().take(src_len).collect();
+            // `lut_many`'s result is table-major: [k, ..input shape].
+            let k = n.ty.len() / src_len;
+            let cts = (0..k).flat_map(|t| per_elem.iter().map(move |r| r[t].clone())).collect();
+            vals[id.index()] = Some(CtTensor { shape: n.ty.shape.clone(), cts });
         }
         // 2. Leveled and layout ops of this depth, in id order.
         for id in g.ids().filter(|&i| depth[i.index()] == d && !g.node(i).op.is_bootstrap()) {
