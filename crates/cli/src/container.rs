@@ -7,13 +7,15 @@
 //! then per section: tag length u8 | tag | body length u64 LE | body
 //! ```
 //!
+//! A section can be streamed (its length patched in when its body is
+//! done), so a large encrypted data set is never held in memory whole.
 //! Reading checks the magic, the version and every length against the file
 //! size, so a truncated or corrupted file is a clear error, never a panic or
 //! a huge allocation.
 
 #![cfg_attr(not(feature = "fhe"), allow(dead_code))]
 
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 
 pub const VERSION: u32 = 1;
 
@@ -36,6 +38,25 @@ impl<W: Write> Writer<W> {
         self.out.write_all(tag.as_bytes())?;
         self.out.write_all(&(body.len() as u64).to_le_bytes())?;
         self.out.write_all(body)
+    }
+
+    /// A section whose body `fill` streams straight into the output; its
+    /// length is patched in afterwards, so the body never sits in memory.
+    pub fn section_streamed(&mut self, tag: &str, fill: impl FnOnce(&mut W) -> Result<(), String>) -> Result<(), String>
+    where
+        W: Seek,
+    {
+        let io = |e: std::io::Error| format!("error: writing section `{tag}`: {e}");
+        self.out.write_all(&[tag.len() as u8]).map_err(io)?;
+        self.out.write_all(tag.as_bytes()).map_err(io)?;
+        let len_at = self.out.stream_position().map_err(io)?;
+        self.out.write_all(&0u64.to_le_bytes()).map_err(io)?;
+        fill(&mut self.out)?;
+        let end = self.out.stream_position().map_err(io)?;
+        self.out.seek(SeekFrom::Start(len_at)).map_err(io)?;
+        self.out.write_all(&(end - len_at - 8).to_le_bytes()).map_err(io)?;
+        self.out.seek(SeekFrom::Start(end)).map_err(io)?;
+        Ok(())
     }
 
     pub fn finish(mut self) -> std::io::Result<W> {
@@ -130,12 +151,17 @@ mod tests {
 
     #[test]
     fn round_trip_and_truncation() {
-        let mut w = Writer::new(Vec::new(), b"SILCJOB1", &serde_json::json!({"a": 1})).unwrap();
+        let out = std::io::Cursor::new(Vec::new());
+        let mut w = Writer::new(out, b"SILCJOB1", &serde_json::json!({"a": 1})).unwrap();
         w.section("one", b"hello").unwrap();
         w.section("two", &[1, 2, 3]).unwrap();
-        let bytes = w.finish().unwrap();
+        w.section_streamed("three", |o| o.write_all(&[7; 300]).map_err(|e| e.to_string())).unwrap();
+        w.section("four", b"!").unwrap();
+        let bytes = w.finish().unwrap().into_inner();
         let c = parse("f", &bytes, b"SILCJOB1").unwrap();
         assert_eq!(c.section("f", "two").unwrap(), &[1, 2, 3]);
+        assert_eq!(c.section("f", "three").unwrap(), &[7; 300][..]);
+        assert_eq!(c.section("f", "four").unwrap(), b"!");
         for cut in 0..bytes.len() {
             if let Ok(c) = parse("f", &bytes[..cut], b"SILCJOB1") {
                 assert!(c.section("f", "two").is_err(), "a cut at {cut} must lose the last section");

@@ -238,6 +238,38 @@ fn decode_cts<T: serde::de::DeserializeOwned + tfhe::Unversionize + tfhe::named:
         .collect()
 }
 
+/// Samples encrypted (and written) per chunk: bounds `encrypt`'s memory.
+const ENCRYPT_CHUNK: usize = 1024;
+
+/// Streams seeded encryptions of `rows` rows of `width` stored values each
+/// (row `i` from `row(i)`) in the layout [`decode_compressed`] reads: the
+/// count, then each ciphertext's length and bytes. Only one chunk of rows is
+/// in memory at a time.
+fn stream_cts<O: std::io::Write>(
+    out: &mut O,
+    client: &ClientKeys,
+    rows: usize,
+    width: usize,
+    row: &(dyn Fn(usize) -> Vec<i64> + Sync),
+    bar: &indicatif::ProgressBar,
+) -> Result<(), String> {
+    use rayon::prelude::*;
+    let io = |e: std::io::Error| format!("error: writing ciphertexts: {e}");
+    out.write_all(&((rows * width) as u64).to_le_bytes()).map_err(io)?;
+    for first in (0..rows).step_by(ENCRYPT_CHUNK) {
+        let last = (first + ENCRYPT_CHUNK).min(rows);
+        let flat: Vec<i64> = (first..last).into_par_iter().flat_map_iter(row).collect();
+        let cts = client.encrypt_compressed(&Tensor::new(vec![flat.len()], flat));
+        let bytes: Vec<Vec<u8>> = cts.par_iter().map(ser).collect();
+        for b in bytes {
+            out.write_all(&(b.len() as u64).to_le_bytes()).map_err(io)?;
+            out.write_all(&b).map_err(io)?;
+        }
+        bar.inc((last - first) as u64);
+    }
+    Ok(())
+}
+
 pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
     let m = load_model(&args.model)?;
     let client = client_keys(&args.key, &m)?;
@@ -250,34 +282,40 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
     let stats = Standardizer::fit(&data);
     let x_off = g.ty(g.find("x").ok_or("error: the circuit has no input `x`")?).offset;
     let classes = spec.classes();
-    let mut x_flat = Vec::with_capacity(data.len() * spec.input);
-    let mut y_flat = Vec::with_capacity(data.len() * classes);
-    for i in 0..data.len() {
-        x_flat.extend(stats.quantize(data.row(i), q.input_scale, q.input_bits).into_iter().map(|v| v + x_off));
-        y_flat.extend((0..classes).map(|c| if c == data.labels[i] { q.label_value } else { 0 }));
-    }
-    let x = client.encrypt_compressed(&Tensor::new(vec![data.len() * spec.input], x_flat));
-    let y = client.encrypt_compressed(&Tensor::new(vec![data.len() * classes], y_flat));
     let arch = arch_of(spec);
     let orders = epoch_orders(data.len(), spec.batch, spec.epochs, spec.seed);
-    let mut sections: Vec<(String, Vec<u8>)> = vec![
-        ("circuit".into(), silc_ir::text::print(g).into_bytes()),
-        ("server-key".into(), server.key),
-        ("orders".into(), serde_json::to_vec(&orders).expect("serializable")),
-        ("x".into(), encode_cts(&x)),
-        ("y".into(), encode_cts(&y)),
-    ];
+    let mut weights = Vec::new();
     for (l, w) in initial_weights(&arch, q, spec.seed).iter().enumerate() {
         let name = format!("w{}", l + 1);
         let off = g.ty(g.find(&name).ok_or("error: the circuit lacks a weight input")?).offset;
-        sections.push((name, encode_cts(&client.encrypt_compressed(&w.map(|v| v + off)))));
+        weights.push((name, encode_cts(&client.encrypt_compressed(&w.map(|v| v + off)))));
     }
     let header = json!({
         "kind": "job", "model": spec.name, "precision": g.bits, "circuit": m.hash,
         "parameter_set": server.header["parameter_set"], "samples": data.len(), "features": spec.input,
         "classes": classes, "batch": spec.batch, "epochs": spec.epochs, "layers": spec.layers.len(),
     });
-    write_file(&args.output, b"SILCJOB1", header, &sections)?;
+    let x_row = |i: usize| -> Vec<i64> {
+        stats.quantize(data.row(i), q.input_scale, q.input_bits).into_iter().map(|v| v + x_off).collect()
+    };
+    let y_row =
+        |i: usize| -> Vec<i64> { (0..classes).map(|c| if c == data.labels[i] { q.label_value } else { 0 }).collect() };
+    let bar = crate::progress(2 * data.len() as u64, "encrypting", "samples");
+    crate::io::write_atomic_with(&args.output, |f| {
+        let io = |e: std::io::Error| format!("error: cannot write {}: {e}", args.output.display());
+        let mut w = Writer::new(f, b"SILCJOB1", &header).map_err(io)?;
+        w.section("circuit", silc_ir::text::print(g).as_bytes()).map_err(io)?;
+        w.section("server-key", &server.key).map_err(io)?;
+        w.section("orders", &serde_json::to_vec(&orders).expect("serializable")).map_err(io)?;
+        w.section_streamed("x", |o| stream_cts(o, &client, data.len(), spec.input, &x_row, &bar))?;
+        w.section_streamed("y", |o| stream_cts(o, &client, data.len(), classes, &y_row, &bar))?;
+        for (tag, body) in &weights {
+            w.section(tag, body).map_err(io)?;
+        }
+        w.finish().map_err(io)?;
+        Ok(())
+    })?;
+    bar.finish_and_clear();
     // The standardization is the client's: it stays beside the secret key.
     let stats_json = json!({ "circuit": m.hash, "mean": stats.mean, "std": stats.std, "classes": data.classes });
     crate::io::write_atomic(
@@ -286,9 +324,9 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
     )?;
     let size = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
     crate::emit(&format!(
-        "encrypted {} samples ({} ciphertexts, seeded) and the initial weights in {:.1} s\nwrote {} ({:.1} MiB)\n",
+        "encrypted {} samples ({} ciphertexts, seeded, streamed) and the initial weights in {:.1} s\nwrote {} ({:.1} MiB)\n",
         data.len(),
-        x.len() + y.len(),
+        data.len() * (spec.input + classes),
         start.elapsed().as_secs_f64(),
         args.output.display(),
         size as f64 / (1 << 20) as f64
@@ -393,14 +431,15 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
         (c.header["features"].as_u64().unwrap_or(0) as usize, c.header["classes"].as_u64().unwrap_or(0) as usize);
     let batch = c.header["batch"].as_u64().unwrap_or(1) as usize;
     let layers = c.header["layers"].as_u64().unwrap_or(0) as usize;
-    let decompress = |what: &str, width: usize| -> Result<Vec<Vec<Ciphertext>>, String> {
-        let cts = decode_compressed(&name, what, c.section(&name, what)?)?;
+    // Samples stay seeded; the trainer expands one batch at a time.
+    let rows = |what: &str, width: usize| -> Result<Vec<Vec<CompressedCiphertext>>, String> {
+        let mut cts = decode_compressed(&name, what, c.section(&name, what)?)?.into_iter();
         if width == 0 || cts.len() % width != 0 {
             return Err(format!("error: {name}: section `{what}` does not hold whole samples"));
         }
-        Ok(cts.chunks(width).map(|row| row.iter().map(|ct| ct.decompress()).collect()).collect())
+        Ok((0..cts.len() / width).map(|_| cts.by_ref().take(width).collect()).collect())
     };
-    let data = EncryptedData { x_rows: decompress("x", features)?, y_rows: decompress("y", classes)? };
+    let data = EncryptedData { x_rows: rows("x", features)?, y_rows: rows("y", classes)? };
     let n = data.x_rows.len();
     if orders.iter().flatten().any(|&i| i >= n) {
         return Err(format!("error: {name}: the training order names samples the job does not hold"));
@@ -434,14 +473,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
     let pbs_per_step = g.pbs_count();
     let steps_per_epoch = n / batch;
     let total_steps = (orders.len() * steps_per_epoch) as u64;
-    let bar = indicatif::ProgressBar::new(total_steps);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} training [{bar:30}] {pos}/{len} steps, {elapsed} elapsed, ETA {eta}",
-        )
-        .expect("template")
-        .progress_chars("=> "),
-    );
+    let bar = crate::progress(total_steps, "training", "steps");
     bar.set_position((epoch0 * steps_per_epoch + step0) as u64);
     let start = Instant::now();
     let mut steps_done = 0u64;

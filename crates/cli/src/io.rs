@@ -1,8 +1,9 @@
 //! File IO helpers: located read errors and atomic writes (a temporary file
 //! in the destination's folder, renamed into place, so no reader ever sees a
-//! half-written output).
+//! half-written output), whole or streamed.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 pub fn read(path: &Path) -> Result<Vec<u8>, String> {
@@ -10,17 +11,29 @@ pub fn read(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    write_atomic_with(path, |f| f.write_all(bytes).map_err(|e| format!("error: cannot write {}: {e}", path.display())))
+}
+
+/// Streams an output: `fill` writes into a temporary file beside `path`,
+/// which is renamed into place only if `fill` succeeds; on any error the
+/// temporary file is removed and `path` is left as it was.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), String>,
+) -> Result<(), String> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().ok_or_else(|| format!("error: {} is not a file name", path.display()))?;
     let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    let io_err = |e: std::io::Error| format!("error: cannot write {}: {e}", path.display());
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        let mut f = BufWriter::new(File::create(&tmp).map_err(io_err)?);
+        fill(&mut f)?;
+        let f = f.into_inner().map_err(|e| io_err(e.into_error()))?;
+        f.sync_all().map_err(io_err)?;
+        std::fs::rename(&tmp, path).map_err(io_err)
     })();
-    result.map_err(|e| {
+    if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        format!("error: cannot write {}: {e}", path.display())
-    })
+    }
+    result
 }

@@ -155,6 +155,17 @@ pub fn emit(text: &str) {
     }
 }
 
+/// A progress bar on standard error for long work (hidden when standard
+/// error is not a terminal): `what`, the bar, counts in `unit`, elapsed
+/// time and an ETA.
+#[cfg(feature = "fhe")]
+pub fn progress(len: u64, what: &str, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    let template = format!("{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} {unit}, {{elapsed}} elapsed, ETA {{eta}}");
+    bar.set_style(indicatif::ProgressStyle::with_template(&template).expect("template").progress_chars("=> "));
+    bar
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

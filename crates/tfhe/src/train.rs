@@ -1,25 +1,31 @@
 //! The server's training loop on ciphertexts: for every batch of the
 //! client-chosen order, assemble the batch from the encrypted samples, run
 //! the step circuit, and feed the updated weights into the next step. No
-//! secret key is involved.
+//! secret key is involved. The samples stay seeded (compressed) in memory
+//! and only the batch at hand is expanded, so a data set costs its upload
+//! size, not `2^p`-bit LWE ciphertexts for every feature of every sample.
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
 use silc_ir::Graph;
-use tfhe::shortint::Ciphertext;
+use tfhe::shortint::CompressedCiphertext;
 
 use crate::exec::{execute, CtTensor, Engine};
 
-/// The encrypted training set: per sample, its features and one-hot label,
-/// stored as the circuit's inputs `x` and `y` expect them.
+/// The encrypted training set as the client uploaded it (seeded
+/// ciphertexts): per sample, its features and one-hot label, stored as the
+/// circuit's inputs `x` and `y` expect them.
 pub struct EncryptedData {
-    pub x_rows: Vec<Vec<Ciphertext>>,
-    pub y_rows: Vec<Vec<Ciphertext>>,
+    pub x_rows: Vec<Vec<CompressedCiphertext>>,
+    pub y_rows: Vec<Vec<CompressedCiphertext>>,
 }
 
-fn gather(rows: &[Vec<Ciphertext>], idx: &[usize]) -> CtTensor {
+/// The rows `idx` as one `[batch, width]` tensor, expanded from their seeds.
+fn gather(rows: &[Vec<CompressedCiphertext>], idx: &[usize]) -> CtTensor {
     let width = rows[idx[0]].len();
-    CtTensor { shape: vec![idx.len(), width], cts: idx.iter().flat_map(|&i| rows[i].iter().cloned()).collect() }
+    let seeded: Vec<&CompressedCiphertext> = idx.iter().flat_map(|&i| rows[i].iter()).collect();
+    CtTensor { shape: vec![idx.len(), width], cts: seeded.par_iter().map(|c| c.decompress()).collect() }
 }
 
 /// Runs one step per batch of `order` (consecutive chunks of `batch`

@@ -112,13 +112,13 @@ fn encrypted_training_equals_simulation(model: &str, n: usize, steps: usize) {
     let enc = EncryptedData {
         x_rows: rows
             .iter()
-            .map(|r| client.encrypt(&Tensor::new(vec![r.len()], r.iter().map(|v| v + x_off).collect())).cts)
+            .map(|r| client.encrypt_compressed(&Tensor::new(vec![r.len()], r.iter().map(|v| v + x_off).collect())))
             .collect(),
         y_rows: labels
             .iter()
             .map(|&l| {
                 let y: Vec<i64> = (0..classes).map(|c| if c == l { q.label_value } else { 0 }).collect();
-                client.encrypt(&Tensor::new(vec![classes], y)).cts
+                client.encrypt_compressed(&Tensor::new(vec![classes], y))
             })
             .collect(),
     };
