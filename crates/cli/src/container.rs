@@ -164,7 +164,7 @@ mod tests {
         assert_eq!(c.section("f", "four").unwrap(), b"!");
         for cut in 0..bytes.len() {
             if let Ok(c) = parse("f", &bytes[..cut], b"SILCJOB1") {
-                assert!(c.section("f", "two").is_err(), "a cut at {cut} must lose the last section");
+                assert!(c.section("f", "four").is_err(), "a cut at {cut} must lose the last section");
             }
         }
         let e = parse("f", &bytes, b"SILCTRND").err().unwrap();

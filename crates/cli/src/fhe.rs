@@ -401,6 +401,19 @@ fn read_weights(name: &str, c: &container::Container<'_>, shapes: &[Vec<usize>])
         .collect()
 }
 
+/// Refuses seeded ciphertexts made for other parameters than `cand`.
+fn conform_seeded(
+    name: &str,
+    what: &str,
+    cts: &[CompressedCiphertext],
+    cand: &params::Candidate,
+) -> Result<(), String> {
+    match cts.iter().position(|ct| !cand.seeded_conforms(ct)) {
+        Some(i) => Err(format!("error: {name}: ciphertext {i} of `{what}` does not conform to {}", cand.name)),
+        None => Ok(()),
+    }
+}
+
 pub fn run(args: &RunArgs) -> Result<(), String> {
     let name = args.data.display().to_string();
     let bytes = container::read_all(&args.data)?;
@@ -423,6 +436,12 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
     let g = silc_ir::read::read(text).map_err(|e| format!("error: {name}: corrupted circuit: {e}"))?;
     let sk: tfhe::shortint::CompressedServerKey = de(c.section(&name, "server-key")?, KEY_LIMIT)
         .map_err(|e| format!("error: {name}: corrupted server key: {e}"))?;
+    // tfhe-rs conformance: the key and every ciphertext must have exactly
+    // the dimensions of the parameter set the job names.
+    let set = c.str("parameter_set");
+    let cand = params::named(g.bits, set).into_iter().find(|cand| cand.server_key_conforms(&sk)).ok_or_else(|| {
+        format!("error: {name}: the server key does not conform to {set} at {} bits (corrupted or mismatched)", g.bits)
+    })?;
     let sk: ServerKey = sk.decompress();
     let server = ServerKeys { key: sk, precision: g.bits };
     let orders: Vec<Vec<usize>> = serde_json::from_slice(c.section(&name, "orders")?)
@@ -433,7 +452,9 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
     let layers = c.header["layers"].as_u64().unwrap_or(0) as usize;
     // Samples stay seeded; the trainer expands one batch at a time.
     let rows = |what: &str, width: usize| -> Result<Vec<Vec<CompressedCiphertext>>, String> {
-        let mut cts = decode_compressed(&name, what, c.section(&name, what)?)?.into_iter();
+        let cts = decode_compressed(&name, what, c.section(&name, what)?)?;
+        conform_seeded(&name, what, &cts, &cand)?;
+        let mut cts = cts.into_iter();
         if width == 0 || cts.len() % width != 0 {
             return Err(format!("error: {name}: section `{what}` does not hold whole samples"));
         }
@@ -448,6 +469,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
         .map(|l| {
             let wname = format!("w{}", l + 1);
             let cts = decode_compressed(&name, &wname, c.section(&name, &wname)?)?;
+            conform_seeded(&name, &wname, &cts, &cand)?;
             let shape = g.ty(g.find(&wname).ok_or("error: circuit without weights")?).shape.clone();
             Ok(CtTensor { shape, cts: cts.iter().map(|x| x.decompress()).collect() })
         })

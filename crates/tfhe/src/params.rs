@@ -7,8 +7,11 @@
 //! failure probability 2^-64 and 2^-40 exist for MESSAGE_k_CARRY_k only; for
 //! the others a model asking for them gets the 2^-128 set (never a weaker one).
 
+use tfhe::conformance::ParameterSetConformant;
+use tfhe::shortint::ciphertext::MaxDegree;
 use tfhe::shortint::parameters::v1_4::*;
-use tfhe::shortint::ClassicPBSParameters;
+use tfhe::shortint::parameters::AtomicPatternParameters;
+use tfhe::shortint::{Ciphertext, ClassicPBSParameters, CompressedCiphertext, CompressedServerKey};
 
 /// One parameter set and its figures.
 #[derive(Clone, Copy, Debug)]
@@ -71,6 +74,40 @@ pub fn candidates(p: u32, pfail_log2: u32) -> Vec<Candidate> {
     ]);
     v.sort_by(|a, b| a.cost.cmp(&b.cost).then(b.nu.total_cmp(&a.nu)));
     v
+}
+
+/// The sets of precision `p` called `name`, one per failure probability
+/// (a file names its set; the probability follows from the key itself).
+pub fn named(p: u32, name: &str) -> Vec<Candidate> {
+    [128, 64, 40].into_iter().flat_map(|f| candidates(p, f)).filter(|c| c.name == name).collect()
+}
+
+impl Candidate {
+    /// tfhe-rs conformance of a server key received from a client: every
+    /// dimension, modulus and degree bound is this set's (silc keys allow
+    /// the whole `message × carry` space).
+    pub fn server_key_conforms(&self, key: &CompressedServerKey) -> bool {
+        let ap: AtomicPatternParameters = self.params.into();
+        let max = MaxDegree::new(self.params.message_modulus.0 * self.params.carry_modulus.0 - 1);
+        key.is_conformant(&(ap, max))
+    }
+
+    /// Conformance of a seeded ciphertext: its LWE dimension and modulus are
+    /// this set's and it encrypts over the whole `2^p` space, as silc does.
+    pub fn seeded_conforms(&self, ct: &CompressedCiphertext) -> bool {
+        let want = self.params.to_shortint_conformance_param();
+        ct.ct.is_conformant(&want.ct_params) && ct.message_modulus.0 * ct.carry_modulus.0 == self.space()
+    }
+
+    /// Conformance of a ciphertext the server computed (weights, checkpoints).
+    pub fn ciphertext_conforms(&self, ct: &Ciphertext) -> bool {
+        let want = self.params.to_shortint_conformance_param();
+        ct.ct.is_conformant(&want.ct_params) && ct.message_modulus.0 * ct.carry_modulus.0 == self.space()
+    }
+
+    fn space(&self) -> u64 {
+        self.params.message_modulus.0 * self.params.carry_modulus.0
+    }
 }
 
 /// The cheapest set of precision `p` whose bound covers `max_norm`.
