@@ -195,14 +195,21 @@ pub struct EncryptArgs {
 
 /// Seeded ciphertexts: a count, then per ciphertext a length and its bytes.
 fn encode_cts(cts: &[CompressedCiphertext]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&(cts.len() as u64).to_le_bytes());
-    for c in cts {
-        let b = ser(c);
-        v.extend_from_slice(&(b.len() as u64).to_le_bytes());
-        v.extend_from_slice(&b);
-    }
+    let mut v = (cts.len() as u64).to_le_bytes().to_vec();
+    write_seeded(&mut v, cts).expect("writing to memory cannot fail");
     v
+}
+
+/// Each ciphertext's length and bytes, after the count [`encode_cts`] and
+/// [`stream_cts`] write (serialized in parallel).
+fn write_seeded<O: std::io::Write>(out: &mut O, cts: &[CompressedCiphertext]) -> std::io::Result<()> {
+    use rayon::prelude::*;
+    let bytes: Vec<Vec<u8>> = cts.par_iter().map(ser).collect();
+    for b in bytes {
+        out.write_all(&(b.len() as u64).to_le_bytes())?;
+        out.write_all(&b)?;
+    }
+    Ok(())
 }
 
 fn decode_compressed(name: &str, what: &str, bytes: &[u8]) -> Result<Vec<CompressedCiphertext>, String> {
@@ -259,12 +266,7 @@ fn stream_cts<O: std::io::Write>(
     for first in (0..rows).step_by(ENCRYPT_CHUNK) {
         let last = (first + ENCRYPT_CHUNK).min(rows);
         let flat: Vec<i64> = (first..last).into_par_iter().flat_map_iter(row).collect();
-        let cts = client.encrypt_compressed(&Tensor::new(vec![flat.len()], flat));
-        let bytes: Vec<Vec<u8>> = cts.par_iter().map(ser).collect();
-        for b in bytes {
-            out.write_all(&(b.len() as u64).to_le_bytes()).map_err(io)?;
-            out.write_all(&b).map_err(io)?;
-        }
+        write_seeded(out, &client.encrypt_compressed(&Tensor::new(vec![flat.len()], flat))).map_err(io)?;
         bar.inc((last - first) as u64);
     }
     Ok(())
@@ -381,7 +383,14 @@ fn write_weights(path: &Path, magic: &[u8; 8], header: serde_json::Value, weight
     write_file(path, magic, header, &weight_sections(weights))
 }
 
-fn read_weights(name: &str, c: &container::Container<'_>, shapes: &[Vec<usize>]) -> Result<Vec<CtTensor>, String> {
+/// The weight tensors `w1 …` of a trained or checkpoint file, each checked
+/// against its shape and for conformance to the parameter set `cand`.
+fn read_weights(
+    name: &str,
+    c: &container::Container<'_>,
+    shapes: &[Vec<usize>],
+    cand: &params::Candidate,
+) -> Result<Vec<CtTensor>, String> {
     shapes
         .iter()
         .enumerate()
@@ -389,6 +398,7 @@ fn read_weights(name: &str, c: &container::Container<'_>, shapes: &[Vec<usize>])
             let shape = shape.clone();
             let wname = format!("w{}", l + 1);
             let cts: Vec<Ciphertext> = decode_cts(name, &wname, c.section(name, &wname)?)?;
+            conform(name, &wname, &cts, cand.name, |ct| cand.ciphertext_conforms(ct))?;
             if cts.len() != shape.iter().product::<usize>() {
                 return Err(format!(
                     "error: {name}: `{wname}` holds {} ciphertexts, the circuit needs {:?}",
@@ -401,15 +411,11 @@ fn read_weights(name: &str, c: &container::Container<'_>, shapes: &[Vec<usize>])
         .collect()
 }
 
-/// Refuses seeded ciphertexts made for other parameters than `cand`.
-fn conform_seeded(
-    name: &str,
-    what: &str,
-    cts: &[CompressedCiphertext],
-    cand: &params::Candidate,
-) -> Result<(), String> {
-    match cts.iter().position(|ct| !cand.seeded_conforms(ct)) {
-        Some(i) => Err(format!("error: {name}: ciphertext {i} of `{what}` does not conform to {}", cand.name)),
+/// Refuses ciphertexts of section `what` that `conforms` rejects (made for
+/// other parameters than the set `set`, or corrupted).
+fn conform<T>(name: &str, what: &str, cts: &[T], set: &str, conforms: impl Fn(&T) -> bool) -> Result<(), String> {
+    match cts.iter().position(|ct| !conforms(ct)) {
+        Some(i) => Err(format!("error: {name}: ciphertext {i} of `{what}` does not conform to {set}")),
         None => Ok(()),
     }
 }
@@ -453,7 +459,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
     // Samples stay seeded; the trainer expands one batch at a time.
     let rows = |what: &str, width: usize| -> Result<Vec<Vec<CompressedCiphertext>>, String> {
         let cts = decode_compressed(&name, what, c.section(&name, what)?)?;
-        conform_seeded(&name, what, &cts, &cand)?;
+        conform(&name, what, &cts, cand.name, |ct| cand.seeded_conforms(ct))?;
         let mut cts = cts.into_iter();
         if width == 0 || cts.len() % width != 0 {
             return Err(format!("error: {name}: section `{what}` does not hold whole samples"));
@@ -469,7 +475,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
         .map(|l| {
             let wname = format!("w{}", l + 1);
             let cts = decode_compressed(&name, &wname, c.section(&name, &wname)?)?;
-            conform_seeded(&name, &wname, &cts, &cand)?;
+            conform(&name, &wname, &cts, cand.name, |ct| cand.seeded_conforms(ct))?;
             let shape = g.ty(g.find(&wname).ok_or("error: circuit without weights")?).shape.clone();
             Ok(CtTensor { shape, cts: cts.iter().map(|x| x.decompress()).collect() })
         })
@@ -487,7 +493,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
         epoch0 = cc.header["epoch"].as_u64().unwrap_or(0) as usize;
         step0 = cc.header["step"].as_u64().unwrap_or(0) as usize;
         let shapes: Vec<Vec<usize>> = weights.iter().map(|w| w.shape.clone()).collect();
-        weights = read_weights(&cname, &cc, &shapes)?;
+        weights = read_weights(&cname, &cc, &shapes, &cand)?;
         crate::emit(&format!("resuming at epoch {}, step {}\n", epoch0 + 1, step0));
     }
 
@@ -575,8 +581,15 @@ pub fn decrypt(args: &DecryptArgs) -> Result<(), String> {
             kc.str("model")
         ));
     }
+    // The key's own parameter set: the one its encryptions conform to.
+    let probe = client.key.unchecked_encrypt(0);
+    let set = kc.str("parameter_set");
+    let cand = params::named(info.precision, set)
+        .into_iter()
+        .find(|cand| cand.ciphertext_conforms(&probe))
+        .ok_or_else(|| format!("error: {kname}: the key does not match its parameter set {set} (corrupted)"))?;
     let shapes: Vec<Vec<usize>> = info.weights.iter().map(|(s, _)| s.clone()).collect();
-    let weights = read_weights(&name, &c, &shapes)?;
+    let weights = read_weights(&name, &c, &shapes, &cand)?;
     let ints: Vec<Tensor> =
         weights.iter().zip(&info.weights).map(|(w, (_, off))| client.decrypt(w).map(|v| v - off)).collect();
     let stats_path = args.key.parent().unwrap_or(Path::new(".")).join("data.stats.json");

@@ -150,10 +150,12 @@ pub fn execute(
         for &id in &wave {
             let n = g.node(id);
             let src_len = g.ty(n.args[0]).len();
-            let per_elem: Vec<Vec<Ciphertext>> = results.by_ref().take(src_len).collect();
+            let mut per_elem: Vec<_> = results.by_ref().take(src_len).map(Vec::into_iter).collect();
             // `lut_many`'s result is table-major: [k, ..input shape].
-            let k = n.ty.len() / src_len;
-            let cts = (0..k).flat_map(|t| per_elem.iter().map(move |r| r[t].clone())).collect();
+            let mut cts = Vec::with_capacity(n.ty.len());
+            for _ in 0..n.ty.len() / src_len {
+                cts.extend(per_elem.iter_mut().map(|r| r.next().expect("one result per table")));
+            }
             vals[id.index()] = Some(CtTensor { shape: n.ty.shape.clone(), cts });
         }
         // 2. Leveled and layout ops of this depth, in id order.

@@ -11,7 +11,9 @@ use tfhe::conformance::ParameterSetConformant;
 use tfhe::shortint::ciphertext::MaxDegree;
 use tfhe::shortint::parameters::v1_4::*;
 use tfhe::shortint::parameters::AtomicPatternParameters;
-use tfhe::shortint::{Ciphertext, ClassicPBSParameters, CompressedCiphertext, CompressedServerKey};
+use tfhe::shortint::{
+    CarryModulus, Ciphertext, ClassicPBSParameters, CompressedCiphertext, CompressedServerKey, MessageModulus,
+};
 
 /// One parameter set and its figures.
 #[derive(Clone, Copy, Debug)]
@@ -95,18 +97,18 @@ impl Candidate {
     /// Conformance of a seeded ciphertext: its LWE dimension and modulus are
     /// this set's and it encrypts over the whole `2^p` space, as silc does.
     pub fn seeded_conforms(&self, ct: &CompressedCiphertext) -> bool {
-        let want = self.params.to_shortint_conformance_param();
-        ct.ct.is_conformant(&want.ct_params) && ct.message_modulus.0 * ct.carry_modulus.0 == self.space()
+        let lwe = &self.params.to_shortint_conformance_param().ct_params;
+        ct.ct.is_conformant(lwe) && self.whole_space(ct.message_modulus, ct.carry_modulus)
     }
 
     /// Conformance of a ciphertext the server computed (weights, checkpoints).
     pub fn ciphertext_conforms(&self, ct: &Ciphertext) -> bool {
-        let want = self.params.to_shortint_conformance_param();
-        ct.ct.is_conformant(&want.ct_params) && ct.message_modulus.0 * ct.carry_modulus.0 == self.space()
+        let lwe = &self.params.to_shortint_conformance_param().ct_params;
+        ct.ct.is_conformant(lwe) && self.whole_space(ct.message_modulus, ct.carry_modulus)
     }
 
-    fn space(&self) -> u64 {
-        self.params.message_modulus.0 * self.params.carry_modulus.0
+    fn whole_space(&self, m: MessageModulus, c: CarryModulus) -> bool {
+        m.0 * c.0 == self.params.message_modulus.0 * self.params.carry_modulus.0
     }
 }
 

@@ -146,3 +146,28 @@ fn hidden_relu_layer_at_5_bits_equals_the_simulator() {
     // 2-2(relu)-2 at 5 bits, batch 1: three steps.
     encrypted_training_equals_simulation("tests/in/hidden5.mlp", 6, 3);
 }
+
+#[test]
+fn conformance_tells_parameter_sets_apart() {
+    // Two 4-bit sets: each accepts only its own server key. Their
+    // ciphertexts have the same LWE dimension (2048), so a ciphertext check
+    // can only refuse one of another size and space, here a 2-bit set's.
+    let set = |p: u32, name: &str| params::named(p, name).remove(0);
+    let sets = [set(4, "MESSAGE_2_CARRY_2"), set(4, "MESSAGE_1_CARRY_3")];
+    let encrypt = |c: &params::Candidate, p: u32| {
+        let client = ClientKeys::new(c, p);
+        let seeded = client.encrypt_compressed(&Tensor::new(vec![1], vec![1])).remove(0);
+        let plain = client.encrypt(&Tensor::new(vec![1], vec![1])).cts.remove(0);
+        (client, seeded, plain)
+    };
+    let made: Vec<_> = sets.iter().map(|c| encrypt(c, 4)).collect();
+    let servers: Vec<_> = made.iter().map(|(k, _, _)| tfhe::shortint::CompressedServerKey::new(&k.key)).collect();
+    let (_, other_seeded, other_plain) = encrypt(&set(2, "MESSAGE_1_CARRY_1"), 2);
+    for (i, set) in sets.iter().enumerate() {
+        for (j, server) in servers.iter().enumerate() {
+            assert_eq!(set.server_key_conforms(server), i == j, "{} vs server key {j}", set.name);
+        }
+        assert!(set.seeded_conforms(&made[i].1) && set.ciphertext_conforms(&made[i].2), "{}", set.name);
+        assert!(!set.seeded_conforms(&other_seeded) && !set.ciphertext_conforms(&other_plain), "{}", set.name);
+    }
+}
