@@ -607,8 +607,9 @@ pub fn decrypt(args: &DecryptArgs) -> Result<(), String> {
 pub struct BenchArgs {
     /// The compiled model.
     pub model: PathBuf,
-    /// Training steps to time (on random encrypted data).
-    #[arg(long, default_value_t = 2)]
+    /// Rounds to time; each is one raw pass and one training step (on
+    /// random encrypted data), alternated.
+    #[arg(long, default_value_t = 5)]
     pub steps: usize,
     /// Independent bootstraps for the raw throughput figure.
     #[arg(long, default_value_t = 256)]
@@ -629,9 +630,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
     let engine = Engine::new(&server, g);
     let threads = rayon::current_num_threads();
 
-    // Raw: independent bootstraps of one table over all threads. A first
-    // pass warms up (FFT plans, thread pool); the figure is the median of
-    // three timed passes.
+    // Raw: independent bootstraps of one table over all threads.
     let lut = server.key.generate_lookup_table(|x| x);
     let cts: Vec<Ciphertext> = (0..args.raw).map(|i| client.key.unchecked_encrypt(i as u64 % (1 << (p - 1)))).collect();
     use rayon::prelude::*;
@@ -640,10 +639,6 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
         let _: Vec<Ciphertext> = cts.par_iter().map(|c| server.key.apply_lookup_table(c, &lut)).collect();
         t.elapsed().as_secs_f64()
     };
-    raw_pass(&cts[..(4 * threads).min(cts.len())]);
-    let mut raw_times: Vec<f64> = (0..3).map(|_| raw_pass(&cts)).collect();
-    raw_times.sort_by(f64::total_cmp);
-    let raw = args.raw as f64 / raw_times[1];
 
     // Engine: training steps on random (valid) inputs.
     let mut rng = silc_sim::rng::Rng::new(1);
@@ -664,21 +659,33 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
         let stored = Tensor::new(n.ty.shape.clone(), data).map(|v| v + n.ty.offset);
         inputs.insert(name.clone(), client.encrypt(&stored));
     }
-    let pbs = g.pbs_count();
-    // Warm-up step (excluded), then the timed steps.
-    silc_tfhe::execute(&engine, g, &inputs)?;
-    let mut times = Vec::new();
-    for _ in 0..args.steps.max(1) {
+    let step = || -> Result<f64, String> {
         let t = Instant::now();
         silc_tfhe::execute(&engine, g, &inputs)?;
-        times.push(t.elapsed().as_secs_f64());
+        Ok(t.elapsed().as_secs_f64())
+    };
+    // Warm up both (FFT plans, thread pool), then alternate a raw pass and
+    // a training step, so that a slower or faster spell of the machine
+    // weighs on both figures alike; each figure is a median.
+    raw_pass(&cts[..(4 * threads).min(cts.len())]);
+    step()?;
+    let rounds = args.steps.max(1);
+    let (mut raw_times, mut times) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    for _ in 0..rounds {
+        raw_times.push(raw_pass(&cts));
+        times.push(step()?);
     }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
-    let achieved = pbs as f64 / median;
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let raw = args.raw as f64 / median(&mut raw_times);
+    let pbs = g.pbs_count();
+    let step_median = median(&mut times);
+    let achieved = pbs as f64 / step_median;
     crate::emit(&format!(
-        "{}: {} ({} bits), {} threads\n  raw tfhe-rs throughput: {:.1} PBS/s (median of 3 passes of {} independent bootstraps)\n  engine during training: {:.1} PBS/s ({} PBS per step, median step {:.2} s of {})\n  efficiency ratio: {:.2}\n",
-        m.spec.name, cand.name, p, threads, raw, args.raw, achieved, pbs, median, times.len(), achieved / raw
+        "{}: {} ({} bits), {} threads, {} alternating rounds\n  raw tfhe-rs throughput: {:.1} PBS/s (median pass of {} independent bootstraps)\n  engine during training: {:.1} PBS/s ({} PBS per step, median step {:.2} s)\n  efficiency ratio: {:.2}\n",
+        m.spec.name, cand.name, p, threads, rounds, raw, args.raw, achieved, pbs, step_median, achieved / raw
     ));
     Ok(())
 }
