@@ -8,11 +8,11 @@
 use crate::ast::{Arg, ArgKind, Model, Statement, Value};
 use crate::diag::{Annotate, Diagnostic, ErrorKind, SourceFile, Span};
 use crate::parse::join_or;
-use crate::spec::{Layer, Loc, Locs, ModelSpec, Widths};
+use crate::spec::{Layer, Loc, Locs, ModelSpec, Scaling, Widths};
 
 /// Statements a model may hold, in the order the help text lists them.
 pub const STATEMENTS: &[&str] =
-    &["input", "dense", "loss", "optimizer", "batch", "epochs", "bits", "seed", "quantize", "pfail"];
+    &["input", "dense", "loss", "optimizer", "batch", "epochs", "bits", "seed", "quantize", "pfail", "scaling"];
 
 /// Largest layer width, batch or epoch count accepted: far beyond any model that
 /// could run under FHE, small enough that products of them cannot overflow.
@@ -142,6 +142,7 @@ struct Seen {
     seed: Option<(u64, Span)>,
     quantize: Option<(Vec<(String, u8, Span)>, Span)>,
     pfail: Option<(u32, Span)>,
+    scaling: Option<(Scaling, Span)>,
 }
 
 /// Checks a parsed model and builds its [`ModelSpec`].
@@ -275,6 +276,24 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
                 };
                 seen.pfail = Some((log2, st.keyword_span));
             }
+            "scaling" => {
+                duplicate(seen.scaling.map(|s| s.1))?;
+                let a = c.bare_args(st, 1, "scaling block;")?;
+                let w = c.word(a[0].0, a[0].1, "a scaling", "`static` or `block`")?;
+                let s = match w {
+                    "static" => Scaling::Static,
+                    "block" => Scaling::Block,
+                    other => {
+                        return Err(c
+                            .err(ErrorKind::UnknownScaling, a[0].1, format!("unknown scaling `{other}`"))
+                            .with_help(
+                                "use `static` (shifts fixed from worst-case ranges, the default) or `block` \
+                                 (the backward pass shifts each gradient tensor by its data)",
+                            ))
+                    }
+                };
+                seen.scaling = Some((s, st.keyword_span));
+            }
             other => {
                 let help = match suggest(other) {
                     Some(s) => format!("did you mean `{s}`? valid statements are {}", quoted(STATEMENTS)),
@@ -360,6 +379,7 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
         seed: seen.seed.map(|s| s.0).unwrap_or(0),
         widths,
         pfail_log2: seen.pfail.map(|s| s.0).unwrap_or(128),
+        scaling: seen.scaling.map(|s| s.0).unwrap_or_default(),
         locs: Locs {
             model: c.loc(model.name_span),
             input: c.loc(input_span),

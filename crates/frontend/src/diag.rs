@@ -134,6 +134,8 @@ pub enum ErrorKind {
     /// compiled as asked (a width too large for `bits`, a range/noise violation).
     #[error("E0023")]
     Unsupported,
+    #[error("E0024")]
+    UnknownScaling,
 }
 
 impl ErrorKind {

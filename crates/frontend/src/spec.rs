@@ -47,7 +47,25 @@ pub struct ModelSpec {
     pub widths: Widths,
     /// log2 of the inverse failure probability per PBS: 128, 64 or 40.
     pub pfail_log2: u32,
+    /// How the backward pass scales its matrix products (`scaling ...;`).
+    #[serde(default)]
+    pub scaling: Scaling,
     pub locs: Locs,
+}
+
+/// How rescaled matrix products of the backward pass choose their shift.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scaling {
+    /// One shift per tensor, fixed at compile time from worst-case ranges.
+    #[default]
+    Static,
+    /// The backward pass (deltas and weight gradients) picks each tensor's
+    /// shift under encryption from its data: the finest mixed-radix digit
+    /// boundary at which nothing saturates. The SGD step reads the result as
+    /// if statically scaled, so small gradients are amplified (a per-layer
+    /// normalised gradient).
+    Block,
 }
 
 /// Source positions of the statements that are not layers.

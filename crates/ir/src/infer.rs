@@ -61,10 +61,9 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             }
             Ok(t[0].with_shape(vec![t[0].shape[1], t[0].shape[0]]))
         }
-        Op::Rescale { factors, bits } => {
-            let d: i64 = factors.iter().product();
-            let f = |x| semantics::rescale(x, d, *bits);
-            mk(t[0].shape.clone(), (f(t[0].lo), f(t[0].hi)))
+        Op::Rescale { factors, bits, shifts } => {
+            check_shifts(shifts, factors.len())?;
+            mk(t[0].shape.clone(), rescale_range(&semantics::rescale_divisors(factors, shifts), *bits, t[0].lo, t[0].hi))
         }
         Op::Relu => mk(t[0].shape.clone(), (t[0].lo.max(0), t[0].hi.max(0))),
         Op::ReluBackward => {
@@ -89,14 +88,13 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             }
             mk(vec![a.shape[0], b.shape[1]], (0, modulus - 1))
         }
-        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits } => {
+        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts } => {
             if moduli.len() != args.len() || *n_div > moduli.len() {
                 return Err(format!("from_residues has {} moduli and {} operands", moduli.len(), args.len()));
             }
+            check_shifts(shifts, *n_div)?;
             let shape = same_shape("from_residues")?;
-            let d: i64 = moduli[..*n_div].iter().product();
-            let f = |x| semantics::rescale(x, d, *bits);
-            mk(shape, (f(*c_lo), f(*c_hi)))
+            mk(shape, rescale_range(&semantics::rescale_divisors(&moduli[..*n_div], shifts), *bits, *c_lo, *c_hi))
         }
         Op::Add => {
             let shape = same_shape("add")?;
@@ -223,4 +221,25 @@ pub fn lut_range(entries: &[i64], (lo, hi): (i64, i64), p: u32) -> (i64, i64) {
     }
     let _ = in_range;
     r
+}
+
+/// The range of a rescale over `[lo, hi]`. A block-scaled rescale (more than
+/// one candidate divisor) is given the whole signed `bits` range: its values
+/// are meant to fill it, and the lowering plans its chains for that range.
+fn rescale_range(divisors: &[i64], bits: u32, lo: i64, hi: i64) -> (i64, i64) {
+    match divisors {
+        [d] => (semantics::rescale(lo, *d, bits), semantics::rescale(hi, *d, bits)),
+        _ => (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1),
+    }
+}
+
+/// Block-scaling shifts are ascending prefix lengths ending at the full divisor.
+fn check_shifts(shifts: &[usize], n: usize) -> Result<(), String> {
+    if shifts.is_empty() {
+        return Ok(());
+    }
+    if !shifts.windows(2).all(|w| w[0] < w[1]) || shifts.last() != Some(&n) {
+        return Err(format!("shifts {shifts:?} must ascend and end at the {n} factor(s) of the divisor"));
+    }
+    Ok(())
 }

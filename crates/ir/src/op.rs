@@ -56,9 +56,19 @@ pub enum Op {
     /// `D = Π factors`: division by `D`, rounding half up, saturating to a signed
     /// `bits`-bit integer. The factors are pairwise coprime so that the RNS
     /// lowering can divide exactly by dropping their mixed-radix digits.
+    ///
+    /// With `shifts` non-empty the rescale is *block scaled*: the divisor is
+    /// chosen from the data, per tensor. The candidates are the prefixes
+    /// `D_j = factors[0]·…·factors[j-1]` for `j` in `shifts` (ascending, the
+    /// last being `factors.len()`); the op takes the finest `D_j` at which no
+    /// element of the tensor reaches either saturation bound, and the full `D`
+    /// when every candidate does (`semantics::block_rescale`). The chosen
+    /// divisor is not reported: the values fill the top bits of the output,
+    /// and whoever reads them treats them as if divided by the full `D`.
     Rescale {
         factors: Vec<i64>,
         bits: u32,
+        shifts: Vec<usize>,
     },
     /// `max(x, 0)`.
     Relu,
@@ -89,12 +99,14 @@ pub enum Op {
     /// `(r_1, …, r_n) → Rescale` of the unique `C` in `[c_lo, c_lo + M)` with
     /// `C ≡ r_i (mod m_i)`, `M = Π moduli`. The first `n_div` moduli are the
     /// rescale factors `D`. Lowered through mixed-radix digits by `scale`.
+    /// `shifts` as for `Rescale` (prefix lengths of the moduli; empty: static).
     FromResidues {
         moduli: Vec<i64>,
         n_div: usize,
         c_lo: i64,
         c_hi: i64,
         bits: u32,
+        shifts: Vec<usize>,
     },
 
     // ---- low level: leveled arithmetic (no bootstrap) ----------------------

@@ -295,6 +295,16 @@ fn read_type(c: &mut Cursor<'_>) -> R<Type> {
 }
 
 fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
+    // Optional: only the rescaling ops read it; elsewhere it is put back and
+    // reported as an unknown attribute by the caller.
+    let shift_attr = if matches!(name, "rescale" | "from_residues") { a.remove("shifts") } else { None };
+    let shifts: R<Vec<usize>> = match shift_attr {
+        None => Ok(vec![]),
+        Some(Attr::Ints(v)) => {
+            v.into_iter().map(|j| usize::try_from(j).map_err(|_| format!("expected a count, found {j}"))).collect()
+        }
+        Some(other) => Err(format!("expected a list, found `{other}`")),
+    };
     let mut take = |k: &str| a.remove(k).ok_or_else(|| format!("`{name}` needs attribute `{k}`"));
     let int = |v: Attr| match v {
         Attr::Int(i) => Ok(i),
@@ -330,7 +340,11 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
         "output" => Op::Output { name: string(take("name")?)? },
         "matmul" => Op::MatMul,
         "transpose" => Op::Transpose,
-        "rescale" => Op::Rescale { factors: ints(take("factors")?)?, bits: int(take("bits")?)? as u32 },
+        "rescale" => Op::Rescale {
+            factors: ints(take("factors")?)?,
+            bits: int(take("bits")?)? as u32,
+            shifts: shifts?,
+        },
         "relu" => Op::Relu,
         "relu_backward" => Op::ReluBackward,
         "ce_grad" => Op::CeGrad {
@@ -352,6 +366,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             c_lo: int(take("c_lo")?)?,
             c_hi: int(take("c_hi")?)?,
             bits: int(take("bits")?)? as u32,
+            shifts: shifts?,
         },
         "add" => Op::Add,
         "sub" => Op::Sub,

@@ -53,7 +53,13 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
     match op {
         Op::Input { name, role } => vec![("name", Str(name.clone())), ("role", Word(role.name().into()))],
         Op::Output { name } => vec![("name", Str(name.clone()))],
-        Op::Rescale { factors, bits } => vec![("factors", Ints(factors.clone())), ("bits", Int(*bits as i64))],
+        Op::Rescale { factors, bits, shifts } => {
+            let mut a = vec![("factors", Ints(factors.clone())), ("bits", Int(*bits as i64))];
+            if !shifts.is_empty() {
+                a.push(("shifts", Ints(shifts.iter().map(|&j| j as i64).collect())));
+            }
+            a
+        }
         Op::CeGrad { z_scale, exp_max, grad_max } => {
             vec![("z_scale", Float(*z_scale)), ("exp_max", Int(*exp_max)), ("grad_max", Int(*grad_max))]
         }
@@ -61,13 +67,19 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
             vec![("num", Int(*num)), ("shift", Int(*shift as i64)), ("bound", Int(*bound))]
         }
         Op::ModMatMul { modulus } => vec![("modulus", Int(*modulus))],
-        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits } => vec![
-            ("moduli", Ints(moduli.clone())),
-            ("n_div", u(*n_div)),
-            ("c_lo", Int(*c_lo)),
-            ("c_hi", Int(*c_hi)),
-            ("bits", Int(*bits as i64)),
-        ],
+        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts } => {
+            let mut a = vec![
+                ("moduli", Ints(moduli.clone())),
+                ("n_div", u(*n_div)),
+                ("c_lo", Int(*c_lo)),
+                ("c_hi", Int(*c_hi)),
+                ("bits", Int(*bits as i64)),
+            ];
+            if !shifts.is_empty() {
+                a.push(("shifts", Ints(shifts.iter().map(|&j| j as i64).collect())));
+            }
+            a
+        }
         Op::AddClear { c } | Op::MulClear { c } => vec![("c", Int(*c))],
         Op::Pack { scale } => vec![("scale", Int(*scale))],
         Op::ReduceSum { axis, chunk } => vec![("axis", u(*axis)), ("chunk", u(*chunk))],

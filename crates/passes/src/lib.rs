@@ -108,7 +108,7 @@ pub fn lower_graph(high: Graph, opts: &Options) -> Result<Lowering, PassError> {
     let g_rns = verified("rns", g_rns);
     let g_kara =
         verified("karatsuba", karatsuba::run(&g_rns, nu, &karatsuba::Config { force: opts.force_product.clone() }));
-    let g_scale = verified("scale", scale::run(&g_kara));
+    let g_scale = verified("scale", scale::run(&g_kara, nu));
     let g_nl = verified("nonlinear", nonlinear::run(&g_scale));
     let (_, violations) = check::check(&g_nl, nu);
     if opts.check == CheckMode::Deny && !violations.is_empty() {

@@ -15,7 +15,7 @@
 //! ratio of scales, so that the RNS lowering divides exactly.
 
 use serde::{Deserialize, Serialize};
-use silc_frontend::ModelSpec;
+use silc_frontend::{ModelSpec, Scaling};
 use silc_ir::{Graph, Loc, Op, Role, Type};
 
 use crate::error::PassError;
@@ -118,6 +118,36 @@ pub fn feasible_divisor(g: &Graph, z: silc_ir::ValueId, target: f64, bits: u32, 
     })
 }
 
+/// The divisor for a block-scaled rescale of matmul `z` to `bits`: among the
+/// feasible divisors within 25 % (in log terms) of the best near `target`,
+/// the one with the most block-scaling shifts (see
+/// [`crate::rns::block_shifts`]), its factors in the order the shifts need.
+/// Shifts are planned for the whole output range. `None` when no divisor
+/// there allows a finer shift; the rescale then stays static.
+pub fn block_divisor(g: &Graph, z: silc_ir::ValueId, target: f64, bits: u32, nu: f64) -> Option<(Vec<i64>, Vec<usize>)> {
+    let (a, b) = (g.node(z).args[0], g.node(z).args[1]);
+    let shape = (g.ty(a).shape[0], g.ty(a).shape[1], g.ty(b).shape[1]);
+    let c = (g.ty(z).lo, g.ty(z).hi);
+    let half = 1i64 << (bits - 1);
+    let score = |f: &[i64]| (f.iter().product::<i64>() as f64 / target).ln().abs();
+    let mut best: Option<(Vec<i64>, Vec<usize>)> = None;
+    let mut first = None;
+    for factors in divisor_candidates(g.bits, target, 60) {
+        if first.is_some_and(|s: f64| score(&factors) > s + 0.25) {
+            break;
+        }
+        let Some((order, shifts)) = crate::rns::block_shifts(g.bits, nu, shape, c, &factors, (0, 2 * half - 1), half)
+        else {
+            continue;
+        };
+        first.get_or_insert(score(&factors));
+        if shifts.len() > best.as_ref().map_or(1, |b| b.1.len()) {
+            best = Some((order, shifts));
+        }
+    }
+    best
+}
+
 pub fn gcd(a: i64, b: i64) -> i64 {
     if b == 0 {
         a.abs()
@@ -154,6 +184,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
 
     let batch = spec.batch;
     let classes = spec.classes();
+    let block = spec.scaling == Scaling::Block;
     let grad_max = (1i64 << (wg - 1)) - 1;
     let ce = semantics::ce_consts(p, classes, grad_max).ok_or_else(|| {
         PassError::unsupported(
@@ -204,9 +235,18 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
                            scale_ab: f64,
                            target_scale: f64,
                            bits: u32,
+                           block: bool,
                            at: Loc|
      -> Result<(silc_ir::ValueId, f64), PassError> {
         let z = g.push(Op::MatMul, vec![a, b], at);
+        if let Some((factors, shifts)) = block.then(|| block_divisor(g, z, target_scale / scale_ab, bits, nu)).flatten()
+        {
+            let d: i64 = factors.iter().product();
+            let op = Op::Rescale { factors, bits, shifts };
+            let mut ty = silc_ir::infer::infer(g, &op, &[z]).expect("rescale of a matmul");
+            ty.offset = half(bits);
+            return Ok((g.add(op, vec![z], ty, at), scale_ab * d as f64));
+        }
         let factors = feasible_divisor(g, z, target_scale / scale_ab, bits, nu).ok_or_else(|| {
             let (ta, tb) = (g.ty(a), g.ty(b));
             PassError::unsupported(
@@ -224,7 +264,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
             )
         })?;
         let d: i64 = factors.iter().product();
-        let op = Op::Rescale { factors, bits };
+        let op = Op::Rescale { factors, bits, shifts: vec![] };
         let mut ty = silc_ir::infer::infer(g, &op, &[z]).expect("rescale of a matmul");
         ty.offset = half(bits);
         Ok((g.add(op, vec![z], ty, at), scale_ab * d as f64))
@@ -238,7 +278,8 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         let (a, sa) = acts[l];
         let last = l + 1 == n_layers;
         let range = if last { formats.logit_range } else { formats.hidden_range };
-        let (z, sz) = rescaled_matmul(&mut g, a, weights[l], sa * weight_scales[l], range / half(wa) as f64, wa, at)?;
+        let (z, sz) =
+            rescaled_matmul(&mut g, a, weights[l], sa * weight_scales[l], range / half(wa) as f64, wa, false, at)?;
         pre.push((z, sz));
         let out = if layer.relu { g.push(Op::Relu, vec![z], at) } else { z };
         acts.push((out, sz));
@@ -261,11 +302,12 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         let at_t = g.push(Op::Transpose, vec![a], at);
         let in_range = if l == 0 { formats.input_range } else { formats.hidden_range };
         let g_range = formats.gradient_gain * (batch as f64).sqrt() * in_range;
-        let (grad, sgrad) = rescaled_matmul(&mut g, at_t, delta, sa * delta_scale, g_range / half(wg) as f64, wg, at)?;
+        let (grad, sgrad) =
+            rescaled_matmul(&mut g, at_t, delta, sa * delta_scale, g_range / half(wg) as f64, wg, block, at)?;
         if l > 0 {
             let wt = g.push(Op::Transpose, vec![weights[l]], at);
             let target = formats.delta_range / half(wg) as f64;
-            let (e, se) = rescaled_matmul(&mut g, delta, wt, delta_scale * weight_scales[l], target, wg, at)?;
+            let (e, se) = rescaled_matmul(&mut g, delta, wt, delta_scale * weight_scales[l], target, wg, block, at)?;
             delta = if spec.layers[l - 1].relu {
                 let op = Op::ReluBackward;
                 let mut ty = silc_ir::infer::infer(&g, &op, &[e, pre[l - 1].0]).expect("relu_backward types");

@@ -92,18 +92,86 @@ pub fn plan_chain(
         if c_hi as i128 + k_off as i128 >= m_total {
             return None;
         }
-        let mut rest = j - offset;
-        let mut a = Vec::new();
-        for &n in &upper[..upper.len() - 1] {
-            a.push(rest.rem_euclid(n));
-            rest = rest.div_euclid(n);
-        }
-        a.push(rest);
-        if let Some(bounds) = chain_bounds(p, upper, out, &a) {
-            return Some(ChainPlan { k_off, j, a, bounds });
+        if let Some(plan) = chain_with(p, upper, k_off, j, out, offset) {
+            return Some(plan);
         }
     }
     None
+}
+
+/// The chain over `upper` for a given `K = ⌊D/2⌋ + D·J`, if it fits.
+fn chain_with(p: u32, upper: &[i64], k_off: i64, j: i64, out: (i64, i64), offset: i64) -> Option<ChainPlan> {
+    let mut rest = j - offset;
+    let mut a = Vec::new();
+    for &n in &upper[..upper.len() - 1] {
+        a.push(rest.rem_euclid(n));
+        rest = rest.div_euclid(n);
+    }
+    a.push(rest);
+    chain_bounds(p, upper, out, &a).map(|bounds| ChainPlan { k_off, j, a, bounds })
+}
+
+/// The chain of a block-scaling candidate: the digits of the same `V = C + K`
+/// (`K` planned for the full divisor) read with only the first `shift` moduli
+/// dropped, i.e. divided by `D_j = m_1·…·m_shift`. This rounds half up at
+/// `D_j` only if `K ≡ ⌊D_j/2⌋ (mod D_j)`, which holds when `D/D_j` is odd or
+/// `D_j` holds the even factor; `None` otherwise, or when the chain does not
+/// fit in `p` bits.
+pub fn plan_shift(p: u32, moduli: &[i64], shift: usize, k_off: i64, out: (i64, i64), offset: i64) -> Option<ChainPlan> {
+    let dj: i64 = moduli[..shift].iter().product();
+    if (k_off - dj / 2).rem_euclid(dj) != 0 {
+        return None;
+    }
+    chain_with(p, &moduli[shift..], k_off, (k_off - dj / 2) / dj, out, offset)
+}
+
+/// Block scaling for one product: the order of the divisor's `factors` and
+/// the shifts (prefix lengths, ascending, ending at `factors.len()`) whose
+/// chains exist, trying every order of the factors and keeping the one with
+/// the most shifts. Empty shifts when only the full divisor works.
+#[allow(clippy::too_many_arguments)]
+pub fn block_shifts(
+    p: u32,
+    nu: f64,
+    shape: (usize, usize, usize),
+    c: (i64, i64),
+    factors: &[i64],
+    out: (i64, i64),
+    offset: i64,
+) -> Option<(Vec<i64>, Vec<usize>)> {
+    let (moduli, _) = choose_moduli(p, nu, shape, c, factors, out, offset, None)?;
+    let upper = &moduli[factors.len()..];
+    let d: i64 = factors.iter().product();
+    let m_total: i128 = moduli.iter().map(|&m| m as i128).product();
+    let k_off = plan_chain(p, upper, d, c, out, offset, m_total)?.k_off;
+    let mut best: Option<(Vec<i64>, Vec<usize>)> = None;
+    for order in permutations(factors) {
+        let mut all = order.clone();
+        all.extend_from_slice(upper);
+        let mut shifts: Vec<usize> =
+            (0..factors.len()).filter(|&j| plan_shift(p, &all, j, k_off, out, offset).is_some()).collect();
+        shifts.push(factors.len());
+        if best.as_ref().is_none_or(|(_, s)| shifts.len() > s.len()) {
+            best = Some((order, shifts));
+        }
+    }
+    best.map(|(order, shifts)| if shifts.len() == 1 { (order, vec![]) } else { (order, shifts) })
+}
+
+fn permutations(items: &[i64]) -> Vec<Vec<i64>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let first = rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first);
+            out.push(tail);
+        }
+    }
+    out
 }
 
 struct Search<'a> {
@@ -233,7 +301,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                 assert!(ok, "internal error: a matmul must feed exactly one rescale");
                 // Lowered together with its rescale.
             }
-            Op::Rescale { factors, bits } => {
+            Op::Rescale { factors, bits, shifts } => {
                 let mm = node.args[0];
                 let mnode = g.node(mm);
                 assert!(matches!(mnode.op, Op::MatMul), "internal error: rescale of a non-matmul");
@@ -252,7 +320,14 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                     let rb = residue(&mut rw.new, nb, m, node.loc);
                     residues.push(rw.new.push(Op::ModMatMul { modulus: m }, vec![ra, rb], node.loc));
                 }
-                let op = Op::FromResidues { moduli: moduli.clone(), n_div: factors.len(), c_lo, c_hi, bits: *bits };
+                let op = Op::FromResidues {
+                    moduli: moduli.clone(),
+                    n_div: factors.len(),
+                    c_lo,
+                    c_hi,
+                    bits: *bits,
+                    shifts: shifts.clone(),
+                };
                 let new = rw.new.add(op, residues, node.ty.clone(), node.loc);
                 rw.map_to(id, new);
                 let methods = moduli

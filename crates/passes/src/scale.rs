@@ -14,100 +14,215 @@
 //! the radix at each level, so `y_{i+1}` is small enough to pack beside `e_i`
 //! into one p-bit table index; the table producing `y_{i+1}` already outputs
 //! it multiplied by `n_i`. The clamp at level 1 is exactly the saturation of
-//! the rescaled value (see `rns::plan_chain`). The block is the whole
-//! tensor: one static shift per tensor, chosen from its fixed-point format.
+//! the rescaled value (see `rns::plan_chain`).
+//!
+//! A static rescale drops the digits of its whole divisor. A block-scaled one
+//! (`shifts` non-empty; the block is the whole tensor) runs one chain per
+//! candidate shift over the same digits (`rns::plan_shift`), and in the same
+//! blind rotation as each chain's last table a flag "this element reached a
+//! bound". The flags are OR-reduced over the tensor (sums of at most
+//! `min(2^p - 1, ν²)` flags, then a `> 0` table, until one remains); the
+//! flags of all candidates pack into one index from which a table per
+//! candidate says whether it is the chosen one (the finest unsaturated),
+//! already multiplied by `2^bits`. Broadcast, added to that candidate's
+//! result and looked up, it keeps the result or zeroes it; the kept results
+//! are summed, with a clamp table after each sum so the range stays provable.
 
 use silc_ir::{semantics, Graph, Loc, Op, Rewriter, Table, ValueId};
 
-use crate::rns::plan_chain;
+use crate::rns::{plan_chain, plan_shift, ChainPlan};
 
-pub fn run(g: &Graph) -> Graph {
+/// Lowers every `from_residues`; `nu` bounds the flag sums of block scaling.
+pub fn run(g: &Graph, nu: f64) -> Graph {
     let mut rw = Rewriter::new(g);
     for id in g.ids() {
         let node = g.node(id);
-        let Op::FromResidues { moduli, n_div, c_lo, c_hi, .. } = &node.op else {
+        let Op::FromResidues { moduli, n_div, c_lo, c_hi, shifts, .. } = &node.op else {
             rw.copy(id);
             continue;
         };
         let residues: Vec<ValueId> = node.args.iter().map(|&a| rw.get(a)).collect();
-        let out = lower(&mut rw.new, &residues, moduli, *n_div, (*c_lo, *c_hi), &node.ty, node.loc);
+        let conv = Conversion { moduli, n_div: *n_div, c_range: (*c_lo, *c_hi), ty: &node.ty, loc: node.loc };
+        let out = conv.lower(&mut rw.new, &residues, shifts, nu);
         rw.map_to(id, out);
     }
     rw.finish()
 }
 
-fn lower(
-    g: &mut Graph,
-    residues: &[ValueId],
-    moduli: &[i64],
+struct Conversion<'a> {
+    moduli: &'a [i64],
     n_div: usize,
     c_range: (i64, i64),
-    ty: &silc_ir::Type,
+    ty: &'a silc_ir::Type,
     loc: Loc,
-) -> ValueId {
+}
+
+impl Conversion<'_> {
+    fn lower(&self, g: &mut Graph, residues: &[ValueId], shifts: &[usize], nu: f64) -> ValueId {
+        let p = g.bits;
+        let (moduli, n_div) = (self.moduli, self.n_div);
+        let d: i64 = moduli[..n_div].iter().product();
+        let m_total: i128 = moduli.iter().map(|&m| m as i128).product();
+        let out = self.ty.stored();
+        let plan = plan_chain(p, &moduli[n_div..], d, self.c_range, out, self.ty.offset, m_total)
+            .expect("internal error: rns chose moduli the chain cannot use");
+        let digits = self.digits(g, residues, plan.k_off);
+        let y = if shifts.is_empty() {
+            self.chain(g, &digits[n_div..], &moduli[n_div..], &plan, false).0
+        } else {
+            self.select(g, &digits, plan.k_off, shifts, nu)
+        };
+        // The last table's output is the stored result; declare the logical type.
+        let mut out_ty = g.ty(y).clone();
+        out_ty.lo = self.ty.lo;
+        out_ty.hi = self.ty.hi;
+        out_ty.offset = self.ty.offset;
+        g.set_type(y, out_ty);
+        y
+    }
+
+    /// Mixed-radix digits of `V = C + K`.
+    fn digits(&self, g: &mut Graph, residues: &[ValueId], k_off: i64) -> Vec<ValueId> {
+        let (p, loc, moduli) = (g.bits, self.loc, self.moduli);
+        let mut digits: Vec<ValueId> = Vec::new();
+        for (i, (&r, &mi)) in residues.iter().zip(moduli).enumerate() {
+            let mut x = r;
+            if i == 0 {
+                let shifted = g.push(Op::AddClear { c: k_off.rem_euclid(mi) }, vec![x], loc);
+                x = g.lut(Table::from_fn(format!("mod{mi}"), p, |v| v.rem_euclid(mi)), shifted, loc);
+            }
+            for (jdx, &dj) in digits.iter().enumerate() {
+                let mj = moduli[jdx];
+                // The first step also adds K (mod m_i) to the residue.
+                let add = if jdx == 0 { k_off.rem_euclid(mi) } else { 0 };
+                let neg = g.lut(Table::from_fn(format!("neg{mi}"), p, |v| (add - v).rem_euclid(mi)), dj, loc);
+                let sum = g.push(Op::Add, vec![x, neg], loc);
+                let inv = semantics::mod_inverse(mj, mi);
+                x = g.lut(
+                    Table::from_fn(format!("mrc{mi}/{mj}"), p, |v| (v.rem_euclid(mi) * inv).rem_euclid(mi)),
+                    sum,
+                    loc,
+                );
+            }
+            digits.push(x);
+        }
+        digits
+    }
+
+    /// The saturating chain over the digits `e` (radices `upper`), most
+    /// significant first. With `flag`, also a 0/1 tensor, from the same input
+    /// as the last table, that is 1 where the result lies on a bound.
+    fn chain(
+        &self,
+        g: &mut Graph,
+        e: &[ValueId],
+        upper: &[i64],
+        plan: &ChainPlan,
+        flag: bool,
+    ) -> (ValueId, Option<ValueId>) {
+        let (p, loc) = (g.bits, self.loc);
+        let q = upper.len();
+        let (bounds, a) = (&plan.bounds, &plan.a);
+        // Level i's table, emitted pre-scaled for level i-1.
+        let scale_for = |i: usize| if i == 0 { (1, 0) } else { (upper[i - 1], bounds[i].0) };
+        let level = |i: usize| -> Box<dyn Fn(i64) -> i64> {
+            let (mul, base) = scale_for(i);
+            let (li, hi_i) = bounds[i];
+            let ai = a[i];
+            if i == q - 1 {
+                Box::new(move |v| ((v - ai).clamp(li, hi_i) - base) * mul)
+            } else {
+                let (n, lnext) = (upper[i], bounds[i + 1].0);
+                Box::new(move |v| {
+                    let (yn, ei) = (v.div_euclid(n) + lnext, v.rem_euclid(n));
+                    ((ei - ai + n * yn).clamp(li, hi_i) - base) * mul
+                })
+            }
+        };
+        let name = |i: usize| if i == q - 1 { "sat_top".to_string() } else { format!("sat{}", upper[i]) };
+        let mut input = e[q - 1];
+        let mut y = g.lut(Table::from_fn(name(q - 1), p, level(q - 1)), input, loc);
+        for i in (0..q - 1).rev() {
+            input = g.push(Op::Add, vec![y, e[i]], loc);
+            y = g.lut(Table::from_fn(name(i), p, level(i)), input, loc);
+        }
+        let flag = flag.then(|| {
+            let (f, (lo, hi)) = (level(0), bounds[0]);
+            let t = Table::from_fn("at_bound", p, move |v| i64::from(f(v) == lo || f(v) == hi));
+            g.lut(t, input, loc)
+        });
+        (y, flag)
+    }
+
+    /// Block scaling: one chain per shift, the finest unsaturated one kept.
+    fn select(&self, g: &mut Graph, digits: &[ValueId], k_off: i64, shifts: &[usize], nu: f64) -> ValueId {
+        let (p, loc, moduli) = (g.bits, self.loc, self.moduli);
+        let (out, offset) = (self.ty.stored(), self.ty.offset);
+        let top = out.1 + 1; // 2^bits: results are stored in [0, top)
+        let shape = self.ty.shape.clone();
+        let last = shifts.len() - 1;
+        let mut results = Vec::new();
+        let mut index: Option<ValueId> = None;
+        for (c, &j) in shifts.iter().enumerate() {
+            let plan = plan_shift(p, moduli, j, k_off, out, offset)
+                .expect("internal error: lower chose a shift whose chain does not exist");
+            let (y, flag) = self.chain(g, &digits[j..], &moduli[j..], &plan, c < last);
+            results.push(y);
+            if let Some(flag) = flag {
+                // Candidate c's bit of the index: 2^c if any element is on a bound.
+                let any = any_over(g, flag, 1i64 << c, nu, loc);
+                index = Some(match index {
+                    None => any,
+                    Some(i) => g.push(Op::Add, vec![i, any], loc),
+                });
+            }
+        }
+        let index = index.expect("a block rescale has at least two shifts");
+        let mut acc: Option<ValueId> = None;
+        for (c, y) in results.into_iter().enumerate() {
+            // Chosen: every finer candidate saturated, this one not (or last).
+            let chosen = move |i: i64| (0..c).all(|b| i >> b & 1 == 1) && (c == last || i >> c & 1 == 0);
+            let sel = g.lut(Table::from_fn(format!("select{c}"), p, move |i| i64::from(chosen(i)) * top), index, loc);
+            let sel = broadcast(g, sel, &shape, loc);
+            let both = g.push(Op::Add, vec![sel, y], loc);
+            let kept = g.lut(Table::from_fn("keep", p, move |v| if v >= top { v - top } else { 0 }), both, loc);
+            acc = Some(match acc {
+                None => kept,
+                Some(a) => {
+                    let sum = g.push(Op::Add, vec![a, kept], loc);
+                    g.lut(Table::from_fn(format!("clamp{top}"), p, move |v| v.min(top - 1)), sum, loc)
+                }
+            });
+        }
+        acc.expect("at least one candidate")
+    }
+}
+
+/// `[1]`: `bit` if any element of the 0/1 tensor `flags` is 1, else 0. Sums
+/// chunks small enough for the table domain and the noise bound, then maps
+/// `> 0` by table, until one element remains.
+fn any_over(g: &mut Graph, flags: ValueId, bit: i64, nu: f64, loc: Loc) -> ValueId {
     let p = g.bits;
-    let d: i64 = moduli[..n_div].iter().product();
-    let upper = &moduli[n_div..];
-    let m_total: i128 = moduli.iter().map(|&m| m as i128).product();
-    let plan = plan_chain(p, upper, d, c_range, ty.stored(), ty.offset, m_total)
-        .expect("internal error: rns chose moduli the chain cannot use");
-    let k_off = plan.k_off;
-
-    // Mixed-radix digits of V = C + K.
-    let mut digits: Vec<ValueId> = Vec::new();
-    for (i, (&r, &mi)) in residues.iter().zip(moduli).enumerate() {
-        let mut x = r;
-        if i == 0 {
-            let shifted = g.push(Op::AddClear { c: k_off.rem_euclid(mi) }, vec![x], loc);
-            x = g.lut(Table::from_fn(format!("mod{mi}"), p, |v| v.rem_euclid(mi)), shifted, loc);
+    let chunk = ((nu * nu).floor() as usize).clamp(2, (1usize << p) - 1);
+    let n: usize = g.ty(flags).shape.iter().product();
+    let mut v = g.push(Op::Reshape { shape: vec![n] }, vec![flags], loc);
+    loop {
+        let len = g.ty(v).shape[0];
+        let sum = if len > 1 { g.push(Op::ReduceSum { axis: 0, chunk }, vec![v], loc) } else { v };
+        let done = len <= chunk;
+        let out = if done { bit } else { 1 };
+        v = g.lut(Table::from_fn(format!("any{out}"), p, move |x| if x > 0 { out } else { 0 }), sum, loc);
+        if done {
+            return v;
         }
-        for (jdx, &dj) in digits.iter().enumerate() {
-            let mj = moduli[jdx];
-            // The first step also adds K (mod m_i) to the residue.
-            let add = if jdx == 0 { k_off.rem_euclid(mi) } else { 0 };
-            let neg = g.lut(Table::from_fn(format!("neg{mi}"), p, |v| (add - v).rem_euclid(mi)), dj, loc);
-            let sum = g.push(Op::Add, vec![x, neg], loc);
-            let inv = semantics::mod_inverse(mj, mi);
-            x = g.lut(
-                Table::from_fn(format!("mrc{mi}/{mj}"), p, |v| (v.rem_euclid(mi) * inv).rem_euclid(mi)),
-                sum,
-                loc,
-            );
-        }
-        digits.push(x);
     }
+}
 
-    // Saturating chain over the upper digits, most significant first.
-    let e = &digits[n_div..];
-    let q = upper.len();
-    let (bounds, a) = (&plan.bounds, &plan.a);
-    // Level q: y_q = clamp(e_q - rest, L_q, H_q), emitted pre-scaled for level q-1.
-    let scale_for = |i: usize| if i == 0 { (1, 0) } else { (upper[i - 1], bounds[i].0) };
-    let (mul, base) = scale_for(q - 1);
-    let (lq, hq) = bounds[q - 1];
-    let top = a[q - 1];
-    let mut y = g.lut(Table::from_fn("sat_top", p, |v| ((v - top).clamp(lq, hq) - base) * mul), e[q - 1], loc);
-    for i in (0..q - 1).rev() {
-        let n = upper[i];
-        let (lnext, _) = bounds[i + 1];
-        let (li, hi_i) = bounds[i];
-        let ai = a[i];
-        let packed = g.push(Op::Add, vec![y, e[i]], loc);
-        let (mul, base) = scale_for(i);
-        y = g.lut(
-            Table::from_fn(format!("sat{n}"), p, |v| {
-                let (yn, ei) = (v.div_euclid(n) + lnext, v.rem_euclid(n));
-                ((ei - ai + n * yn).clamp(li, hi_i) - base) * mul
-            }),
-            packed,
-            loc,
-        );
+/// A `[1]` value repeated to `shape`.
+fn broadcast(g: &mut Graph, v: ValueId, shape: &[usize], loc: Loc) -> ValueId {
+    let mut x = v;
+    for (axis, &n) in shape.iter().enumerate() {
+        x = g.push(Op::Expand { axis, n }, vec![x], loc);
     }
-    // The last table's output is the stored result; declare the logical type.
-    let mut out_ty = g.ty(y).clone();
-    out_ty.lo = ty.lo;
-    out_ty.hi = ty.hi;
-    out_ty.offset = ty.offset;
-    g.set_type(y, out_ty);
-    y
+    g.push(Op::Reshape { shape: shape.to_vec() }, vec![x], loc)
 }

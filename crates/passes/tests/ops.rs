@@ -28,12 +28,22 @@ fn finish(g: &mut Graph, op: Op, args: Vec<ValueId>, offset: i64) {
 
 /// Lowers `g`, runs both on random inputs, compares.
 fn agree(g: Graph, seed: u64) -> Result<(), TestCaseError> {
+    agree_on(g, seed, |_, _| {})
+}
+
+/// As [`agree`], with the random inputs adjusted by `adjust` first.
+fn agree_on(
+    g: Graph,
+    seed: u64,
+    adjust: impl Fn(&mut Rng, &mut std::collections::HashMap<String, silc_sim::Tensor>),
+) -> Result<(), TestCaseError> {
     let lowered = silc_passes::lower_graph(g.clone(), &Default::default())
         .map_err(|e| TestCaseError::fail(format!("does not lower: {e:?}")))?;
     prop_assert!(lowered.violations.is_empty(), "{:?}", lowered.violations);
     let mut rng = Rng(seed | 1);
     for _ in 0..3 {
-        let inputs = common::random_inputs(&g, &mut rng);
+        let mut inputs = common::random_inputs(&g, &mut rng);
+        adjust(&mut rng, &mut inputs);
         let want = silc_sim::execute(&g, &inputs).unwrap();
         for (stage, low) in &lowered.stages[1..] {
             let got = silc_sim::execute(low, &inputs).unwrap();
@@ -57,8 +67,25 @@ proptest! {
         let nu = silc_passes::params::for_precision(p).nu();
         let factors = silc_passes::lower::feasible_divisor(&g, z, 2f64.powf(target), wo, nu);
         prop_assert!(factors.is_some(), "no divisor near 2^{target} is feasible");
-        finish(&mut g, Op::Rescale { factors: factors.unwrap(), bits: wo }, vec![z], 1 << (wo - 1));
+        finish(&mut g, Op::Rescale { factors: factors.unwrap(), bits: wo, shifts: vec![] }, vec![z], 1 << (wo - 1));
         agree(g, seed)?;
+    }
+
+    /// Block scaling: the inputs are shrunk by a random number of bits so that
+    /// the product's magnitude, and with it the chosen divisor, varies.
+    #[test]
+    fn matmul_block_rescale(p in 4u32..=8, n in 1usize..4, k in 1usize..7, m in 1usize..4,
+                            wa in 2u32..8, wb in 2u32..8, wo in 2u32..8, target in 1.0f64..8.0,
+                            seed in any::<u64>()) {
+        let (wa, wb, wo) = (wa.min(p - 1), wb.min(p - 1), wo.min(p - 1));
+        let mut g = Graph::new("mm", p);
+        let a = input(&mut g, "a", signed(vec![n, k], wa));
+        let b = input(&mut g, "b", signed(vec![k, m], wb));
+        let z = g.push(Op::MatMul, vec![a, b], Loc::default());
+        let (factors, shifts) = block(&g, z, target, wo);
+        prop_assume!(!shifts.is_empty());
+        finish(&mut g, Op::Rescale { factors, bits: wo, shifts }, vec![z], 1 << (wo - 1));
+        agree_on(g, seed, shrink)?;
     }
 
     #[test]
@@ -109,6 +136,59 @@ proptest! {
         finish(&mut g, Op::SgdUpdate { num, shift, bound }, vec![w, gr], 1 << (ww - 1));
         agree(g, seed)?;
     }
+}
+
+/// The feasible divisor near `2^target` for the rescale of `z` to `wo` bits,
+/// ordered for block scaling, and its shifts (empty if none is finer).
+fn block(g: &Graph, z: ValueId, target: f64, wo: u32) -> (Vec<i64>, Vec<usize>) {
+    let p = g.bits;
+    let nu = silc_passes::params::for_precision(p).nu();
+    silc_passes::lower::block_divisor(g, z, 2f64.powf(target), wo, nu).unwrap_or_default()
+}
+
+/// Shrinks every input tensor by its own random number of bits.
+fn shrink(rng: &mut Rng, inputs: &mut std::collections::HashMap<String, silc_sim::Tensor>) {
+    let mut names: Vec<String> = inputs.keys().cloned().collect();
+    names.sort();
+    for name in names {
+        let t = inputs.get_mut(&name).expect("listed");
+        let s = rng.range(0, 6) as u32;
+        t.data.iter_mut().for_each(|x| *x >>= s);
+    }
+}
+
+/// Every candidate of a block rescale is taken for some input: the finest
+/// for small products, the full divisor for large ones, and the lowered
+/// circuit agrees on each.
+#[test]
+fn block_rescale_takes_every_candidate() {
+    let p = 6;
+    let mut g = Graph::new("mm", p);
+    let a = input(&mut g, "a", signed(vec![3, 6], 5));
+    let b = input(&mut g, "b", signed(vec![6, 3], 5));
+    let z = g.push(Op::MatMul, vec![a, b], Loc::default());
+    let (factors, shifts) = block(&g, z, 5.0, 5);
+    assert!(shifts.len() >= 2, "a divisor near 32 should allow a finer shift: {factors:?} {shifts:?}");
+    let divisors = silc_ir::semantics::rescale_divisors(&factors, &shifts);
+    finish(&mut g, Op::Rescale { factors, bits: 5, shifts }, vec![z], 16);
+    let lowered = silc_passes::lower_graph(g.clone(), &Default::default()).expect("lowers");
+    assert!(lowered.violations.is_empty(), "{:?}", lowered.violations);
+    let mut seen = vec![false; divisors.len()];
+    let mut rng = Rng(7);
+    for _ in 0..60 {
+        let mut inputs = common::random_inputs(&g, &mut rng);
+        shrink(&mut rng, &mut inputs);
+        let (x, w) = (&inputs["a"], &inputs["b"]);
+        let c: Vec<i64> = (0..3)
+            .flat_map(|i| (0..3).map(move |j| (i, j)))
+            .map(|(i, j)| (0..6).map(|k| x.data[i * 6 + k] * w.data[k * 3 + j]).sum())
+            .collect();
+        seen[silc_ir::semantics::block_rescale(&c, &divisors, 5).1] = true;
+        let want = silc_sim::execute(&g, &inputs).unwrap();
+        let got = silc_sim::execute(lowered.stages.last().map(|s| &s.1).unwrap(), &inputs).unwrap();
+        assert_eq!(got, want);
+    }
+    assert!(seen.iter().all(|&s| s), "candidates taken: {seen:?} of {divisors:?}");
 }
 
 /// A delta whose range does not start at zero (here the logical range

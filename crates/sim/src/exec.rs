@@ -178,9 +178,10 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
             }
             Op::MatMul => matmul(&logical(0), &logical(1), |x| x + out_off),
             Op::Transpose => transpose(arg(0)),
-            Op::Rescale { factors, bits } => {
-                let d: i64 = factors.iter().product();
-                logical(0).map(|x| semantics::rescale(x, d, *bits) + out_off)
+            Op::Rescale { factors, bits, shifts } => {
+                let x = logical(0);
+                let (ys, _) = semantics::block_rescale(&x.data, &semantics::rescale_divisors(factors, shifts), *bits);
+                Tensor::new(x.shape.clone(), ys.into_iter().map(|y| y + out_off).collect())
             }
             Op::Relu => logical(0).map(|x| semantics::relu(x) + out_off),
             Op::ReluBackward => zip(&logical(0), &logical(1), |d, z| semantics::relu_backward(d, z) + out_off),
@@ -207,16 +208,17 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
                 let m = *modulus;
                 matmul(arg(0), arg(1), |x| x.rem_euclid(m))
             }
-            Op::FromResidues { moduli, n_div, c_lo, bits, .. } => {
-                let d: i64 = moduli[..*n_div].iter().product();
+            Op::FromResidues { moduli, n_div, c_lo, bits, shifts, .. } => {
                 let len = arg(0).len();
-                let data = (0..len)
+                let exact: Vec<i64> = (0..len)
                     .map(|e| {
                         let r: Vec<i64> = n.args.iter().map(|a| vals[a.index()].data[e]).collect();
-                        semantics::rescale(semantics::crt(&r, moduli, *c_lo), d, *bits) + out_off
+                        semantics::crt(&r, moduli, *c_lo)
                     })
                     .collect();
-                Tensor::new(arg(0).shape.clone(), data)
+                let divisors = semantics::rescale_divisors(&moduli[..*n_div], shifts);
+                let (ys, _) = semantics::block_rescale(&exact, &divisors, *bits);
+                Tensor::new(arg(0).shape.clone(), ys.into_iter().map(|y| y + out_off).collect())
             }
             Op::Add => zip(arg(0), arg(1), |a, b| wrap(a + b)),
             Op::Sub => zip(arg(0), arg(1), |a, b| wrap(a - b)),
