@@ -134,9 +134,15 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
     for r in &c.rns {
         let list = |ms: &[i64]| ms.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("·");
         let methods: Vec<String> = r.moduli.iter().zip(&r.methods).map(|(m, meth)| format!("{m}:{meth}")).collect();
+        let block = if r.block_divisors.is_empty() {
+            String::new()
+        } else {
+            let ds: Vec<String> = r.block_divisors.iter().map(|d| format!("÷{d}")).collect();
+            format!(", block {}", ds.join(" or "))
+        };
         writeln!(
             o,
-            "    @{:<6} [{}x{}]·[{}x{}] in [{}, {}]: {} | {}   ({})",
+            "    @{:<6} [{}x{}]·[{}x{}] in [{}, {}]: {} | {}   ({}){block}",
             r.at,
             r.shape[0],
             r.shape[1],

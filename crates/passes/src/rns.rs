@@ -32,8 +32,11 @@ pub struct RnsChoice {
     pub n_div: usize,
     /// Product method per modulus.
     pub methods: Vec<String>,
-    /// Estimated PBS of the whole product and conversion.
+    /// Estimated PBS of the whole product and conversion (static scaling).
     pub pbs: u64,
+    /// Block scaling: the candidate divisors, finest first (empty: static).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub block_divisors: Vec<i64>,
 }
 
 /// The offset `K = ⌊D/2⌋ + D·J` that makes `C + K` non-negative while keeping
@@ -348,6 +351,11 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                     n_div: factors.len(),
                     methods,
                     pbs,
+                    block_divisors: if shifts.is_empty() {
+                        vec![]
+                    } else {
+                        silc_ir::semantics::rescale_divisors(factors, shifts)
+                    },
                 });
             }
             _ => {

@@ -15,6 +15,26 @@ fn every_example_every_stage_snapshot() {
     }
 }
 
+/// `tests/in/block5.mlp` (block scaling at 5 bits) after every stage: the
+/// `shifts` of its backward rescales, one saturating chain per candidate, the
+/// `at_bound` flags, their OR over the tensor and the selection.
+#[test]
+fn block_scaled_model_every_stage_snapshot() {
+    let spec = block5();
+    let compiled = silc_passes::compile(&spec, &Default::default()).expect("compiles");
+    for (stage, g) in &compiled.stages {
+        insta::assert_snapshot!(format!("block5__{stage}"), silc_ir::text::print(g));
+        let back = silc_ir::read::read(&silc_ir::text::print(g)).unwrap_or_else(|e| panic!("block5/{stage}: {e}"));
+        assert_eq!(silc_ir::text::print(&back), silc_ir::text::print(g), "block5/{stage}");
+    }
+}
+
+fn block5() -> silc_frontend::ModelSpec {
+    let path = examples_dir().join("../tests/in/block5.mlp");
+    let src = std::fs::read(&path).expect("tests/in/block5.mlp");
+    silc_frontend::compile_source("tests/in/block5.mlp", &src).expect("compiles")
+}
+
 #[test]
 fn ir_text_round_trips_at_every_stage() {
     for name in example_names() {

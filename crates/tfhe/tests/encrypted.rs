@@ -148,6 +148,13 @@ fn hidden_relu_layer_at_5_bits_equals_the_simulator() {
 }
 
 #[test]
+fn block_scaling_at_5_bits_equals_the_simulator() {
+    // hidden5 with `scaling block;`: the backward products choose their shift
+    // under encryption (chains per candidate, flags OR-reduced, selection).
+    encrypted_training_equals_simulation("tests/in/block5.mlp", 4, 2);
+}
+
+#[test]
 fn conformance_tells_parameter_sets_apart() {
     // Two 4-bit sets: each accepts only its own server key. Their
     // ciphertexts have the same LWE dimension (2048), so a ciphertext check
