@@ -121,7 +121,12 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
     let mut o = String::new();
     let k = &c.cost;
     let chain: Vec<String> = spec.widths_chain().iter().map(|w| w.to_string()).collect();
-    writeln!(o, "compiled `{}` ({}), bits {}, batch {}", spec.name, chain.join("-"), spec.bits, spec.batch).unwrap();
+    let scaling = match spec.scaling {
+        silc_frontend::Scaling::Static => "",
+        silc_frontend::Scaling::Block => ", block scaling",
+    };
+    writeln!(o, "compiled `{}` ({}), bits {}, batch {}{scaling}", spec.name, chain.join("-"), spec.bits, spec.batch)
+        .unwrap();
     writeln!(
         o,
         "  parameters   {} (noise bound ν = {:.2}), p-fail 2^-{} per bootstrap",

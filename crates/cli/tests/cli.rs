@@ -24,6 +24,39 @@ fn every_example_compiles_with_a_json_report() {
     }
 }
 
+/// A block-scaled model says so in its report, lists each backward product's
+/// candidate divisors, and trains in the simulator on the lowered circuit.
+#[test]
+fn block_scaling_is_reported_and_simulates() {
+    let (code, out, err) = silc(&["compile", "tests/in/block5.mlp"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("bits 5, batch 1, block scaling"), "{out}");
+    assert_eq!(out.matches("block ÷1 or ÷2 or ÷6").count(), 3, "{out}");
+    let (code, out, _) = silc(&["compile", "tests/in/block5.mlp", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let blocks: Vec<&serde_json::Value> = v["rns"].as_array().unwrap().iter().map(|r| &r["block_divisors"]).collect();
+    assert_eq!(blocks.iter().filter(|b| b.is_array()).count(), 3, "{blocks:?}");
+    let iris = std::fs::read_to_string(root().join("examples/iris.mlp")).unwrap();
+    let iris = iris.replace("epochs 30;", "epochs 2;").replace("bits 8;", "bits 6;    scaling block;");
+    let path = std::env::temp_dir().join(format!("silc-block-{}.mlp", std::process::id()));
+    std::fs::write(&path, iris).unwrap();
+    let (code, out, err) = silc(&[
+        "simulate",
+        path.to_str().unwrap(),
+        "--train",
+        "examples/data/iris_train.csv",
+        "--test",
+        "examples/data/iris_test.csv",
+        "--exact",
+        "--json",
+    ]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["epochs"].as_array().map(|e| e.len()), Some(2), "{out}");
+}
+
 #[test]
 fn dump_all_shows_every_stage() {
     let (code, out, _) = silc(&["compile", "examples/tiny.mlp", "--dump-ir", "all"]);

@@ -63,7 +63,10 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
         }
         Op::Rescale { factors, bits, shifts } => {
             check_shifts(shifts, factors.len())?;
-            mk(t[0].shape.clone(), rescale_range(&semantics::rescale_divisors(factors, shifts), *bits, t[0].lo, t[0].hi))
+            mk(
+                t[0].shape.clone(),
+                rescale_range(&semantics::rescale_divisors(factors, shifts), *bits, t[0].lo, t[0].hi),
+            )
         }
         Op::Relu => mk(t[0].shape.clone(), (t[0].lo.max(0), t[0].hi.max(0))),
         Op::ReluBackward => {

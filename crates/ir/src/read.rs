@@ -340,11 +340,9 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
         "output" => Op::Output { name: string(take("name")?)? },
         "matmul" => Op::MatMul,
         "transpose" => Op::Transpose,
-        "rescale" => Op::Rescale {
-            factors: ints(take("factors")?)?,
-            bits: int(take("bits")?)? as u32,
-            shifts: shifts?,
-        },
+        "rescale" => {
+            Op::Rescale { factors: ints(take("factors")?)?, bits: int(take("bits")?)? as u32, shifts: shifts? }
+        }
         "relu" => Op::Relu,
         "relu_backward" => Op::ReluBackward,
         "ce_grad" => Op::CeGrad {

@@ -124,7 +124,13 @@ pub fn feasible_divisor(g: &Graph, z: silc_ir::ValueId, target: f64, bits: u32, 
 /// [`crate::rns::block_shifts`]), its factors in the order the shifts need.
 /// Shifts are planned for the whole output range. `None` when no divisor
 /// there allows a finer shift; the rescale then stays static.
-pub fn block_divisor(g: &Graph, z: silc_ir::ValueId, target: f64, bits: u32, nu: f64) -> Option<(Vec<i64>, Vec<usize>)> {
+pub fn block_divisor(
+    g: &Graph,
+    z: silc_ir::ValueId,
+    target: f64,
+    bits: u32,
+    nu: f64,
+) -> Option<(Vec<i64>, Vec<usize>)> {
     let (a, b) = (g.node(z).args[0], g.node(z).args[1]);
     let shape = (g.ty(a).shape[0], g.ty(a).shape[1], g.ty(b).shape[1]);
     let c = (g.ty(z).lo, g.ty(z).hi);

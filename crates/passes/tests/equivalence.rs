@@ -85,7 +85,7 @@ fn block_scaled_steps_match_reference() {
                 }
             }
             backward -= spec.layers.len(); // the forward products stay static
-            // At 4 bits (tiny.mlp) no finer digit boundary has a chain that fits.
+                                           // At 4 bits (tiny.mlp) no finer digit boundary has a chain that fits.
             let want = if spec.bits >= 5 { backward } else { 0 };
             assert_eq!(block, want, "{name} at {bits:?}: {block} of {backward} backward rescales are block-scaled");
             let seeds = if name == "mnist" { 1 } else { 3 };
