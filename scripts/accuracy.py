@@ -11,7 +11,7 @@ added to each model) at bits 8, 6 and 5, over the same seeds.
 
     cargo build --release -p silc-cli
     python3 scripts/accuracy.py [--mnist ../shared/data/mnist] [--seeds 5]
-    python3 scripts/accuracy.py --scaling [--seeds 5] [--only iris,wine]
+    python3 scripts/accuracy.py --scaling [--seeds 5] [--only iris,wine] [--mnist DIR]
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile, time
 
@@ -102,6 +102,14 @@ def compare_scaling(args):
                 runs = [simulate(model, train, test, s, bits=bits, scaling=scaling, float_ref=False) for s in seeds]
                 cells.append(fmt([r["test_accuracy"] for r in runs]))
             print(f"| {name} | {bits} | {cells[0]} | {cells[1]} |", flush=True)
+    if args.mnist and (not args.only or "mnist" in args.only):
+        model = os.path.join(ROOT, "examples", "mnist.mlp")
+        train = os.path.join(args.mnist, "train-images-idx3-ubyte.gz")
+        test = os.path.join(args.mnist, "t10k-images-idx3-ubyte.gz")
+        for bits in (8, 6):
+            cells = [fmt([simulate(model, train, test, 1, bits=bits, scaling=s, float_ref=False)["test_accuracy"]])
+                     for s in ("static", "block")]
+            print(f"| mnist (seed 1) | {bits} | {cells[0]} | {cells[1]} |", flush=True)
 
 
 if __name__ == "__main__":
