@@ -256,15 +256,12 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
                            at: Loc|
      -> Result<(silc_ir::ValueId, f64), PassError> {
         let z = g.push(Op::MatMul, vec![a, b], at);
-        if let Some((factors, shifts)) = block.then(|| block_divisor(g, z, target_scale / scale_ab, bits, nu)).flatten()
-        {
-            let d: i64 = factors.iter().product();
-            let op = Op::Rescale { factors, bits, shifts };
-            let mut ty = silc_ir::infer::infer(g, &op, &[z]).expect("rescale of a matmul");
-            ty.offset = half(bits);
-            return Ok((g.add(op, vec![z], ty, at), scale_ab * d as f64));
-        }
-        let factors = feasible_divisor(g, z, target_scale / scale_ab, bits, nu).ok_or_else(|| {
+        let target = target_scale / scale_ab;
+        let chosen = match block.then(|| block_divisor(g, z, target, bits, nu)).flatten() {
+            Some(block_scaled) => Some(block_scaled),
+            None => feasible_divisor(g, z, target, bits, nu).map(|factors| (factors, vec![])),
+        };
+        let (factors, shifts) = chosen.ok_or_else(|| {
             let (ta, tb) = (g.ty(a), g.ty(b));
             PassError::unsupported(
                 at,
@@ -281,7 +278,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
             )
         })?;
         let d: i64 = factors.iter().product();
-        let op = Op::Rescale { factors, bits, shifts: vec![] };
+        let op = Op::Rescale { factors, bits, shifts };
         let mut ty = silc_ir::infer::infer(g, &op, &[z]).expect("rescale of a matmul");
         ty.offset = half(bits);
         Ok((g.add(op, vec![z], ty, at), scale_ab * d as f64))
