@@ -104,6 +104,8 @@ fn report_json(spec: &silc_frontend::ModelSpec, c: &Compiled) -> serde_json::Val
         "parameter_set": c.cost.parameter_set,
         "noise_bound": c.cost.noise_bound,
         "pbs_per_step": c.cost.pbs_per_step,
+        "products_per_step": c.cost.products_per_step,
+        "pbs_per_product": c.cost.pbs_per_product,
         "pbs_per_epoch": c.cost.pbs_per_epoch,
         "pbs_total": c.cost.pbs_total,
         "estimated_seconds_per_step": c.cost.estimated_seconds_per_step,
@@ -173,6 +175,12 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
         o,
         "  PBS/step     {} at {} bits ({} cacheable: data-only)",
         k.pbs_per_step, k.precision, k.cacheable_pbs_per_step
+    )
+    .unwrap();
+    writeln!(
+        o,
+        "    per product {:.2} ({} naive encrypted scalar products per step: forward, deltas, weight gradients)",
+        k.pbs_per_product, k.products_per_step
     )
     .unwrap();
     writeln!(o, "    by table   {}", kinds.join(", ")).unwrap();

@@ -1,6 +1,7 @@
 //! File IO helpers: located read errors and atomic writes (a temporary file
 //! in the destination's folder, renamed into place, so no reader ever sees a
-//! half-written output), whole or streamed.
+//! half-written output), whole or streamed. A later successful write of the
+//! same output removes what a killed writer left behind.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -34,6 +35,28 @@ pub fn write_atomic_with(
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+    } else {
+        // The rename is durable once the folder is synced (best effort).
+        let _ = File::open(dir).and_then(|d| d.sync_all());
+        remove_stale(dir, &name.to_string_lossy());
     }
     result
+}
+
+/// Removes the temporary files a killed writer of `name` left in `dir`
+/// (`.NAME.tmpPID` whose process no longer runs; Linux only, where
+/// `/proc/PID` tells).
+fn remove_stale(dir: &Path, name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.tmp");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }

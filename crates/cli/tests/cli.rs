@@ -1,9 +1,6 @@
 //! The `silc` binary end to end: exit statuses, located errors, JSON report,
 //! dumps and the artifact.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 mod common;
 
 use common::{root, silc};
@@ -117,16 +114,19 @@ fn the_artifact_is_versioned_and_written_whole() {
     assert!(stdout.contains("wrote"));
     let bytes = std::fs::read(&out).unwrap();
     assert_eq!(&bytes[..8], b"SILCMODL");
-    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 1);
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2);
     let head_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     let header: serde_json::Value = serde_json::from_slice(&bytes[16..16 + head_len]).unwrap();
     assert_eq!(header["parameter_set"], "MESSAGE_2_CARRY_2");
-    // One section: tag length, tag `circuit`, u64 length, the circuit text.
-    let rest = &bytes[16 + head_len..];
+    // The header's BLAKE3 checksum covers everything before it.
+    assert_eq!(&bytes[16 + head_len..16 + head_len + 32], blake3::hash(&bytes[..16 + head_len]).as_bytes());
+    // One section: tag length, tag `circuit`, u64 length, the circuit text,
+    // its checksum; then the end mark (1 + 8 + 32 + 32 bytes).
+    let rest = &bytes[16 + head_len + 32..];
     assert_eq!(&rest[..8], b"\x07circuit");
     let circuit_len = u64::from_le_bytes(rest[8..16].try_into().unwrap()) as usize;
-    assert_eq!(rest.len(), 16 + circuit_len, "nothing after the circuit");
-    let circuit = std::str::from_utf8(&rest[16..]).unwrap();
+    assert_eq!(rest.len(), 16 + circuit_len + 32 + 73, "only the checksum and the end mark after the circuit");
+    let circuit = std::str::from_utf8(&rest[16..16 + circuit_len]).unwrap();
     silc_ir::read::read(circuit).expect("the stored circuit parses");
     // No temporary file is left behind.
     let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();

@@ -10,34 +10,15 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{root, silc};
-
-fn ok(args: &[&str]) -> String {
-    let (code, out, err) = silc(args);
-    assert_eq!(code, 0, "silc {args:?} failed:\n{err}");
-    out
-}
+use common::{encrypted_setup, ok, root, silc};
 
 fn integers(path: &Path) -> Vec<Vec<i64>> {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     v["layers"].as_array().unwrap().iter().map(|l| serde_json::from_value(l["integers"].clone()).unwrap()).collect()
 }
 
-/// A fresh folder with a compiled tiny model, keys, a small CSV and its job.
 fn setup(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("silc-enc-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut csv = String::from("a,b,label\n");
-    for i in 0..8 {
-        csv.push_str(&format!("{},{},{}\n", (i as f64) * 0.7 - 2.0, ((i * 5) % 7) as f64 * 0.3, i % 2));
-    }
-    std::fs::write(dir.join("two.csv"), csv).unwrap();
-    let p = |f: &str| dir.join(f).display().to_string();
-    ok(&["compile", "examples/tiny.mlp", "-o", &p("tiny.silc")]);
-    ok(&["keygen", &p("tiny.silc"), "-o", &p("keys")]);
-    ok(&["encrypt", &p("tiny.silc"), "--key", &p("keys/client.key"), "--train", &p("two.csv"), "-o", &p("enc.bin")]);
-    dir
+    encrypted_setup(&format!("enc-{tag}"))
 }
 
 #[test]
@@ -90,10 +71,10 @@ fn bad_files_are_clear_errors() {
     assert!(!dir.join("x.bin").exists(), "no output after an error");
     // A newer format version.
     let mut newer = job.clone();
-    newer[8] = 2;
+    newer[8] = 9;
     std::fs::write(dir.join("new.bin"), &newer).unwrap();
     let (_, _, err) = silc(&["run", "--data", &p("new.bin"), "-o", &p("x.bin")]);
-    assert!(err.contains("format version 2"), "{err}");
+    assert!(err.contains("format version 9"), "{err}");
     // The secret key handed to the server.
     let (code, _, err) = silc(&["run", "--data", &p("keys/client.key"), "-o", &p("x.bin")]);
     assert_eq!(code, 2);

@@ -69,14 +69,19 @@ impl<'a> Cursor<'a> {
     }
     fn int(&mut self) -> R<i64> {
         let t = self.take_while(|c| c.is_ascii_digit() || c == '-');
-        t.parse().map_err(|_| format!("expected an integer, found `{t}`"))
+        let i: i64 = t.parse().map_err(|_| format!("expected an integer, found `{t}`"))?;
+        bounded(i)
     }
     fn number(&mut self) -> R<Attr> {
         let t = self.take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.'));
         if let Ok(i) = t.parse::<i64>() {
-            return Ok(Attr::Int(i));
+            return Ok(Attr::Int(bounded(i)?));
         }
-        t.parse::<f64>().map(Attr::Float).map_err(|_| format!("expected a number, found `{t}`"))
+        match t.parse::<f64>() {
+            Ok(x) if x.is_finite() && x.abs() <= MAX_INT as f64 => Ok(Attr::Float(x)),
+            Ok(x) => Err(format!("the number {x} is out of range")),
+            Err(_) => Err(format!("expected a number, found `{t}`")),
+        }
     }
     fn string(&mut self) -> R<String> {
         self.expect("\"")?;
@@ -136,6 +141,28 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// No integer of a silc circuit comes near this (values are below 2^(p+1),
+/// product ranges below 2^40); larger ones are refused so that no analysis
+/// of a read graph can overflow.
+const MAX_INT: i64 = 1 << 40;
+
+fn bounded(i: i64) -> R<i64> {
+    if i.unsigned_abs() > MAX_INT as u64 {
+        Err(format!("the integer {i} is out of range (|x| ≤ 2^40)"))
+    } else {
+        Ok(i)
+    }
+}
+
+/// An attribute that must lie in `lo..=hi`.
+fn within(what: &str, v: i64, lo: i64, hi: i64) -> R<i64> {
+    if (lo..=hi).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{what}={v} is out of range ({lo} to {hi})"))
+    }
+}
+
 /// Parses a whole graph.
 pub fn read(text: &str) -> Result<Graph, ReadError> {
     let mut graph: Option<Graph> = None;
@@ -170,7 +197,15 @@ pub fn read(text: &str) -> Result<Graph, ReadError> {
             }
         }
     }
-    graph.ok_or(ReadError { line: 1, message: "expected a `graph NAME bits=N` header".into() })
+    let graph = graph.ok_or(ReadError { line: 1, message: "expected a `graph NAME bits=N` header".into() })?;
+    // A graph that parses but is inconsistent (a range its op cannot give,
+    // a table of the wrong size) is refused here, not met by an executor.
+    if let Err(errors) = crate::verify::verify(&graph) {
+        let e = &errors[0];
+        let line = text.lines().position(|l| l.trim_start().starts_with(&format!("{} ", e.value))).map_or(0, |i| i + 1);
+        return Err(ReadError { line, message: format!("{} does not verify: {}", e.value, e.message) });
+    }
+    Ok(graph)
 }
 
 fn read_table(c: &mut Cursor<'_>, g: &mut Graph) -> R<()> {
@@ -276,7 +311,11 @@ fn read_type(c: &mut Cursor<'_>) -> R<Type> {
         "clear" => Vis::Clear,
         other => return Err(format!("expected `enc` or `clear`, found `{other}`")),
     };
-    let shape: Vec<usize> = c.int_list()?.into_iter().map(|d| d as usize).collect();
+    let shape: Vec<usize> =
+        c.int_list()?.into_iter().map(|d| within("dimension", d, 0, 1 << 24).map(|d| d as usize)).collect::<R<_>>()?;
+    if shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d).filter(|&n| n <= 1 << 32)).is_none() {
+        return Err(format!("the shape {shape:?} has more than 2^32 elements"));
+    }
     let width = c.word()?.to_string();
     c.expect("[")?;
     let lo = c.int()?;
@@ -315,6 +354,12 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
         Attr::Ints(i) => Ok(i),
         other => Err(format!("expected a list, found `{other}`")),
     };
+    let moduli = |v: Vec<i64>| -> R<Vec<i64>> {
+        if v.is_empty() {
+            return Err("expected at least one modulus".into());
+        }
+        v.into_iter().map(|m| within("modulus", m, 2, 1 << 16)).collect()
+    };
     let string = |v: Attr| match v {
         Attr::Str(s) => Ok(s),
         other => Err(format!("expected a string, found `{other}`")),
@@ -340,9 +385,11 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
         "output" => Op::Output { name: string(take("name")?)? },
         "matmul" => Op::MatMul,
         "transpose" => Op::Transpose,
-        "rescale" => {
-            Op::Rescale { factors: ints(take("factors")?)?, bits: int(take("bits")?)? as u32, shifts: shifts? }
-        }
+        "rescale" => Op::Rescale {
+            factors: moduli(ints(take("factors")?)?)?,
+            bits: within("bits", int(take("bits")?)?, 2, 16)? as u32,
+            shifts: shifts?,
+        },
         "relu" => Op::Relu,
         "relu_backward" => Op::ReluBackward,
         "ce_grad" => Op::CeGrad {
@@ -354,16 +401,18 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             exp_max: int(take("exp_max")?)?,
             grad_max: int(take("grad_max")?)?,
         },
-        "sgd_update" => {
-            Op::SgdUpdate { num: int(take("num")?)?, shift: int(take("shift")?)? as u32, bound: int(take("bound")?)? }
-        }
-        "mod_matmul" => Op::ModMatMul { modulus: int(take("modulus")?)? },
+        "sgd_update" => Op::SgdUpdate {
+            num: int(take("num")?)?,
+            shift: within("shift", int(take("shift")?)?, 0, 40)? as u32,
+            bound: int(take("bound")?)?,
+        },
+        "mod_matmul" => Op::ModMatMul { modulus: within("modulus", int(take("modulus")?)?, 2, 1 << 16)? },
         "from_residues" => Op::FromResidues {
-            moduli: ints(take("moduli")?)?,
+            moduli: moduli(ints(take("moduli")?)?)?,
             n_div: uint(take("n_div")?)?,
             c_lo: int(take("c_lo")?)?,
             c_hi: int(take("c_hi")?)?,
-            bits: int(take("bits")?)? as u32,
+            bits: within("bits", int(take("bits")?)?, 2, 16)? as u32,
             shifts: shifts?,
         },
         "add" => Op::Add,

@@ -16,6 +16,12 @@ pub struct CostReport {
     pub parameter_set: String,
     pub noise_bound: f64,
     pub pbs_per_step: u64,
+    /// Naive encrypted scalar products of one step: Σ n·k·m over the step's
+    /// matrix products (forward, back-propagated deltas, weight gradients).
+    pub products_per_step: u64,
+    /// `pbs_per_step / products_per_step`: everything in the step counts
+    /// (conversions, softmax, ReLU, SGD update), not only the products.
+    pub pbs_per_product: f64,
     /// Bootstraps by what their table computes.
     pub pbs_by_kind: BTreeMap<String, u64>,
     /// Bootstraps that depend on the training data alone; a server computes
@@ -50,7 +56,30 @@ fn kind(name: &str) -> String {
         .to_string()
 }
 
-pub fn run(g: &Graph, params: &ParamSet, batch: usize, samples: usize, epochs: usize, pfail_log2: u32) -> CostReport {
+/// Naive scalar products of a graph's matrix products: `Σ n·k·m` over its
+/// `matmul`s (call it on the high-level graph, where each product is one op).
+pub fn scalar_products(high: &Graph) -> u64 {
+    high.ids()
+        .filter(|&id| matches!(high.node(id).op, Op::MatMul))
+        .map(|id| {
+            let a = high.ty(high.node(id).args[0]);
+            let m = high.ty(id).shape[1];
+            (a.shape[0] * a.shape[1] * m) as u64
+        })
+        .sum()
+}
+
+/// The report of the executable graph `g`; `products` is the step's naive
+/// scalar products ([`scalar_products`] of the high-level graph).
+pub fn run(
+    g: &Graph,
+    products: u64,
+    params: &ParamSet,
+    batch: usize,
+    samples: usize,
+    epochs: usize,
+    pfail_log2: u32,
+) -> CostReport {
     let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
     // Which values depend only on the data inputs.
     let mut data_only = vec![false; g.len()];
@@ -89,6 +118,8 @@ pub fn run(g: &Graph, params: &ParamSet, batch: usize, samples: usize, epochs: u
         parameter_set: params.name.to_string(),
         noise_bound: params.nu(),
         pbs_per_step: pbs,
+        products_per_step: products,
+        pbs_per_product: if products == 0 { 0.0 } else { pbs as f64 / products as f64 },
         pbs_by_kind: by_kind,
         cacheable_pbs_per_step: cacheable,
         steps_per_epoch: steps,

@@ -18,3 +18,28 @@ pub fn silc(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into(),
     )
 }
+
+/// Runs `silc` and expects success; returns standard output.
+pub fn ok(args: &[&str]) -> String {
+    let (code, out, err) = silc(args);
+    assert_eq!(code, 0, "silc {args:?} failed:\n{err}");
+    out
+}
+
+/// A fresh folder `silc-TAG-PID` with a compiled tiny model (`tiny.silc`),
+/// keys (`keys/`), a small CSV (`two.csv`) and its encrypted job (`enc.bin`).
+pub fn encrypted_setup(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("silc-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut csv = String::from("a,b,label\n");
+    for i in 0..8 {
+        csv.push_str(&format!("{},{},{}\n", (i as f64) * 0.7 - 2.0, ((i * 5) % 7) as f64 * 0.3, i % 2));
+    }
+    std::fs::write(dir.join("two.csv"), csv).unwrap();
+    let p = |f: &str| dir.join(f).display().to_string();
+    ok(&["compile", "examples/tiny.mlp", "-o", &p("tiny.silc")]);
+    ok(&["keygen", &p("tiny.silc"), "-o", &p("keys")]);
+    ok(&["encrypt", &p("tiny.silc"), "--key", &p("keys/client.key"), "--train", &p("two.csv"), "-o", &p("enc.bin")]);
+    dir
+}

@@ -1,0 +1,99 @@
+//! `silc bench-engine`: the encrypted engine's efficiency, measured in one
+//! run: raw tfhe-rs bootstrap throughput at the circuit's parameters against
+//! the throughput achieved in training steps on random encrypted data.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use silc_sim::Tensor;
+use silc_tfhe::{params, ClientKeys, Engine};
+use tfhe::shortint::Ciphertext;
+
+use super::load_model;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// The compiled model.
+    pub model: PathBuf,
+    /// Rounds to time; each is one raw pass and one training step (on
+    /// random encrypted data), alternated.
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// Independent bootstraps for the raw throughput figure.
+    #[arg(long, default_value_t = 256)]
+    pub raw: usize,
+}
+
+/// Measures, in one run: tfhe-rs's raw PBS throughput at the circuit's
+/// parameters (independent bootstraps spread over all threads), the
+/// engine's achieved PBS throughput over training steps, and their ratio.
+pub fn bench(args: &BenchArgs) -> Result<(), String> {
+    let m = load_model(&args.model)?;
+    let g = &m.graph;
+    let p = g.bits;
+    let norm = silc_passes::check::max_bootstrap_norm(g);
+    let cand = params::choose(p, m.spec.pfail_log2, norm).ok_or("error: no parameter set covers the circuit")?;
+    let client = ClientKeys::new(&cand, p);
+    let server = client.server_keys();
+    let engine = Engine::new(&server, g);
+    let threads = rayon::current_num_threads();
+
+    // Raw: independent bootstraps of one table over all threads.
+    let lut = server.key.generate_lookup_table(|x| x);
+    let cts: Vec<Ciphertext> = (0..args.raw).map(|i| client.key.unchecked_encrypt(i as u64 % (1 << (p - 1)))).collect();
+    use rayon::prelude::*;
+    let raw_pass = |cts: &[Ciphertext]| {
+        let t = Instant::now();
+        let _: Vec<Ciphertext> = cts.par_iter().map(|c| server.key.apply_lookup_table(c, &lut)).collect();
+        t.elapsed().as_secs_f64()
+    };
+
+    // Engine: training steps on random (valid) inputs.
+    let mut rng = silc_sim::rng::Rng::new(1);
+    let mut inputs = std::collections::HashMap::new();
+    for id in g.inputs() {
+        let n = g.node(id);
+        let silc_ir::Op::Input { name, role } = &n.op else { unreachable!("inputs") };
+        let data: Vec<i64> = if *role == silc_ir::Role::Label {
+            let (rows, cols) = (n.ty.shape[0], n.ty.shape[1]);
+            let mut d = vec![0; rows * cols];
+            for r in 0..rows {
+                d[r * cols + rng.below(cols)] = n.ty.hi;
+            }
+            d
+        } else {
+            (0..n.ty.len()).map(|_| n.ty.lo + rng.below((n.ty.hi - n.ty.lo + 1) as usize) as i64).collect()
+        };
+        let stored = Tensor::new(n.ty.shape.clone(), data).map(|v| v + n.ty.offset);
+        inputs.insert(name.clone(), client.encrypt(&stored));
+    }
+    let step = || -> Result<f64, String> {
+        let t = Instant::now();
+        silc_tfhe::execute(&engine, g, &inputs)?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+    // Warm up both (FFT plans, thread pool), then alternate a raw pass and
+    // a training step, so that a slower or faster spell of the machine
+    // weighs on both figures alike; each figure is a median.
+    raw_pass(&cts[..(4 * threads).min(cts.len())]);
+    step()?;
+    let rounds = args.steps.max(1);
+    let (mut raw_times, mut times) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    for _ in 0..rounds {
+        raw_times.push(raw_pass(&cts));
+        times.push(step()?);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let raw = args.raw as f64 / median(&mut raw_times);
+    let pbs = g.pbs_count();
+    let step_median = median(&mut times);
+    let achieved = pbs as f64 / step_median;
+    crate::emit(&format!(
+        "{}: {} ({} bits), {} threads, {} alternating rounds\n  raw tfhe-rs throughput: {:.1} PBS/s (median pass of {} independent bootstraps)\n  engine during training: {:.1} PBS/s ({} PBS per step, median step {:.2} s)\n  efficiency ratio: {:.2}\n",
+        m.spec.name, cand.name, p, threads, rounds, raw, args.raw, achieved, pbs, step_median, achieved / raw
+    ));
+    Ok(())
+}

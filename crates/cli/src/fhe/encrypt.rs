@@ -1,0 +1,121 @@
+//! `silc encrypt`: the client quantizes and encrypts a training set and the
+//! initial weights into a job file for the server. Samples stream into the
+//! file a chunk at a time as seeded ciphertexts; the standardization stays
+//! beside the secret key.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::json;
+use silc_sim::data::Standardizer;
+use silc_sim::train::{epoch_orders, initial_weights};
+
+use super::cts::{encode_cts, stream_cts};
+use super::{client_key, load_model, read_key};
+use crate::container::Writer;
+use crate::data::{self, LabelColumn};
+
+#[derive(clap::Args)]
+pub struct EncryptArgs {
+    /// The compiled model.
+    pub model: PathBuf,
+    /// The client key from `silc keygen` (`server.key` is read beside it).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Training data (CSV or MNIST IDX, as for `simulate`).
+    #[arg(long, value_name = "DATA")]
+    pub train: PathBuf,
+    /// The CSV label column, by name or 0-based index (default: the last).
+    #[arg(long, value_name = "COLUMN")]
+    pub label: Option<LabelColumn>,
+    /// The job file for the server.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
+    let m = load_model(&args.model)?;
+    let ck = read_key(&args.key, b"SILCCKEY", &m)?;
+    let client = client_key(&args.key.display().to_string(), &ck.key, m.graph.bits)?;
+    let dir = args.key.parent().unwrap_or(Path::new("."));
+    let server_path = dir.join("server.key");
+    let server = read_key(&server_path, b"SILCSKEY", &m)?;
+    if server.key_id() != ck.key_id() || super::key_id(&server.key) != ck.key_id() {
+        return Err(format!(
+            "error: {} and {} are not one key pair (key ids {} and {}); use the two files one `silc keygen` wrote",
+            server_path.display(),
+            args.key.display(),
+            super::key_id(&server.key),
+            ck.key_id()
+        ));
+    }
+    let data = data::load(&args.train, &args.label.clone().unwrap_or_default())?;
+    let (spec, q, g) = (&m.spec, &m.quant, &m.graph);
+    crate::simulate::check_shape(&args.train.display().to_string(), &data, spec.input, spec.classes())?;
+    let start = Instant::now();
+    let stats = Standardizer::fit(&data);
+    let x_off = g.ty(g.find("x").ok_or("error: the circuit has no input `x`")?).offset;
+    let classes = spec.classes();
+    let arch = arch_of(spec);
+    let orders = epoch_orders(data.len(), spec.batch, spec.epochs, spec.seed);
+    let mut weights = Vec::new();
+    for (l, w) in initial_weights(&arch, q, spec.seed).iter().enumerate() {
+        let name = format!("w{}", l + 1);
+        let off = g.ty(g.find(&name).ok_or("error: the circuit lacks a weight input")?).offset;
+        weights.push((name, encode_cts(&client.encrypt_compressed(&w.map(|v| v + off)))));
+    }
+    let header = json!({
+        "kind": "job", "model": spec.name, "precision": g.bits, "circuit": m.hash,
+        "parameter_set": server.header["parameter_set"], "key_id": ck.key_id(), "samples": data.len(),
+        "features": spec.input, "classes": classes, "batch": spec.batch, "epochs": spec.epochs,
+        "layers": spec.layers.len(),
+    });
+    let x_row = |i: usize| -> Vec<i64> {
+        stats.quantize(data.row(i), q.input_scale, q.input_bits).into_iter().map(|v| v + x_off).collect()
+    };
+    let y_row =
+        |i: usize| -> Vec<i64> { (0..classes).map(|c| if c == data.labels[i] { q.label_value } else { 0 }).collect() };
+    let bar = crate::progress(2 * data.len() as u64, "encrypting", "samples");
+    crate::io::write_atomic_with(&args.output, |f| {
+        let io = |e: std::io::Error| format!("error: cannot write {}: {e}", args.output.display());
+        let mut w = Writer::new(f, b"SILCJOB1", &header).map_err(io)?;
+        w.section("circuit", silc_ir::text::print(g).as_bytes()).map_err(io)?;
+        w.section("server-key", &server.key).map_err(io)?;
+        w.section("orders", &serde_json::to_vec(&orders).expect("serializable")).map_err(io)?;
+        w.section_streamed("x", |o| stream_cts(o, &client, data.len(), spec.input, &x_row, &bar))?;
+        w.section_streamed("y", |o| stream_cts(o, &client, data.len(), classes, &y_row, &bar))?;
+        for (tag, body) in &weights {
+            w.section(tag, body).map_err(io)?;
+        }
+        w.finish().map_err(io)?;
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    // The standardization is the client's: it stays beside the secret key.
+    let stats_json = json!({
+        "circuit": m.hash, "key_id": ck.key_id(), "mean": stats.mean, "std": stats.std, "classes": data.classes,
+    });
+    crate::io::write_atomic(
+        &dir.join("data.stats.json"),
+        serde_json::to_string_pretty(&stats_json).expect("json").as_bytes(),
+    )?;
+    let size = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
+    crate::emit(&format!(
+        "encrypted {} samples ({} ciphertexts, seeded, streamed) and the initial weights in {:.1} s\nwrote {} ({:.1} MiB)\n",
+        data.len(),
+        data.len() * (spec.input + classes),
+        start.elapsed().as_secs_f64(),
+        args.output.display(),
+        size as f64 / (1 << 20) as f64
+    ));
+    Ok(())
+}
+
+fn arch_of(spec: &silc_frontend::ModelSpec) -> silc_sim::train::Arch {
+    silc_sim::train::Arch {
+        widths: spec.widths_chain(),
+        relu: spec.layers.iter().map(|l| l.relu).collect(),
+        batch: spec.batch,
+        lr: spec.lr,
+    }
+}

@@ -1,0 +1,181 @@
+//! `silc run`: the server's whole training on an encrypted job, with no
+//! secret key. The job is verified whole (every section's checksum,
+//! streamed) before the first bootstrap; checkpoints name the job they
+//! belong to, so `--resume` never continues another job's weights.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::json;
+use silc_tfhe::exec::CtTensor;
+use silc_tfhe::train::EncryptedData;
+use silc_tfhe::{params, Engine, ServerKeys};
+use tfhe::shortint::{CompressedCiphertext, ServerKey};
+
+use super::cts::{conform, decode_compressed, read_weights, write_weights};
+use super::{circuit_hash, de, KEY_LIMIT};
+use crate::container;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The job file from `silc encrypt`.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// The trained (still encrypted) weights.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Worker threads for the bootstraps (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Write a checkpoint (`OUTPUT.ckpt`) every N training steps.
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<usize>,
+    /// Continue from `OUTPUT.ckpt` (it must be a checkpoint of this job).
+    #[arg(long)]
+    pub resume: bool,
+}
+
+pub fn run(args: &RunArgs) -> Result<(), String> {
+    let name = args.data.display().to_string();
+    let mut head = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open(&args.data) {
+        use std::io::Read;
+        let _ = f.read(&mut head);
+    }
+    if &head == b"SILCCKEY" {
+        return Err(format!("error: {name} is a client key: the server must never be given the secret key"));
+    }
+    // Every checksum, streamed, before anything else.
+    let mut job = container::open(&args.data, b"SILCJOB1")?;
+    let job_id = job.index.file_id.clone();
+    if job.index.sections.iter().any(|s| s.tag.contains("client")) || job.index.str("kind") != "job" {
+        return Err(format!("error: {name} carries secret client material; refusing to run it on a server"));
+    }
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().ok();
+    }
+    let text = String::from_utf8(job.read("circuit")?)
+        .map_err(|_| format!("error: {name}: section `circuit` is not UTF-8 text"))?;
+    let hash = circuit_hash(&text);
+    if hash != job.index.str("circuit") {
+        return Err(format!("error: {name}: section `circuit` does not match the circuit hash in the header"));
+    }
+    let g = silc_ir::read::read(&text).map_err(|e| format!("error: {name}: section `circuit`: {e}"))?;
+    let sk: tfhe::shortint::CompressedServerKey = de(&job.read("server-key")?, KEY_LIMIT)
+        .map_err(|e| format!("error: {name}: section `server-key` is not a server key: {e}"))?;
+    // tfhe-rs conformance: the key and every ciphertext must have exactly
+    // the dimensions of the parameter set the job names.
+    let set = job.index.str("parameter_set").to_string();
+    let cand = params::named(g.bits, &set).into_iter().find(|cand| cand.server_key_conforms(&sk)).ok_or_else(|| {
+        format!("error: {name}: section `server-key` does not conform to {set} at {} bits (mismatched)", g.bits)
+    })?;
+    let orders: Vec<Vec<usize>> = serde_json::from_slice(&job.read("orders")?)
+        .map_err(|e| format!("error: {name}: section `orders` is not a training order: {e}"))?;
+    let h = &job.index.header;
+    let field = |k: &str| h[k].as_u64().map(|v| v as usize);
+    let (features, classes, batch, layers) =
+        match (field("features"), field("classes"), field("batch"), field("layers")) {
+            (Some(f), Some(c), Some(b), Some(l)) if b > 0 => (f, c, b, l),
+            _ => return Err(format!("error: {name}: the header lacks features, classes, batch or layers")),
+        };
+    // Samples stay seeded; the trainer expands one batch at a time.
+    let mut rows = |what: &str, width: usize| -> Result<Vec<Vec<CompressedCiphertext>>, String> {
+        let cts = decode_compressed(&name, what, &job.read(what)?)?;
+        conform(&name, what, &cts, cand.name, |ct| cand.seeded_conforms(ct))?;
+        let mut cts = cts.into_iter();
+        if width == 0 || cts.len() % width != 0 {
+            return Err(format!("error: {name}: section `{what}` does not hold whole samples"));
+        }
+        Ok((0..cts.len() / width).map(|_| cts.by_ref().take(width).collect()).collect())
+    };
+    let data = EncryptedData { x_rows: rows("x", features)?, y_rows: rows("y", classes)? };
+    let n = data.x_rows.len();
+    if orders.iter().flatten().any(|&i| i >= n) || data.y_rows.len() != n {
+        return Err(format!("error: {name}: section `orders` names samples the job does not hold"));
+    }
+    let mut weights: Vec<CtTensor> = (0..layers)
+        .map(|l| {
+            let wname = format!("w{}", l + 1);
+            let cts = decode_compressed(&name, &wname, &job.read(&wname)?)?;
+            conform(&name, &wname, &cts, cand.name, |ct| cand.seeded_conforms(ct))?;
+            let shape = g.ty(g.find(&wname).ok_or("error: circuit without weights")?).shape.clone();
+            if cts.len() != shape.iter().product::<usize>() {
+                return Err(format!("error: {name}: section `{wname}` holds {} ciphertexts, not {shape:?}", cts.len()));
+            }
+            Ok(CtTensor { shape, cts: cts.iter().map(|x| x.decompress()).collect() })
+        })
+        .collect::<Result<_, String>>()?;
+    let sk: ServerKey = sk.decompress();
+    let server = ServerKeys { key: sk, precision: g.bits };
+
+    let ckpt = PathBuf::from(format!("{}.ckpt", args.output.display()));
+    let steps_per_epoch = n / batch;
+    let (mut epoch0, mut step0) = (0usize, 0usize);
+    if args.resume {
+        let cname = ckpt.display().to_string();
+        let cb = container::read_all(&ckpt)?;
+        let cc = container::parse(&cname, &cb, b"SILCCKPT")?;
+        if cc.str("job") != job_id {
+            return Err(format!(
+                "error: {cname} is a checkpoint of another job (job id {}), not of {name} (job id {job_id}); remove it or run without --resume",
+                cc.str("job")
+            ));
+        }
+        epoch0 = cc.header["epoch"].as_u64().unwrap_or(0) as usize;
+        step0 = cc.header["step"].as_u64().unwrap_or(0) as usize;
+        if epoch0 > orders.len() || step0 > steps_per_epoch {
+            return Err(format!("error: {cname}: epoch {epoch0}, step {step0} lies outside the job"));
+        }
+        let shapes: Vec<Vec<usize>> = weights.iter().map(|w| w.shape.clone()).collect();
+        weights = read_weights(&cname, &cc, &shapes, &cand)?;
+        crate::emit(&format!("resuming at epoch {}, step {}\n", epoch0 + 1, step0));
+    }
+
+    let engine = Engine::new(&server, &g);
+    let pbs_per_step = g.pbs_count();
+    let total_steps = (orders.len() * steps_per_epoch) as u64;
+    let bar = crate::progress(total_steps, "training", "steps");
+    bar.set_position((epoch0 * steps_per_epoch + step0) as u64);
+    let start = Instant::now();
+    let mut steps_done = 0u64;
+    let header = |epoch: usize, step: usize| json!({ "kind": "checkpoint", "circuit": hash, "job": job_id, "epoch": epoch, "step": step });
+    for (e, order) in orders.iter().enumerate().skip(epoch0) {
+        let skip = if e == epoch0 { step0 } else { 0 };
+        let rest = &order[(skip * batch).min(order.len())..];
+        let mut err = None;
+        weights = silc_tfhe::train::train(&engine, &g, &data, weights, rest, batch, &mut |k, w| {
+            steps_done += 1;
+            bar.inc(1);
+            let step = skip + k;
+            if let Some(every) = args.checkpoint_every {
+                if step % every.max(1) == 0 {
+                    let (ce, cs) = if step == steps_per_epoch { (e + 1, 0) } else { (e, step) };
+                    if let Err(x) = write_weights(&ckpt, b"SILCCKPT", header(ce, cs), w) {
+                        err = Some(x);
+                    }
+                }
+            }
+        })?;
+        if let Some(x) = err {
+            return Err(x);
+        }
+    }
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    let out_header = json!({
+        "kind": "trained", "model": job.index.str("model"), "circuit": hash, "precision": g.bits,
+        "parameter_set": set, "key_id": job.index.str("key_id"), "job": job_id, "layers": layers,
+    });
+    write_weights(&args.output, b"SILCTRND", out_header, &weights)?;
+    let pbs = steps_done * pbs_per_step;
+    crate::emit(&format!(
+        "trained {} steps ({} bootstraps) in {:.1} s: {:.1} PBS/s on {} threads\nwrote {}\n",
+        steps_done,
+        pbs,
+        secs,
+        pbs as f64 / secs.max(1e-9),
+        rayon::current_num_threads(),
+        args.output.display()
+    ));
+    Ok(())
+}
