@@ -318,8 +318,13 @@ impl Index {
     }
 
     pub fn str(&self, key: &str) -> &str {
-        self.header.get(key).and_then(|v| v.as_str()).unwrap_or("")
+        header_str(&self.header, key)
     }
+}
+
+/// A string field of a header, or "" when absent.
+fn header_str<'h>(header: &'h serde_json::Value, key: &str) -> &'h str {
+    header.get(key).and_then(|v| v.as_str()).unwrap_or("")
 }
 
 /// A parsed in-memory container, its sections borrowed from the bytes.
@@ -346,7 +351,7 @@ impl<'a> Container<'a> {
     }
 
     pub fn str(&self, key: &str) -> &str {
-        self.header.get(key).and_then(|v| v.as_str()).unwrap_or("")
+        header_str(&self.header, key)
     }
 }
 
