@@ -33,14 +33,33 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
         mean: serde_json::from_value(v["standardization"]["mean"].clone()).map_err(|_| bad())?,
         std: serde_json::from_value(v["standardization"]["std"].clone()).map_err(|_| bad())?,
     };
-    let mut ws: Vec<(usize, usize, bool, Vec<f64>)> = Vec::new();
-    for l in layers {
+    let mut ws: Vec<(usize, usize, bool, Vec<f64>, Vec<f64>)> = Vec::new();
+    for (i, l) in layers.iter().enumerate() {
         let shape: Vec<usize> = serde_json::from_value(l["shape"].clone()).map_err(|_| bad())?;
         let w: Vec<f64> = serde_json::from_value(l["weights"].clone()).map_err(|_| bad())?;
         if shape.len() != 2 || w.len() != shape[0] * shape[1] {
             return Err(bad());
         }
-        ws.push((shape[0], shape[1], l["relu"].as_bool().unwrap_or(false), w));
+        let b: Vec<f64> = match l.get("biases") {
+            None => vec![0.0; shape[1]],
+            Some(b) => {
+                serde_json::from_value(b.clone()).ok().filter(|b: &Vec<f64>| b.len() == shape[1]).ok_or_else(|| {
+                    format!("error: {name}: layer {}: `biases` must hold {} numbers, one per output", i + 1, shape[1])
+                })?
+            }
+        };
+        if ws.last().is_some_and(|prev| prev.1 != shape[0]) {
+            return Err(format!(
+                "error: {name}: layer {} takes {} inputs but the layer before gives {}",
+                i + 1,
+                shape[0],
+                ws.last().map_or(0, |p| p.1)
+            ));
+        }
+        ws.push((shape[0], shape[1], l["relu"].as_bool().unwrap_or(false), w, b));
+    }
+    if ws.is_empty() {
+        return Err(bad());
     }
     let test = data::load(&args.test, &args.label.clone().unwrap_or_default())?;
     if test.n_features != ws[0].0 || stats.mean.len() != test.n_features {
@@ -54,8 +73,8 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
     let mut correct = 0;
     for i in 0..test.len() {
         let mut a = stats.standardize(test.row(i));
-        for (n_in, n_out, relu, w) in &ws {
-            let mut z = vec![0.0; *n_out];
+        for (n_in, n_out, relu, w, b) in &ws {
+            let mut z = b.clone();
             for r in 0..*n_in {
                 for (c, zc) in z.iter_mut().enumerate() {
                     *zc += a[r] * w[r * n_out + c];

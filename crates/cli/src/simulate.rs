@@ -103,6 +103,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
     let arch = Arch {
         widths: spec.widths_chain(),
         relu: spec.layers.iter().map(|l| l.relu).collect(),
+        bias: q.biases.clone(),
         batch: spec.batch,
         lr: spec.lr,
     };

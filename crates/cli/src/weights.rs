@@ -37,17 +37,30 @@ impl ModelInfo {
     }
 }
 
+/// The weights file's JSON. A layer with a bias keeps it apart from the
+/// weights: `weights` is `[inputs × outputs]` and `biases` has one real value
+/// per output (the circuit's last weight row times the constant it meets).
 pub fn to_json(info: &ModelInfo, ints: &[Tensor], stats: Option<&serde_json::Value>) -> serde_json::Value {
     let layers: Vec<serde_json::Value> = ints
         .iter()
         .enumerate()
         .map(|(l, w)| {
             let scale = info.quant.weight_scales[l];
-            json!({
-                "name": format!("w{}", l + 1), "shape": w.shape, "relu": info.relu[l],
-                "integers": w.data, "scale": scale,
-                "weights": w.data.iter().map(|&v| v as f64 * scale).collect::<Vec<_>>(),
-            })
+            let n_out = w.shape[1];
+            let bias = info.quant.bias_input(l);
+            let n_in = w.shape[0] - usize::from(bias.is_some());
+            let (body, last) = w.data.split_at(n_in * n_out);
+            let mut v = json!({
+                "name": format!("w{}", l + 1), "shape": [n_in, n_out], "relu": info.relu[l],
+                "integers": body, "scale": scale,
+                "weights": body.iter().map(|&v| v as f64 * scale).collect::<Vec<_>>(),
+            });
+            if let Some(c) = bias {
+                v["bias_integers"] = json!(last);
+                v["bias_scale"] = json!(scale * c);
+                v["biases"] = json!(last.iter().map(|&v| v as f64 * scale * c).collect::<Vec<_>>());
+            }
+            v
         })
         .collect();
     json!({ "model": info.name, "precision": info.precision, "layers": layers, "standardization": stats })

@@ -178,34 +178,7 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
             }
             "dense" => {
                 c.missing_semicolon(st)?;
-                if st.args.is_empty() || st.args.len() > 2 {
-                    return Err(c
-                        .err(
-                            ErrorKind::BadArgument,
-                            st.span,
-                            format!(
-                                "`dense` takes a width and an optional activation, found {} argument{}",
-                                st.args.len(),
-                                plural(st.args.len())
-                            ),
-                        )
-                        .with_help("write it as `dense 8 relu;` or, for the output layer, `dense 3;`"));
-                }
-                let a = c.bare_args(st, st.args.len(), "dense N [relu];")?;
-                let width = c.int(a[0].0, a[0].1, "the layer width", 1, MAX_COUNT)? as usize;
-                let mut relu = false;
-                let mut act_span = None;
-                if let Some((v, span)) = a.get(1) {
-                    let w = c.word(v, *span, "an activation", "relu")?;
-                    if w != "relu" {
-                        return Err(c
-                            .err(ErrorKind::UnknownActivation, *span, format!("unknown activation `{w}`"))
-                            .with_help("the only activation is `relu`; leave it out for a linear layer"));
-                    }
-                    relu = true;
-                    act_span = Some(*span);
-                }
-                layers.push((Layer { width, relu, loc: c.loc(st.keyword_span) }, st.keyword_span, act_span));
+                layers.push(check_dense(&c, st)?);
             }
             "loss" => {
                 duplicate(seen.loss)?;
@@ -390,6 +363,71 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
             quantize: quantize_loc,
         },
     })
+}
+
+/// `dense N [relu] [bias=on|off];`
+fn check_dense(c: &Checker<'_, '_>, st: &Statement) -> Result<(Layer, Span, Option<Span>)> {
+    let usage = "write it as `dense 8 relu;` or, for the output layer, `dense 3;` (add `bias=off` for no bias)";
+    let mut bare = Vec::new();
+    let mut bias = None;
+    for arg in &st.args {
+        match &arg.kind {
+            ArgKind::Value(v) => bare.push((v, arg.span)),
+            ArgKind::Pair { key, key_span, value } => {
+                if key != "bias" {
+                    return Err(c
+                        .err(ErrorKind::UnknownKey, *key_span, format!("`dense` has no setting `{key}`"))
+                        .with_help("the only setting is `bias=on` (the default) or `bias=off`"));
+                }
+                if bias.is_some() {
+                    return Err(c
+                        .err(ErrorKind::DuplicateStatement, *key_span, "`bias` is given twice")
+                        .with_help(usage));
+                }
+                bias = Some(match value {
+                    Value::Word(w) if w == "on" => true,
+                    Value::Word(w) if w == "off" => false,
+                    other => {
+                        return Err(c
+                            .err(
+                                ErrorKind::BadArgument,
+                                arg.span,
+                                format!("`bias` is `on` or `off`, found {}", other.describe()),
+                            )
+                            .with_help("write `bias=off` for a layer without bias; biases are on by default"))
+                    }
+                });
+            }
+        }
+    }
+    if bare.is_empty() || bare.len() > 2 {
+        return Err(c
+            .err(
+                ErrorKind::BadArgument,
+                st.span,
+                format!(
+                    "`dense` takes a width and an optional activation, found {} argument{}",
+                    bare.len(),
+                    plural(bare.len())
+                ),
+            )
+            .with_help(usage));
+    }
+    let width = c.int(bare[0].0, bare[0].1, "the layer width", 1, MAX_COUNT)? as usize;
+    let mut relu = false;
+    let mut act_span = None;
+    if let Some((v, span)) = bare.get(1) {
+        let w = c.word(v, *span, "an activation", "relu")?;
+        if w != "relu" {
+            return Err(c
+                .err(ErrorKind::UnknownActivation, *span, format!("unknown activation `{w}`"))
+                .with_help("the only activation is `relu`; leave it out for a linear layer"));
+        }
+        relu = true;
+        act_span = Some(*span);
+    }
+    let layer = Layer { width, relu, bias: bias.unwrap_or(true), loc: c.loc(st.keyword_span) };
+    Ok((layer, st.keyword_span, act_span))
 }
 
 fn check_optimizer(c: &Checker<'_, '_>, st: &Statement) -> Result<f64> {

@@ -13,12 +13,20 @@ pub struct Loc {
     pub col: u32,
 }
 
-/// One `dense N [relu];` statement.
+/// One `dense N [relu] [bias=on|off];` statement.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Layer {
     pub width: usize,
     pub relu: bool,
+    /// Whether the layer adds a trained bias to its output (on unless
+    /// `bias=off`).
+    #[serde(default = "bias_default")]
+    pub bias: bool,
     pub loc: Loc,
+}
+
+fn bias_default() -> bool {
+    true
 }
 
 /// Bit widths of the quantized tensors (signed, two's-complement range),

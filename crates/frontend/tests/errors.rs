@@ -79,6 +79,7 @@ model iris {
     let spec = silc_frontend::compile_source("iris.mlp", src.as_bytes()).expect("parses");
     assert_eq!(spec.widths_chain(), vec![4, 8, 3]);
     assert!(spec.layers[0].relu && !spec.layers[1].relu);
+    assert!(spec.layers.iter().all(|l| l.bias), "biases are on by default");
     assert_eq!((spec.batch, spec.epochs, spec.bits, spec.lr), (8, 30, 8, 0.125));
     assert_eq!(spec.widths.weights, 7, "widths default to bits - 1");
 }
@@ -91,6 +92,24 @@ fn optional_statements_are_read() {
     assert_eq!(spec.seed, 99);
     assert_eq!((spec.widths.weights, spec.widths.gradients, spec.widths.activations), (5, 4, 5));
     assert_eq!(spec.pfail_log2, 64);
+}
+
+#[test]
+fn bias_is_set_per_layer() {
+    let src = "model m { input 2; dense 4 relu bias=off; dense 2 bias=on; loss cross_entropy; optimizer sgd lr=0.5;
+               batch 1; epochs 1; bits 6; }";
+    let spec = silc_frontend::compile_source("m.mlp", src.as_bytes()).expect("parses");
+    assert_eq!(spec.layers.iter().map(|l| (l.relu, l.bias)).collect::<Vec<_>>(), vec![(true, false), (false, true)]);
+    for (bad, want) in [
+        ("dense 4 relu bias=off bias=on;", "`bias` is given twice"),
+        ("dense 4 relu colour=red;", "`dense` has no setting `colour`"),
+        ("dense 4 relu bias=1;", "`bias` is `on` or `off`, found number `1`"),
+        ("dense bias=off;", "`dense` takes a width and an optional activation, found 0 arguments"),
+    ] {
+        let text = format!("model m {{ input 2; {bad} dense 2; loss cross_entropy; optimizer sgd lr=0.5; batch 1; epochs 1; bits 6; }}");
+        let d = silc_frontend::compile_source("m.mlp", text.as_bytes()).expect_err(bad);
+        assert!(d.to_string().contains(want), "{bad}: {d}");
+    }
 }
 
 mod fuzz {

@@ -16,4 +16,16 @@ pub struct Quant {
     pub label_value: i64,
     /// Real logit = integer × scale.
     pub logit_scale: f64,
+    /// Per layer, the real value of the constant input column that carries
+    /// the bias (`None`: the layer has no bias). A layer with a bias has one
+    /// more weight row: real bias = last row's integer × weight scale × this.
+    #[serde(default)]
+    pub biases: Vec<Option<f64>>,
+}
+
+impl Quant {
+    /// The constant column's real value for layer `l`, if it has a bias.
+    pub fn bias_input(&self, l: usize) -> Option<f64> {
+        self.biases.get(l).copied().flatten()
+    }
 }

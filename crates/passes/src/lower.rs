@@ -3,7 +3,9 @@
 //! One step takes a batch `x` (`[batch, inputs]`), its labels `y`
 //! (`[batch, classes]`, one-hot scaled to `G`), and the weights `w1 … wL`, and
 //! returns the updated weights `w1.next …` and the logits. Forward:
-//! `z_l = rescale(a_{l-1} · w_l)`, `a_l = relu(z_l)`; loss gradient
+//! `z_l = rescale([a_{l-1}, c] · w_l)`, `a_l = relu(z_l)`, where the constant
+//! column `c` makes the last row of `w_l` the layer's bias (layers with
+//! `bias=off` use `a_{l-1}` alone); loss gradient
 //! `δ_L = ce_grad(z_L, y)`; backward: `dW_l = rescale(a_{l-1}ᵀ · δ_l)`,
 //! `δ_{l-1} = relu_backward(rescale(δ_l · w_lᵀ), z_{l-1})`; update
 //! `w_l ← sgd_update(w_l, dW_l)`.
@@ -178,6 +180,21 @@ fn signed_type(shape: Vec<usize>, bits: u32) -> Type {
     Type::enc_offset(shape, -half, half - 1, half)
 }
 
+/// `[a, c]`: `a` with a constant column appended, `c` the integer closest to
+/// the real value 1 at `a`'s scale (within `a`'s range). The column costs no
+/// bootstrap: a slice of `a` times zero plus `c`, a noiseless encryption of
+/// `c`. Returns the column and `c`'s real value.
+fn bias_column(g: &mut Graph, a: silc_ir::ValueId, scale: f64, at: Loc) -> (silc_ir::ValueId, f64) {
+    let ty = g.ty(a).clone();
+    let c = ((1.0 / scale).round() as i64).clamp(1, ty.hi.max(1));
+    let batch = ty.shape[0];
+    let first = g.push(Op::Slice { axis: 1, start: 0, len: 1 }, vec![a], at);
+    let zero = g.add(Op::MulClear { c: 0 }, vec![first], Type::enc(vec![batch, 1], 0, 0), at);
+    let one =
+        g.add(Op::AddClear { c: c + ty.offset }, vec![zero], Type::enc_offset(vec![batch, 1], c, c, ty.offset), at);
+    (g.push(Op::Concat { axis: 1 }, vec![a, one], at), c as f64 * scale)
+}
+
 /// Builds one training step of `spec` with the given formats.
 pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> {
     let p = spec.bits as u32;
@@ -232,13 +249,14 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
     let mut weights = Vec::new();
     let mut weight_scales = Vec::new();
     for (l, layer) in spec.layers.iter().enumerate() {
-        let n_in = widths[l];
-        let range = (formats.weight_gain / (n_in as f64).sqrt()).clamp(1.0 / 32.0, 2.0);
+        // A bias is one more weight row, fed by a constant input column.
+        let rows = widths[l] + usize::from(layer.bias);
+        let range = (formats.weight_gain / (rows as f64).sqrt()).clamp(1.0 / 32.0, 2.0);
         weight_scales.push(range / half(ww) as f64);
         weights.push(g.add(
             Op::Input { name: format!("w{}", l + 1), role: Role::Weight },
             vec![],
-            signed_type(vec![n_in, layer.width], ww),
+            signed_type(vec![rows, layer.width], ww),
             loc(layer.loc),
         ));
     }
@@ -284,12 +302,25 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         Ok((g.add(op, vec![z], ty, at), scale_ab * d as f64))
     };
 
-    // Forward.
+    // Forward. A layer with a bias multiplies `[a, c]` (its input with a
+    // constant column) by its weights, so the bias is the last weight row and
+    // is trained by the same product and update as the others.
     let mut acts = vec![(x, input_scale)];
+    let mut fed = Vec::new();
+    let mut biases = Vec::new();
     let mut pre = Vec::new();
     for (l, layer) in spec.layers.iter().enumerate() {
         let at = loc(layer.loc);
         let (a, sa) = acts[l];
+        let a = if layer.bias {
+            let (column, real) = bias_column(&mut g, a, sa, at);
+            biases.push(Some(real));
+            column
+        } else {
+            biases.push(None);
+            a
+        };
+        fed.push(a);
         let last = l + 1 == n_layers;
         let range = if last { formats.logit_range } else { formats.hidden_range };
         let (z, sz) =
@@ -312,14 +343,20 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
     let mut updated = vec![None; n_layers];
     for l in (0..n_layers).rev() {
         let at = loc(spec.layers[l].loc);
-        let (a, sa) = acts[l];
+        let (a, sa) = (fed[l], acts[l].1);
         let at_t = g.push(Op::Transpose, vec![a], at);
         let in_range = if l == 0 { formats.input_range } else { formats.hidden_range };
         let g_range = formats.gradient_gain * (batch as f64).sqrt() * in_range;
         let (grad, sgrad) =
             rescaled_matmul(&mut g, at_t, delta, sa * delta_scale, g_range / half(wg) as f64, wg, block, at)?;
         if l > 0 {
-            let wt = g.push(Op::Transpose, vec![weights[l]], at);
+            // The bias row does not propagate back.
+            let w = if spec.layers[l].bias {
+                g.push(Op::Slice { axis: 0, start: 0, len: widths[l] }, vec![weights[l]], at)
+            } else {
+                weights[l]
+            };
+            let wt = g.push(Op::Transpose, vec![w], at);
             let target = formats.delta_range / half(wg) as f64;
             let (e, se) = rescaled_matmul(&mut g, delta, wt, delta_scale * weight_scales[l], target, wg, block, at)?;
             delta = if spec.layers[l - 1].relu {
@@ -358,6 +395,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
             weight_bits: ww,
             label_value: grad_max,
             logit_scale,
+            biases,
         },
     })
 }

@@ -1,5 +1,6 @@
-//! The float32 reference trainer: the same architecture (no biases), the same
-//! initial weights (dequantized), the same batches in the same order, the same
+//! The float32 reference trainer: the same architecture (a layer's bias is
+//! its last weight row, fed by the same constant input as in the circuit),
+//! the same initial weights (dequantized), the same batches in the same order, the same
 //! learning rate and epochs, in ordinary float arithmetic with softmax
 //! cross-entropy averaged over the batch.
 
@@ -25,6 +26,11 @@ fn forward(arch: &Arch, w: &[Vec<f32>], x: &[f32]) -> (Vec<Vec<f32>>, Vec<Vec<f3
                 for (zj, wij) in z.iter_mut().zip(&w[l][i * n_out..(i + 1) * n_out]) {
                     *zj += ai * wij;
                 }
+            }
+        }
+        if let Some(c) = arch.bias[l] {
+            for (zj, bj) in z.iter_mut().zip(&w[l][n_in * n_out..(n_in + 1) * n_out]) {
+                *zj += c as f32 * bj;
             }
         }
         let out = if arch.relu[l] { z.iter().map(|v| v.max(0.0)).collect() } else { z.clone() };
@@ -87,6 +93,11 @@ pub fn train(
                     for r in 0..n_in {
                         for c in 0..n_out {
                             grads[l][r * n_out + c] += a[r] * delta[c];
+                        }
+                    }
+                    if let Some(b) = arch.bias[l] {
+                        for c in 0..n_out {
+                            grads[l][n_in * n_out + c] += b as f32 * delta[c];
                         }
                     }
                     if l > 0 {

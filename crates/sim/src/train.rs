@@ -33,12 +33,27 @@ pub struct Arch {
     pub widths: Vec<usize>,
     /// Whether each layer has a ReLU.
     pub relu: Vec<bool>,
+    /// Per layer, the real value of the constant input column that carries
+    /// the bias (`Quant::biases`); `None` for a layer without bias.
+    pub bias: Vec<Option<f64>>,
     pub batch: usize,
     pub lr: f64,
 }
 
+impl Arch {
+    /// Weight rows of layer `l`: its inputs, plus the bias row if it has one.
+    pub fn rows(&self, l: usize) -> usize {
+        self.widths[l] + usize::from(self.has_bias(l))
+    }
+
+    pub fn has_bias(&self, l: usize) -> bool {
+        self.bias.get(l).copied().flatten().is_some()
+    }
+}
+
 /// The client's initial weights: He-uniform `U(±√(6/n_in))`, quantized to
-/// each layer's weight scale. Integers (logical values).
+/// each layer's weight scale, and zero biases (the last row of a layer with
+/// a bias). Integers (logical values).
 pub fn initial_weights(arch: &Arch, quant: &Quant, seed: u64) -> Vec<Tensor> {
     let mut rng = Rng::new(seed);
     let hi = (1i64 << (quant.weight_bits - 1)) - 1;
@@ -46,13 +61,14 @@ pub fn initial_weights(arch: &Arch, quant: &Quant, seed: u64) -> Vec<Tensor> {
         .map(|l| {
             let (n_in, n_out) = (arch.widths[l], arch.widths[l + 1]);
             let limit = (6.0 / n_in as f64).sqrt();
-            let data = (0..n_in * n_out)
+            let mut data: Vec<i64> = (0..n_in * n_out)
                 .map(|_| {
                     let w = (2.0 * rng.unit() - 1.0) * limit;
                     ((w / quant.weight_scales[l]).round() as i64).clamp(-hi - 1, hi)
                 })
                 .collect();
-            Tensor::new(vec![n_in, n_out], data)
+            data.resize(arch.rows(l) * n_out, 0);
+            Tensor::new(vec![arch.rows(l), n_out], data)
         })
         .collect()
 }

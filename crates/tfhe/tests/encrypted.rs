@@ -88,6 +88,7 @@ fn encrypted_training_equals_simulation(model: &str, n: usize, steps: usize) {
     let arch = Arch {
         widths: spec.widths_chain(),
         relu: spec.layers.iter().map(|l| l.relu).collect(),
+        bias: q.biases.clone(),
         batch: spec.batch,
         lr: spec.lr,
     };

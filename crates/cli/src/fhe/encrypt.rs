@@ -56,7 +56,7 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
     let stats = Standardizer::fit(&data);
     let x_off = g.ty(g.find("x").ok_or("error: the circuit has no input `x`")?).offset;
     let classes = spec.classes();
-    let arch = arch_of(spec);
+    let arch = arch_of(spec, q);
     let orders = epoch_orders(data.len(), spec.batch, spec.epochs, spec.seed);
     let mut weights = Vec::new();
     for (l, w) in initial_weights(&arch, q, spec.seed).iter().enumerate() {
@@ -111,10 +111,11 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn arch_of(spec: &silc_frontend::ModelSpec) -> silc_sim::train::Arch {
+fn arch_of(spec: &silc_frontend::ModelSpec, q: &silc_ir::Quant) -> silc_sim::train::Arch {
     silc_sim::train::Arch {
         widths: spec.widths_chain(),
         relu: spec.layers.iter().map(|l| l.relu).collect(),
+        bias: q.biases.clone(),
         batch: spec.batch,
         lr: spec.lr,
     }
