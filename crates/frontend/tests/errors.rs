@@ -95,6 +95,20 @@ fn optional_statements_are_read() {
 }
 
 #[test]
+fn scaling_defaults_to_block_at_5_and_6_bits() {
+    use silc_frontend::spec::Scaling;
+    for (bits, want) in [(4, Scaling::Static), (5, Scaling::Block), (6, Scaling::Block), (7, Scaling::Static)] {
+        let src = format!(
+            "model m {{ input 2; dense 2; loss cross_entropy; optimizer sgd lr=0.5; batch 1; epochs 1; bits {bits}; }}"
+        );
+        let spec = silc_frontend::compile_source("m.mlp", src.as_bytes()).expect("parses");
+        assert_eq!(spec.scaling, want, "bits {bits}");
+        let fixed = src.replace("bits", "scaling static; bits");
+        assert_eq!(silc_frontend::compile_source("m.mlp", fixed.as_bytes()).unwrap().scaling, Scaling::Static);
+    }
+}
+
+#[test]
 fn bias_is_set_per_layer() {
     let src = "model m { input 2; dense 4 relu bias=off; dense 2 bias=on; loss cross_entropy; optimizer sgd lr=0.5;
                batch 1; epochs 1; bits 6; }";
