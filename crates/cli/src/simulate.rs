@@ -161,8 +161,8 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
         };
         let w0: Vec<Vec<f32>> = weights
             .iter()
-            .zip(&q.weight_scales)
-            .map(|(w, s)| w.data.iter().map(|&v| (v as f64 * s) as f32).collect())
+            .enumerate()
+            .map(|(l, w)| q.combined_weights(&w.data).iter().map(|&v| (v as f64 * q.weight_unit(l)) as f32).collect())
             .collect();
         float::train(&arch, w0, &to_float(&train), &to_float(&test), &orders).1
     });

@@ -45,11 +45,12 @@ pub fn to_json(info: &ModelInfo, ints: &[Tensor], stats: Option<&serde_json::Val
         .iter()
         .enumerate()
         .map(|(l, w)| {
-            let scale = info.quant.weight_scales[l];
-            let n_out = w.shape[1];
+            let scale = info.quant.weight_unit(l);
+            let ints = info.quant.combined_weights(&w.data);
+            let (rows, n_out) = (w.shape[w.shape.len() - 2], w.shape[w.shape.len() - 1]);
             let bias = info.quant.bias_input(l);
-            let n_in = w.shape[0] - usize::from(bias.is_some());
-            let (body, last) = w.data.split_at(n_in * n_out);
+            let n_in = rows - usize::from(bias.is_some());
+            let (body, last) = ints.split_at(n_in * n_out);
             let mut v = json!({
                 "name": format!("w{}", l + 1), "shape": [n_in, n_out], "relu": info.relu[l],
                 "integers": body, "scale": scale,

@@ -317,11 +317,28 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
     }
 
     let default = bits.saturating_sub(1).max(2);
-    let mut widths = Widths { input: default, weights: default, activations: default, gradients: default };
+    let mut widths =
+        Widths { input: default, weights: Widths::default_weights(bits), activations: default, gradients: default };
     let mut quantize_loc = None;
     if let Some((entries, span)) = &seen.quantize {
         quantize_loc = Some(c.loc(*span));
         for (key, w, span) in entries {
+            // A weight may be wider than a ciphertext: it is then carried in
+            // two digits of at most `bits - 1` bits each.
+            let max_weights = (2 * bits.saturating_sub(1)).min(16);
+            if key == "weights" && (bits..=max_weights).contains(w) {
+                widths.weights = *w;
+                continue;
+            }
+            if key == "weights" && *w > bits {
+                return Err(c
+                    .err(ErrorKind::WidthOutOfRange, *span, format!("`weights={w}` is too wide for `bits {bits}`"))
+                    .with_label(format!("must be from 2 to {max_weights}"))
+                    .with_help(format!(
+                        "a weight is carried in at most two digits of {} bits: use `weights={max_weights}` or less, or raise `bits`",
+                        bits - 1
+                    )));
+            }
             if *w < 2 || *w > bits {
                 return Err(c
                     .err(

@@ -114,11 +114,14 @@ fn bias_is_set_per_layer() {
                batch 1; epochs 1; bits 6; }";
     let spec = silc_frontend::compile_source("m.mlp", src.as_bytes()).expect("parses");
     assert_eq!(spec.layers.iter().map(|l| (l.relu, l.bias)).collect::<Vec<_>>(), vec![(true, false), (false, true)]);
+    let wide = src.replace("bits 6;", "bits 6; quantize weights=10;");
+    assert_eq!(silc_frontend::compile_source("m.mlp", wide.as_bytes()).expect("two digits").widths.weights, 10);
     for (bad, want) in [
         ("dense 4 relu bias=off bias=on;", "`bias` is given twice"),
         ("dense 4 relu colour=red;", "`dense` has no setting `colour`"),
         ("dense 4 relu bias=1;", "`bias` is `on` or `off`, found number `1`"),
         ("dense bias=off;", "`dense` takes a width and an optional activation, found 0 arguments"),
+        ("dense 4; quantize weights=11;", "`weights=11` is too wide for `bits 6`"),
     ] {
         let text = format!("model m {{ input 2; {bad} dense 2; loss cross_entropy; optimizer sgd lr=0.5; batch 1; epochs 1; bits 6; }}");
         let d = silc_frontend::compile_source("m.mlp", text.as_bytes()).expect_err(bad);

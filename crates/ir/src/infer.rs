@@ -80,9 +80,16 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             }
             mk(shape, (-grad_max, *grad_max))
         }
-        Op::SgdUpdate { .. } => {
+        Op::SgdUpdate { lo_bits: 0, .. } => {
             let shape = same_shape("sgd_update")?;
             mk(shape, (t[0].lo, t[0].hi))
+        }
+        Op::SgdUpdate { .. } => {
+            let (w, g) = (&t[0].shape, &t[1].shape);
+            if w.len() != 3 || w[0] != 2 || w[1..] != g[..] {
+                return Err(format!("sgd_update of a two-digit weight: shapes {w:?} and {g:?}"));
+            }
+            mk(w.clone(), (t[0].lo, t[0].hi))
         }
         Op::ModMatMul { modulus } => {
             let (a, b) = (t[0], t[1]);

@@ -84,10 +84,17 @@ pub enum Op {
     },
     /// `(w, g) → clamp(w - clamp(round(g·num / 2^shift), -bound, bound), wmin, wmax)`,
     /// `[wmin, wmax]` being `w`'s own range: one SGD step.
+    ///
+    /// With `lo_bits = L > 0` the weight has two digits, `w` being `[2, r, c]`:
+    /// `w[0]` the high digit (what the products use) and `w[1]` a balanced low
+    /// digit in `[-2^(L-1), 2^(L-1))`, the weight being `w[0]·2^L + w[1]`. The
+    /// step is in units of the low digit and carries into the high digit,
+    /// which saturates (see `semantics::sgd_two_digits`).
     SgdUpdate {
         num: i64,
         shift: u32,
         bound: i64,
+        lo_bits: u32,
     },
 
     // ---- between levels: residue number system ----------------------------

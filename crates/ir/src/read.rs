@@ -337,6 +337,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
     // Optional: only the rescaling ops read it; elsewhere it is put back and
     // reported as an unknown attribute by the caller.
     let shift_attr = if matches!(name, "rescale" | "from_residues") { a.remove("shifts") } else { None };
+    let lo_bits_attr = if name == "sgd_update" { a.remove("lo_bits") } else { None };
     let shifts: R<Vec<usize>> = match shift_attr {
         None => Ok(vec![]),
         Some(Attr::Ints(v)) => {
@@ -405,6 +406,10 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             num: int(take("num")?)?,
             shift: within("shift", int(take("shift")?)?, 0, 40)? as u32,
             bound: int(take("bound")?)?,
+            lo_bits: match lo_bits_attr {
+                None => 0,
+                Some(v) => within("lo_bits", int(v)?, 1, 15)? as u32,
+            },
         },
         "mod_matmul" => Op::ModMatMul { modulus: within("modulus", int(take("modulus")?)?, 2, 1 << 16)? },
         "from_residues" => Op::FromResidues {

@@ -87,6 +87,25 @@ pub fn sgd_update(w: i64, g: i64, num: i64, shift: u32, bound: i64, wlo: i64, wh
     (w - sgd_step(g, num, shift, bound)).clamp(wlo, whi)
 }
 
+/// `SgdUpdate` of a two-digit weight `hi·2^L + lo` (`lo` balanced in
+/// `[-2^(L-1), 2^(L-1))`): `t = lo - step`, `carry = ⌊(t + 2^(L-1)) / 2^L⌋`,
+/// returns `(clamp(hi + carry, hlo, hhi), t - carry·2^L)`. The low digit
+/// keeps its remainder when the high digit saturates.
+#[allow(clippy::too_many_arguments)]
+pub fn sgd_two_digits(
+    hi: i64,
+    lo: i64,
+    g: i64,
+    (num, shift, bound): (i64, u32, i64),
+    lo_bits: u32,
+    hlo: i64,
+    hhi: i64,
+) -> (i64, i64) {
+    let t = lo - sgd_step(g, num, shift, bound);
+    let carry = (t + (1i64 << (lo_bits - 1))).div_euclid(1i64 << lo_bits);
+    ((hi + carry).clamp(hlo, hhi), t - carry * (1i64 << lo_bits))
+}
+
 /// The update subtracted from a weight for gradient `g`.
 pub fn sgd_step(g: i64, num: i64, shift: u32, bound: i64) -> i64 {
     let half = if shift == 0 { 0 } else { 1i64 << (shift - 1) };

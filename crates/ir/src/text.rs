@@ -63,8 +63,12 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
         Op::CeGrad { z_scale, exp_max, grad_max } => {
             vec![("z_scale", Float(*z_scale)), ("exp_max", Int(*exp_max)), ("grad_max", Int(*grad_max))]
         }
-        Op::SgdUpdate { num, shift, bound } => {
-            vec![("num", Int(*num)), ("shift", Int(*shift as i64)), ("bound", Int(*bound))]
+        Op::SgdUpdate { num, shift, bound, lo_bits } => {
+            let mut a = vec![("num", Int(*num)), ("shift", Int(*shift as i64)), ("bound", Int(*bound))];
+            if *lo_bits > 0 {
+                a.push(("lo_bits", Int(*lo_bits as i64)));
+            }
+            a
         }
         Op::ModMatMul { modulus } => vec![("modulus", Int(*modulus))],
         Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts } => {

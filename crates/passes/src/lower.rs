@@ -195,6 +195,18 @@ fn bias_column(g: &mut Graph, a: silc_ir::ValueId, scale: f64, at: Loc) -> (silc
     (g.push(Op::Concat { axis: 1 }, vec![a, one], at), c as f64 * scale)
 }
 
+/// The largest SGD step (in low-digit units) of a two-digit weight for which
+/// both the low digit plus the step and the high digit plus its carry stay
+/// within `p` bits (see `nonlinear::sgd_two_digits`).
+pub fn two_digit_bound(p: u32, wh: u32, lo_bits: u32) -> i64 {
+    let (size, span, unit) = (1i64 << p, 1i64 << wh, 1i64 << lo_bits);
+    let carry = |t: i64| (t + unit / 2).div_euclid(unit);
+    (1..=(size - span) / 2)
+        .rev()
+        .find(|&b| span - 1 + carry(span / 2 - 1 + b) - carry(-span / 2 - b) < size)
+        .unwrap_or(1)
+}
+
 /// Builds one training step of `spec` with the given formats.
 pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> {
     let p = spec.bits as u32;
@@ -213,7 +225,11 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
     };
     limit("activations", wa, p - 1, "the softmax compares two logits, which needs one spare bit")?;
     limit("gradients", wg, p - 1, "relu_backward packs a mask bit beside each gradient")?;
-    limit("weights", ww, p - 1, "the SGD update adds a bounded step to each weight")?;
+    // A weight wider than `p - 1` bits is two digits: a high digit of
+    // `wh = p - 1` bits that the products use, and a low digit of `lo_bits`.
+    let wh = ww.min(p - 1);
+    let lo_bits = ww - wh;
+    limit("weights", ww, 2 * (p - 1), "a weight is carried in at most two digits of bits - 1 bits")?;
     limit("input", wx, p, "an input is one ciphertext")?;
 
     let batch = spec.batch;
@@ -247,18 +263,28 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         loc(spec.locs.loss),
     );
     let mut weights = Vec::new();
+    let mut stored = Vec::new();
     let mut weight_scales = Vec::new();
     for (l, layer) in spec.layers.iter().enumerate() {
         // A bias is one more weight row, fed by a constant input column.
         let rows = widths[l] + usize::from(layer.bias);
         let range = (formats.weight_gain / (rows as f64).sqrt()).clamp(1.0 / 32.0, 2.0);
-        weight_scales.push(range / half(ww) as f64);
-        weights.push(g.add(
+        weight_scales.push(range / half(wh) as f64);
+        let shape = if lo_bits > 0 { vec![2, rows, layer.width] } else { vec![rows, layer.width] };
+        let w = g.add(
             Op::Input { name: format!("w{}", l + 1), role: Role::Weight },
             vec![],
-            signed_type(vec![rows, layer.width], ww),
+            signed_type(shape, wh),
             loc(layer.loc),
-        ));
+        );
+        stored.push(w);
+        // The products use the high digit.
+        weights.push(if lo_bits > 0 {
+            let d = g.push(Op::Slice { axis: 0, start: 0, len: 1 }, vec![w], loc(layer.loc));
+            g.push(Op::Reshape { shape: vec![rows, layer.width] }, vec![d], loc(layer.loc))
+        } else {
+            w
+        });
     }
 
     // A matmul followed by its rescale to `bits`, aiming at `target_scale`
@@ -372,14 +398,16 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         // w ← w - lr · (dW / batch): the step in weight units is g · lr·s_g/(batch·s_w).
         let block_scaled = matches!(&g.node(grad).op, Op::Rescale { shifts, .. } if !shifts.is_empty());
         let gain = if block_scaled { formats.block_step } else { 1.0 };
-        let factor = gain * spec.lr * sgrad / (batch as f64 * weight_scales[l]);
+        // The step is in units of the lowest digit.
+        let unit = weight_scales[l] / (1u64 << lo_bits) as f64;
+        let factor = gain * spec.lr * sgrad / (batch as f64 * unit);
         let shift = (16 - factor.log2().floor() as i64).clamp(0, 40) as u32;
         let num = (factor * (1u64 << shift) as f64).round() as i64;
-        let bound = ((1i64 << p) - (1i64 << ww)) / 2;
-        let op = Op::SgdUpdate { num, shift, bound };
-        let mut ty = silc_ir::infer::infer(&g, &op, &[weights[l], grad]).expect("sgd types");
-        ty.offset = half(ww);
-        updated[l] = Some(g.add(op, vec![weights[l], grad], ty, loc(spec.locs.optimizer)));
+        let bound = if lo_bits > 0 { two_digit_bound(p, wh, lo_bits) } else { ((1i64 << p) - (1i64 << wh)) / 2 };
+        let op = Op::SgdUpdate { num, shift, bound, lo_bits };
+        let mut ty = silc_ir::infer::infer(&g, &op, &[stored[l], grad]).expect("sgd types");
+        ty.offset = half(wh);
+        updated[l] = Some(g.add(op, vec![stored[l], grad], ty, loc(spec.locs.optimizer)));
     }
     for (l, w) in updated.into_iter().enumerate() {
         let w = w.expect("every layer updated");
@@ -392,7 +420,8 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
             input_scale,
             input_bits: wx,
             weight_scales,
-            weight_bits: ww,
+            weight_bits: wh,
+            weight_lo_bits: lo_bits,
             label_value: grad_max,
             logit_scale,
             biases,

@@ -14,7 +14,12 @@ pub fn run(g: &Graph) -> Graph {
         let new = match &node.op {
             Op::Relu => relu(&mut rw.new, args[0], &ty, loc),
             Op::ReluBackward => relu_backward(&mut rw.new, args[0], args[1], &ty, loc),
-            Op::SgdUpdate { num, shift, bound } => sgd(&mut rw.new, args[0], args[1], (*num, *shift, *bound), &ty, loc),
+            Op::SgdUpdate { num, shift, bound, lo_bits: 0 } => {
+                sgd(&mut rw.new, args[0], args[1], (*num, *shift, *bound), &ty, loc)
+            }
+            Op::SgdUpdate { num, shift, bound, lo_bits } => {
+                sgd_two_digits(&mut rw.new, args[0], args[1], (*num, *shift, *bound), *lo_bits, &ty, loc)
+            }
             Op::CeGrad { z_scale, exp_max, grad_max } => {
                 ce_grad(&mut rw.new, args[0], args[1], *z_scale, *exp_max, *grad_max, &ty, loc)
             }
@@ -77,6 +82,51 @@ fn sgd(g: &mut Graph, w: ValueId, grad: ValueId, (num, shift, bound): (i64, u32,
     let s = g.push(Op::Add, vec![w, t], loc);
     let clamp = Table::from_fn("sgd_clamp", p, |v| (v - bound - off_w).clamp(wlo, whi) + ty.offset);
     typed_lut(g, clamp, s, ty, loc)
+}
+
+/// The two-digit SGD step (see `semantics::sgd_two_digits`): the step table
+/// on the gradient, `s = lo + step` leveled, then on `s` a table for the new
+/// low digit and one for the carry, and a
+/// clamping table on `hi + carry`: four tables (`s` fills all p bits, so
+/// the low digit and the carry cannot share one blind rotation).
+fn sgd_two_digits(
+    g: &mut Graph,
+    w: ValueId,
+    grad: ValueId,
+    (num, shift, bound): (i64, u32, i64),
+    lo_bits: u32,
+    ty: &Type,
+    loc: Loc,
+) -> ValueId {
+    let p = g.bits;
+    let off_g = g.ty(grad).offset;
+    let (off_w, wlo, whi) = (g.ty(w).offset, g.ty(w).lo, g.ty(w).hi);
+    let shape = g.ty(grad).shape.clone();
+    let digit = |g: &mut Graph, i: usize| {
+        let d = g.push(Op::Slice { axis: 0, start: i, len: 1 }, vec![w], loc);
+        g.push(Op::Reshape { shape: shape.clone() }, vec![d], loc)
+    };
+    let (hi, lo) = (digit(g, 0), digit(g, 1));
+    let step = Table::from_fn("sgd_step", p, |e| bound - semantics::sgd_step(e - off_g, num, shift, bound));
+    let t = g.lut(step, grad, loc);
+    let s = g.push(Op::Add, vec![lo, t], loc);
+    // `s` holds `lo + off_w + bound - step`, i.e. `t = s - off_w - bound`.
+    let unit = 1i64 << lo_bits;
+    let carry_of = move |v: i64| (v - off_w - bound + unit / 2).div_euclid(unit);
+    let (s_lo, s_hi) = g.ty(s).stored();
+    let c_min = carry_of(s_lo);
+    let new_lo = Table::from_fn("sgd_lo", p, move |v| v - off_w - bound - carry_of(v) * unit + ty.offset);
+    let lo2 = typed_lut(g, new_lo, s, &ty.with_shape(shape.clone()), loc);
+    let carry = g.lut(Table::from_fn("sgd_carry", p, move |v| carry_of(v) - c_min), s, loc);
+    debug_assert!(carry_of(s_hi) - c_min < 1 << p);
+    let h = g.push(Op::Add, vec![hi, carry], loc);
+    let clamp = Table::from_fn("sgd_clamp", p, move |v| (v - off_w + c_min).clamp(wlo, whi) + ty.offset);
+    let hi2 = typed_lut(g, clamp, h, &ty.with_shape(shape.clone()), loc);
+    let mut one = shape.clone();
+    one.insert(0, 1);
+    let hi2 = g.push(Op::Reshape { shape: one.clone() }, vec![hi2], loc);
+    let lo2 = g.push(Op::Reshape { shape: one }, vec![lo2], loc);
+    g.push(Op::Concat { axis: 0 }, vec![hi2, lo2], loc)
 }
 
 /// Row-wise softmax gradient (see `semantics::ce_grad`):

@@ -366,10 +366,34 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
     Ok((rw.finish(), choices))
 }
 
-/// The residue table of a (high-level) value: stored `e` ↦ `(e - offset) mod m`.
+/// The residues mod `m` of a (high-level) value: the table stored `e` ↦
+/// `(e - offset) mod m`. A constant part (a bias column, see
+/// `lower::bias_column`) needs no table: its residue is a noiseless
+/// constant, so a concatenation (or its transpose) holding one is taken
+/// apart and each part gets its own residues.
 fn residue(g: &mut Graph, v: silc_ir::ValueId, m: i64, loc: Loc) -> silc_ir::ValueId {
-    let off = g.ty(v).offset;
+    let ty = g.ty(v).clone();
+    if ty.lo == ty.hi {
+        let zero = g.push(Op::MulClear { c: 0 }, vec![v], loc);
+        return g.push(Op::AddClear { c: ty.lo.rem_euclid(m) }, vec![zero], loc);
+    }
+    if has_constant_part(g, v) {
+        let node = g.node(v).clone();
+        let parts: Vec<silc_ir::ValueId> = node.args.iter().map(|&a| residue(g, a, m, loc)).collect();
+        return g.push(node.op, parts, loc);
+    }
+    let off = ty.offset;
     g.lut(Table::from_fn(format!("res{m}"), g.bits, |e| (e - off).rem_euclid(m)), v, loc)
+}
+
+/// Whether `v` is a concatenation, or a transpose of one, with a constant part.
+fn has_constant_part(g: &Graph, v: silc_ir::ValueId) -> bool {
+    let node = g.node(v);
+    match node.op {
+        Op::Transpose => has_constant_part(g, node.args[0]),
+        Op::Concat { .. } => node.args.iter().any(|&a| g.ty(a).lo == g.ty(a).hi || has_constant_part(g, a)),
+        _ => false,
+    }
 }
 
 fn no_moduli(loc: Loc, p: u32, (n, k, m): (usize, usize, usize), (lo, hi): (i64, i64)) -> PassError {

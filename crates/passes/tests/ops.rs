@@ -133,7 +133,22 @@ proptest! {
         let mut g = Graph::new("sgd", p);
         let w = input(&mut g, "w", signed(vec![r, c], ww));
         let gr = input(&mut g, "g", signed(vec![r, c], wg));
-        finish(&mut g, Op::SgdUpdate { num, shift, bound }, vec![w, gr], 1 << (ww - 1));
+        finish(&mut g, Op::SgdUpdate { num, shift, bound, lo_bits: 0 }, vec![w, gr], 1 << (ww - 1));
+        agree(g, seed)?;
+    }
+
+    /// A two-digit weight (high digit of `wh` bits, low digit of `lo` bits)
+    /// with the largest step `lower::two_digit_bound` allows, p = 3..8.
+    #[test]
+    fn sgd_update_two_digits(p in 3u32..=8, r in 1usize..5, c in 1usize..5, wh in 2u32..8, lo in 1u32..8,
+                             wg in 2u32..8, num in 1i64..5000, shift in 0u32..16, seed in any::<u64>()) {
+        let (wh, wg) = (wh.min(p - 1), wg.min(p - 1));
+        let lo = lo.min(wh);
+        let bound = silc_passes::lower::two_digit_bound(p, wh, lo);
+        let mut g = Graph::new("sgd2", p);
+        let w = input(&mut g, "w", signed(vec![2, r, c], wh));
+        let gr = input(&mut g, "g", signed(vec![r, c], wg));
+        finish(&mut g, Op::SgdUpdate { num, shift, bound, lo_bits: lo }, vec![w, gr], 1 << (wh - 1));
         agree(g, seed)?;
     }
 }

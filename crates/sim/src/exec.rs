@@ -185,11 +185,30 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
             }
             Op::Relu => logical(0).map(|x| semantics::relu(x) + out_off),
             Op::ReluBackward => zip(&logical(0), &logical(1), |d, z| semantics::relu_backward(d, z) + out_off),
-            Op::SgdUpdate { num, shift, bound } => {
+            Op::SgdUpdate { num, shift, bound, lo_bits: 0 } => {
                 let (lo, hi) = (g.ty(n.args[0]).lo, g.ty(n.args[0]).hi);
                 zip(&logical(0), &logical(1), |w, gr| {
                     semantics::sgd_update(w, gr, *num, *shift, *bound, lo, hi) + out_off
                 })
+            }
+            Op::SgdUpdate { num, shift, bound, lo_bits } => {
+                let (hlo, hhi) = (g.ty(n.args[0]).lo, g.ty(n.args[0]).hi);
+                let (w, gr) = (logical(0), logical(1));
+                let len = gr.data.len();
+                let mut data = vec![0; 2 * len];
+                for e in 0..len {
+                    let (h, l) = semantics::sgd_two_digits(
+                        w.data[e],
+                        w.data[len + e],
+                        gr.data[e],
+                        (*num, *shift, *bound),
+                        *lo_bits,
+                        hlo,
+                        hhi,
+                    );
+                    (data[e], data[len + e]) = (h + out_off, l + out_off);
+                }
+                Tensor::new(w.shape.clone(), data)
             }
             Op::CeGrad { z_scale, grad_max, .. } => {
                 let (z, y) = (logical(0), logical(1));

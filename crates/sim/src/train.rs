@@ -52,11 +52,14 @@ impl Arch {
 }
 
 /// The client's initial weights: He-uniform `U(±√(6/n_in))`, quantized to
-/// each layer's weight scale, and zero biases (the last row of a layer with
-/// a bias). Integers (logical values).
+/// each layer's weight unit, and zero biases (the last row of a layer with
+/// a bias). Integers (logical values); a two-digit weight is split into its
+/// high and balanced low digit (`[2, rows, cols]`, see [`Quant`]).
 pub fn initial_weights(arch: &Arch, quant: &Quant, seed: u64) -> Vec<Tensor> {
     let mut rng = Rng::new(seed);
-    let hi = (1i64 << (quant.weight_bits - 1)) - 1;
+    let top = (1i64 << (quant.weight_bits - 1)) - 1;
+    let lo_bits = quant.weight_lo_bits;
+    let (unit, half) = (1i64 << lo_bits, (1i64 << lo_bits) / 2);
     (0..arch.widths.len() - 1)
         .map(|l| {
             let (n_in, n_out) = (arch.widths[l], arch.widths[l + 1]);
@@ -64,11 +67,16 @@ pub fn initial_weights(arch: &Arch, quant: &Quant, seed: u64) -> Vec<Tensor> {
             let mut data: Vec<i64> = (0..n_in * n_out)
                 .map(|_| {
                     let w = (2.0 * rng.unit() - 1.0) * limit;
-                    ((w / quant.weight_scales[l]).round() as i64).clamp(-hi - 1, hi)
+                    ((w / quant.weight_unit(l)).round() as i64).clamp((-top - 1) * unit, top * unit + (half - 1).max(0))
                 })
                 .collect();
             data.resize(arch.rows(l) * n_out, 0);
-            Tensor::new(vec![arch.rows(l), n_out], data)
+            if lo_bits == 0 {
+                return Tensor::new(vec![arch.rows(l), n_out], data);
+            }
+            let hi: Vec<i64> = data.iter().map(|&w| (w + half).div_euclid(unit)).collect();
+            let lo: Vec<i64> = data.iter().zip(&hi).map(|(&w, &h)| w - h * unit).collect();
+            Tensor::new(vec![2, arch.rows(l), n_out], [hi, lo].concat())
         })
         .collect()
 }

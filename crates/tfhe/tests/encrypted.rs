@@ -138,8 +138,15 @@ fn encrypted_training_equals_simulation(model: &str, n: usize, steps: usize) {
 
 #[test]
 fn tiny_trained_one_epoch_encrypted_equals_the_simulator() {
-    // tiny.mlp: 2-2 at 4 bits, batch 2: one epoch of 8 samples is 4 steps.
+    // tiny.mlp: 2-2 at 4 bits, batch 2: one epoch of 8 samples is 4 steps;
+    // two-digit weights (the default at 4 bits) and a bias row.
     encrypted_training_equals_simulation("examples/tiny.mlp", 8, 4);
+}
+
+#[test]
+fn one_digit_weights_at_4_bits_equal_the_simulator() {
+    // tiny with `quantize weights=3;` (tiny itself has two-digit weights).
+    encrypted_training_equals_simulation("tests/in/narrow4.mlp", 8, 4);
 }
 
 #[test]
