@@ -172,6 +172,73 @@ fn lower_product(
     let (plan, _) = best_plan(p, nu, m, (n, k, cols), force)
         .or_else(|| best_plan(p, nu, m, (n, k, cols), None))
         .unwrap_or_else(|| panic!("internal error: no product method for modulus {m} at {p} bits"));
+    let terms = match constant_column(g, a) {
+        // `[a', c]·b = a'·b[..k-1] + c·b[k-1]`: the constant's terms are
+        // `c·b mod m`, one table on `b`'s last row shared by all n rows (none
+        // when c ≡ 1), summed with the others.
+        Some((rest, c, false)) => {
+            let b_rest = g.push(Op::Slice { axis: 0, start: 0, len: k - 1 }, vec![b], loc);
+            let b_last = g.push(Op::Slice { axis: 0, start: k - 1, len: 1 }, vec![b], loc);
+            let t = product_terms(g, rest, b_rest, m, &plan, loc);
+            let scaled = times_constant(g, b_last, c, m, loc); // [1, cols]
+            let extra = g.push(Op::Expand { axis: 0, n }, vec![scaled], loc); // [n, 1, cols]
+            g.push(Op::Concat { axis: 1 }, vec![t, extra], loc)
+        }
+        // `[a'ᵀ; cᵀ]·b`: the last output row is `c·Σ_rows b`, its terms
+        // `c·b mod m`.
+        Some((rest, c, true)) => {
+            let t = product_terms(g, rest, b, m, &plan, loc);
+            let scaled = times_constant(g, b, c, m, loc); // [k, cols]
+            let extra = g.push(Op::Reshape { shape: vec![1, k, cols] }, vec![scaled], loc);
+            g.push(Op::Concat { axis: 0 }, vec![t, extra], loc)
+        }
+        None => product_terms(g, a, b, m, &plan, loc),
+    };
+    accumulate(g, terms, m, plan.chunk, nu, loc)
+}
+
+/// If `a` is `[a', c]` (a constant last column, see `lower::bias_column`),
+/// or the transpose of one, returns `a'` (transposed likewise), `c mod m`'s
+/// value and whether it was transposed.
+fn constant_column(g: &mut Graph, a: ValueId) -> Option<(ValueId, i64, bool)> {
+    let (inner, transposed) = match g.node(a).op {
+        Op::Transpose => (g.node(a).args[0], true),
+        _ => (a, false),
+    };
+    let node = g.node(inner).clone();
+    let (Op::Concat { axis: 1 }, [.., last]) = (&node.op, node.args.as_slice()) else {
+        return None;
+    };
+    let ty = g.ty(*last);
+    if ty.lo != ty.hi || ty.shape[1] != 1 || node.args.len() < 2 {
+        return None;
+    }
+    let c = ty.lo + ty.offset;
+    let loc = node.loc;
+    let rest = if node.args.len() == 2 {
+        node.args[0]
+    } else {
+        g.push(Op::Concat { axis: 1 }, node.args[..node.args.len() - 1].to_vec(), loc)
+    };
+    let rest = if transposed { g.push(Op::Transpose, vec![rest], loc) } else { rest };
+    Some((rest, c, transposed))
+}
+
+/// `c·x mod m` for residues `x`: `x` itself when `c ≡ 1`, else one table.
+fn times_constant(g: &mut Graph, x: ValueId, c: i64, m: i64, loc: silc_ir::Loc) -> ValueId {
+    let c = c.rem_euclid(m);
+    if c == 1 {
+        return x;
+    }
+    let p = g.bits;
+    g.lut(Table::from_fn(format!("cmul{c}_{m}"), p, |v| (v * c).rem_euclid(m)), x, loc)
+}
+
+/// The terms `[n, k, cols]` of `a·b` mod `m` by `plan`'s method.
+fn product_terms(g: &mut Graph, a: ValueId, b: ValueId, m: i64, plan: &ProductPlan, loc: silc_ir::Loc) -> ValueId {
+    let p = g.bits;
+    let n = g.ty(a).shape[0];
+    let cols = g.ty(b).shape[1];
     let modt = |name: &str, f: &dyn Fn(i64) -> i64| Table::from_fn(format!("{name}{m}"), p, |x| f(x).rem_euclid(m));
     // Broadcast both operands to [n, k, cols].
     let spread = |g: &mut Graph, ra: ValueId, rb: ValueId| {
@@ -179,7 +246,7 @@ fn lower_product(
         let eb = g.push(Op::Expand { axis: 0, n }, vec![rb], loc);
         (ea, eb)
     };
-    let terms = match plan.method {
+    match plan.method {
         Method::Packed => {
             let (ea, eb) = spread(g, a, b);
             let packed = g.push(Op::Pack { scale: m }, vec![ea, eb], loc);
@@ -227,8 +294,7 @@ fn lower_product(
             let s1 = g.push(Op::Add, vec![hh, ll], loc);
             g.push(Op::Add, vec![s1, mid], loc)
         }
-    };
-    accumulate(g, terms, m, plan.chunk, nu, loc)
+    }
 }
 
 /// Sums `terms` (`[n, k, cols]`) along axis 1 into residues mod `m` (`[n, cols]`).
