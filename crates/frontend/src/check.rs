@@ -369,7 +369,7 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
         seed: seen.seed.map(|s| s.0).unwrap_or(0),
         widths,
         pfail_log2: seen.pfail.map(|s| s.0).unwrap_or(128),
-        scaling: seen.scaling.map(|s| s.0).unwrap_or(Scaling::default_for(bits)),
+        scaling: seen.scaling.map(|s| s.0).unwrap_or(Scaling::default_for(bits, widths.weights)),
         locs: Locs {
             model: c.loc(model.name_span),
             input: c.loc(input_span),

@@ -95,11 +95,17 @@ fn optional_statements_are_read() {
 }
 
 #[test]
-fn scaling_defaults_to_block_at_5_and_6_bits() {
+fn scaling_defaults_to_block_at_5_and_6_bits_and_with_two_digit_weights() {
     use silc_frontend::spec::Scaling;
-    for (bits, want) in [(4, Scaling::Static), (5, Scaling::Block), (6, Scaling::Block), (7, Scaling::Static)] {
+    for (bits, quantize, want) in [
+        (4, "", Scaling::Block),
+        (4, "quantize weights=3;", Scaling::Static),
+        (5, "", Scaling::Block),
+        (6, "", Scaling::Block),
+        (7, "", Scaling::Static),
+    ] {
         let src = format!(
-            "model m {{ input 2; dense 2; loss cross_entropy; optimizer sgd lr=0.5; batch 1; epochs 1; bits {bits}; }}"
+            "model m {{ input 2; dense 2; loss cross_entropy; optimizer sgd lr=0.5; batch 1; epochs 1; bits {bits}; {quantize} }}"
         );
         let spec = silc_frontend::compile_source("m.mlp", src.as_bytes()).expect("parses");
         assert_eq!(spec.scaling, want, "bits {bits}");
