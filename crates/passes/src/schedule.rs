@@ -206,7 +206,10 @@ fn many_lut(g: &Graph) -> (Graph, usize) {
     let bound = 1i64 << g.bits;
     let mut by_input: HashMap<ValueId, Vec<ValueId>> = HashMap::new();
     for id in g.ids() {
-        if let Op::Lut { .. } = g.node(id).op {
+        // A table declared with an offset (a logical value, see
+        // `nonlinear::typed_lut`) stays alone: a many-LUT slot is typed by its
+        // stored integer.
+        if let (Op::Lut { .. }, 0) = (&g.node(id).op, g.ty(id).offset) {
             by_input.entry(g.node(id).args[0]).or_default().push(id);
         }
     }
