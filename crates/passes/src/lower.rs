@@ -35,10 +35,11 @@ pub struct Formats {
     pub logit_range: f64,
     /// Weights of a layer with `n` inputs: `±clamp(weight_gain/√n, 1/32, 2)`.
     pub weight_gain: f64,
-    /// The same for two-digit weights, whose low digit keeps small steps, so
-    /// their range can be wider at the same resolution of the products.
+    /// Two-digit weights, whose low digit keeps small steps, can range wider
+    /// at the same resolution of the products: their gain is this many times
+    /// `L - 1` (`L` the low digit's bits), and at least `weight_gain`.
     #[serde(default = "default_two_digit_gain")]
-    pub two_digit_weight_gain: f64,
+    pub two_digit_gain_per_bit: f64,
     /// Batch-summed weight gradients: `±gradient_gain · √batch · (input range of the layer)`.
     pub gradient_gain: f64,
     /// Back-propagated deltas `±delta_range` (the output delta is in `[-1, 1]`).
@@ -55,7 +56,7 @@ fn default_block_step() -> f64 {
 }
 
 fn default_two_digit_gain() -> f64 {
-    4.0
+    2.0
 }
 
 impl Default for Formats {
@@ -64,15 +65,16 @@ impl Default for Formats {
     /// SGD step smaller than half a weight unit rounds to nothing; wider hidden
     /// (±8) and logit (±12) ranges saturate less. The block step of ½ was
     /// measured on Digits and MNIST (README, "Block scaling"). Two-digit
-    /// weights take the wider gain 4: at bits 4, Iris 68.0 → 76.0 % and Wine
-    /// 93.9 → 96.1 % (docs/learning.md); one-digit weights lose with it.
+    /// weights range wider, `2·(L - 1)`: gain 4 at bits 4 (Iris 68.0 → 76.0 %,
+    /// Wine 93.9 → 96.1 %), 6 at bits 5 (docs/learning.md); one-digit weights
+    /// lose with a wider range.
     fn default() -> Self {
         Formats {
             input_range: 4.0,
             hidden_range: 8.0,
             logit_range: 12.0,
             weight_gain: 2.0,
-            two_digit_weight_gain: default_two_digit_gain(),
+            two_digit_gain_per_bit: default_two_digit_gain(),
             gradient_gain: 1.0,
             delta_range: 1.0,
             block_step: default_block_step(),
@@ -279,7 +281,11 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
     for (l, layer) in spec.layers.iter().enumerate() {
         // A bias is one more weight row, fed by a constant input column.
         let rows = widths[l] + usize::from(layer.bias);
-        let gain = if lo_bits > 0 { formats.two_digit_weight_gain } else { formats.weight_gain };
+        let gain = if lo_bits > 0 {
+            (formats.two_digit_gain_per_bit * (lo_bits as f64 - 1.0)).max(formats.weight_gain)
+        } else {
+            formats.weight_gain
+        };
         let range = (gain / (rows as f64).sqrt()).clamp(1.0 / 32.0, 2.0);
         weight_scales.push(range / half(wh) as f64);
         let shape = if lo_bits > 0 { vec![2, rows, layer.width] } else { vec![rows, layer.width] };
