@@ -25,7 +25,8 @@ pub struct Quant {
     pub logit_scale: f64,
     /// Per layer, the real value of the constant input column that carries
     /// the bias (`None`: the layer has no bias). A layer with a bias has one
-    /// more weight row: real bias = last row's integer × weight scale × this.
+    /// more weight row: real bias = that row's integer (both digits combined,
+    /// see [`Quant::combined_weights`]) × [`Quant::weight_unit`] × this.
     #[serde(default)]
     pub biases: Vec<Option<f64>>,
 }

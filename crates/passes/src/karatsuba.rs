@@ -9,6 +9,9 @@
 //!   three limb products `a1·b1`, `a0·b0`, `(a1+a0)(b1+b0)`, each one packed
 //!   table whose output is already multiplied by its weight mod m; three PBS.
 //!
+//! A bias row (a constant column `c` of one operand, see `lower::bias_column`)
+//! is not a product: its terms are `c·b mod m`, one table or none.
+//!
 //! Products are accumulated along the reduction axis in chunks small enough
 //! that no partial sum leaves `[0, 2^p)` nor exceeds the noise bound, each chunk
 //! reduced mod m by a table, repeatedly, until one residue per output remains.

@@ -86,9 +86,9 @@ fn sgd(g: &mut Graph, w: ValueId, grad: ValueId, (num, shift, bound): (i64, u32,
 
 /// The two-digit SGD step (see `semantics::sgd_two_digits`): the step table
 /// on the gradient, `s = lo + step` leveled, then on `s` a table for the new
-/// low digit and one for the carry, and a
-/// clamping table on `hi + carry`: four tables (`s` fills all p bits, so
-/// the low digit and the carry cannot share one blind rotation).
+/// low digit and one for the carry, and a clamping table on `hi + carry`.
+/// Four tables: `s` fills all p bits, so the low digit and the carry cannot
+/// share one blind rotation.
 fn sgd_two_digits(
     g: &mut Graph,
     w: ValueId,
