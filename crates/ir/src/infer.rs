@@ -147,6 +147,8 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             }
             mk(t[0].shape.clone(), lut_range(&tab.entries, stored(0), p))
         }
+        // Whatever the input (it may wrap): its low p bits.
+        Op::Fold => mk(t[0].shape.clone(), (0, (1i64 << p) - 1)),
         Op::LutMany { tables } => {
             let mut r: Option<(i64, i64)> = None;
             for tid in tables {

@@ -147,6 +147,12 @@ pub enum Op {
     LutMany {
         tables: Vec<TableId>,
     },
+    /// `x ↦ x mod 2^p` for a stored `x` anywhere in `[0, 2^(p+1))`: one
+    /// bootstrap of the constant table `2^(p-1)`, whose negacyclic answer
+    /// (`+2^(p-1)` below `2^p`, `-2^(p-1)` above) is added to `x` together
+    /// with `-2^(p-1)`. The only bootstrap whose input may leave `[0, 2^p)`:
+    /// it reads a sum that wraps freely modulo `2^(p+1)` (see `karatsuba`).
+    Fold,
 
     // ---- low level: layout (no arithmetic) --------------------------------
     Reshape {
@@ -190,6 +196,7 @@ impl Op {
             Op::ReduceSum { .. } => "reduce_sum",
             Op::Lut { .. } => "lut",
             Op::LutMany { .. } => "lut_many",
+            Op::Fold => "fold",
             Op::Reshape { .. } => "reshape",
             Op::Expand { .. } => "expand",
             Op::Slice { .. } => "slice",
@@ -210,6 +217,7 @@ impl Op {
             | Op::ReduceSum { .. }
             | Op::Lut { .. }
             | Op::LutMany { .. }
+            | Op::Fold
             | Op::Reshape { .. }
             | Op::Expand { .. }
             | Op::Slice { .. } => 1,
@@ -242,7 +250,7 @@ impl Op {
 
     /// Ops evaluated with one programmable bootstrap per element (per table).
     pub fn is_bootstrap(&self) -> bool {
-        matches!(self, Op::Lut { .. } | Op::LutMany { .. })
+        matches!(self, Op::Lut { .. } | Op::LutMany { .. } | Op::Fold)
     }
 
     /// Ops that only move data.

@@ -421,6 +421,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             shifts: shifts?,
         },
         "add" => Op::Add,
+        "fold" => Op::Fold,
         "sub" => Op::Sub,
         "add_clear" => Op::AddClear { c: int(take("c")?)? },
         "mul_clear" => Op::MulClear { c: int(take("c")?)? },

@@ -25,6 +25,23 @@ pub fn lut(entries: &[i64], x: i64, p: u32) -> i64 {
     }
 }
 
+/// What TFHE computes for a `fold` of the stored `x`: `x mod 2^p`, from the
+/// negacyclic answer of the constant table `2^(p-1)` added to `x`.
+pub fn fold(x: i64, p: u32) -> i64 {
+    let half = 1i64 << (p - 1);
+    wrap(x + sign_read(x, p) - half, p)
+}
+
+/// The constant table `2^(p-1)` looked up at the stored `x` (negacyclic).
+fn sign_read(x: i64, p: u32) -> i64 {
+    let half = 1i64 << (p - 1);
+    if x.rem_euclid(1i64 << (p + 1)) < (1i64 << p) {
+        half
+    } else {
+        (-half).rem_euclid(1i64 << (p + 1))
+    }
+}
+
 /// Wraps a leveled result into the stored space `[0, 2^(p+1))`.
 pub fn wrap(x: i64, p: u32) -> i64 {
     x.rem_euclid(1i64 << (p + 1))
@@ -257,6 +274,17 @@ mod tests {
         let t: Vec<i64> = (0..16).map(|x| x + 1).collect();
         assert_eq!(lut(&t, 3, 4), 4);
         assert_eq!(lut(&t, 16 + 3, 4), 32 - 4);
+    }
+
+    #[test]
+    fn fold_reads_the_low_p_bits_of_any_stored_value() {
+        for p in 2..=8u32 {
+            let constant = vec![1i64 << (p - 1); 1 << p];
+            for x in 0..(1i64 << (p + 1)) {
+                assert_eq!(sign_read(x, p), lut(&constant, x, p), "p={p} x={x}");
+                assert_eq!(fold(x, p), x % (1 << p), "p={p} x={x}");
+            }
+        }
     }
 
     #[test]

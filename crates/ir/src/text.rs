@@ -93,7 +93,7 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
         Op::Expand { axis, n } => vec![("axis", u(*axis)), ("n", u(*n))],
         Op::Slice { axis, start, len } => vec![("axis", u(*axis)), ("start", u(*start)), ("len", u(*len))],
         Op::Concat { axis } => vec![("axis", u(*axis))],
-        Op::MatMul | Op::Transpose | Op::Relu | Op::ReluBackward | Op::Add | Op::Sub => vec![],
+        Op::MatMul | Op::Transpose | Op::Relu | Op::ReluBackward | Op::Add | Op::Sub | Op::Fold => vec![],
     }
 }
 

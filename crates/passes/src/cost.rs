@@ -97,12 +97,15 @@ pub fn run(
             }
             _ => n.args.iter().all(|a| data_only[a.index()]),
         };
-        let (count, tables): (u64, Vec<silc_ir::TableId>) = match &n.op {
-            Op::Lut { table } => (n.ty.len() as u64, vec![*table]),
-            Op::LutMany { tables } => ((n.ty.len() / tables.len()) as u64, tables.clone()),
+        let (count, k): (u64, String) = match &n.op {
+            Op::Lut { table } => (n.ty.len() as u64, kind(&g.tables.get(*table).name)),
+            Op::LutMany { tables } => (
+                (n.ty.len() / tables.len()) as u64,
+                tables.iter().map(|t| kind(&g.tables.get(*t).name)).collect::<Vec<_>>().join("+"),
+            ),
+            Op::Fold => (n.ty.len() as u64, "fold".to_string()),
             _ => continue,
         };
-        let k = tables.iter().map(|t| kind(&g.tables.get(*t).name)).collect::<Vec<_>>().join("+");
         *by_kind.entry(k).or_default() += count;
         if data_only[id.index()] {
             cacheable += count;

@@ -9,12 +9,20 @@
 //!   three limb products `a1·b1`, `a0·b0`, `(a1+a0)(b1+b0)`, each one packed
 //!   table whose output is already multiplied by its weight mod m; three PBS.
 //!
+//! - **wrapping** (only for `m = 2^p`, see [`wrap`]): quarter squares of the
+//!   raw operands, whose terms are summed with no reduction at all, because
+//!   leveled sums wrap exactly modulo `2^(p+1)`; a `fold` per chunk reads the
+//!   sum modulo `2^p`. Two PBS per product; needs operands whose stored
+//!   widths add up to less than `2^p`.
+//!
 //! A bias row (a constant column `c` of one operand, see `lower::bias_column`)
 //! is not a product: its terms are `c·b mod m`, one table or none.
 //!
 //! Products are accumulated along the reduction axis in chunks small enough
 //! that no partial sum leaves `[0, 2^p)` nor exceeds the noise bound, each chunk
 //! reduced mod m by a table, repeatedly, until one residue per output remains.
+
+mod wrap;
 
 use silc_ir::{Graph, Op, Rewriter, Table, ValueId};
 
@@ -27,6 +35,27 @@ pub enum Method {
     Karatsuba {
         h: u32,
     },
+    /// Quarter squares on the raw operands, summed modulo `2^(p+1)`.
+    Wrapping,
+}
+
+/// The dimensions of a `[n,k]×[k,cols]` product, and the stored widths of its
+/// operands added, `(hi_a - lo_a) + (hi_b - lo_b)`, which decides whether the
+/// wrapping method applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    pub n: usize,
+    pub k: usize,
+    pub cols: usize,
+    pub raw_width: i64,
+}
+
+impl Dims {
+    /// The dimensions of `a·b` in `g`.
+    pub fn of(g: &Graph, a: ValueId, b: ValueId) -> Dims {
+        let (ta, tb) = (g.ty(a), g.ty(b));
+        Dims { n: ta.shape[0], k: ta.shape[1], cols: tb.shape[1], raw_width: (ta.hi - ta.lo) + (tb.hi - tb.lo) }
+    }
 }
 
 impl Method {
@@ -35,6 +64,7 @@ impl Method {
             Method::Packed => "packed",
             Method::QuarterSquares => "quarter-squares",
             Method::Karatsuba { .. } => "karatsuba",
+            Method::Wrapping => "wrapping",
         }
     }
 }
@@ -65,8 +95,9 @@ fn chunk_for(p: u32, nu: f64, term_max: i64, term_norm2: f64) -> usize {
     by_range.min(by_noise).max(0) as usize
 }
 
-/// Every feasible product method for modulus `m` at precision `p`.
-pub fn product_plans(p: u32, nu: f64, m: i64, forced: Option<&str>) -> Vec<ProductPlan> {
+/// Every feasible product method for modulus `m` at precision `p`, for
+/// operands whose stored widths add up to `raw_width`.
+pub fn product_plans(p: u32, nu: f64, m: i64, raw_width: i64, forced: Option<&str>) -> Vec<ProductPlan> {
     let size = 1i64 << p;
     let nu2 = nu * nu;
     let mut plans = Vec::new();
@@ -94,6 +125,17 @@ pub fn product_plans(p: u32, nu: f64, m: i64, forced: Option<&str>) -> Vec<Produ
     if h >= 1 && s * s <= size && (2 * s * s + 2) as f64 <= nu2 {
         push(Method::Karatsuba { h }, 3, 3 * (m - 1), 3.0, 2);
     }
+    if m == size && raw_width < size && nu2 >= 4.0 {
+        // Terms are never reduced: `chunk` counts the products a fold reads.
+        plans.push(ProductPlan {
+            method: Method::Wrapping,
+            pbs_per_product: 2,
+            term_max: 2 * size - 2,
+            term_norm2: 2.0,
+            chunk: ((nu2 - 2.0) / 2.0).floor() as usize,
+            tables_per_operand: 0,
+        });
+    }
     if let Some(f) = forced {
         plans.retain(|pl| pl.method.name() == f);
     }
@@ -102,6 +144,9 @@ pub fn product_plans(p: u32, nu: f64, m: i64, forced: Option<&str>) -> Vec<Produ
 
 /// Reduction tables per output element to fold `k` terms into one residue.
 pub fn reduction_pbs(p: u32, nu: f64, m: i64, k: usize, plan: &ProductPlan) -> u64 {
+    if plan.method == Method::Wrapping {
+        return wrap::fold_plan(nu, k).iter().map(|s| s.pbs()).sum();
+    }
     let after = chunk_for(p, nu, m - 1, 1.0).max(1);
     let mut groups = k.div_ceil(plan.chunk) as u64;
     let mut total = groups;
@@ -116,14 +161,9 @@ pub fn reduction_pbs(p: u32, nu: f64, m: i64, k: usize, plan: &ProductPlan) -> u
 }
 
 /// The cheapest plan for a `[n,k]×[k,cols]` product mod `m`, with its PBS.
-pub fn best_plan(
-    p: u32,
-    nu: f64,
-    m: i64,
-    (n, k, cols): (usize, usize, usize),
-    forced: Option<&str>,
-) -> Option<(ProductPlan, u64)> {
-    product_plans(p, nu, m, forced)
+pub fn best_plan(p: u32, nu: f64, m: i64, dims: Dims, forced: Option<&str>) -> Option<(ProductPlan, u64)> {
+    let Dims { n, k, cols, raw_width } = dims;
+    product_plans(p, nu, m, raw_width, forced)
         .into_iter()
         .map(|pl| {
             let outs = (n * cols) as u64;
@@ -170,11 +210,14 @@ fn lower_product(
     loc: silc_ir::Loc,
 ) -> ValueId {
     let p = g.bits;
-    let (n, k) = (g.ty(a).shape[0], g.ty(a).shape[1]);
-    let cols = g.ty(b).shape[1];
-    let (plan, _) = best_plan(p, nu, m, (n, k, cols), force)
-        .or_else(|| best_plan(p, nu, m, (n, k, cols), None))
+    let dims = Dims::of(g, a, b);
+    let (n, k, cols) = (dims.n, dims.k, dims.cols);
+    let (plan, _) = best_plan(p, nu, m, dims, force)
+        .or_else(|| best_plan(p, nu, m, dims, None))
         .unwrap_or_else(|| panic!("internal error: no product method for modulus {m} at {p} bits"));
+    if plan.method == Method::Wrapping {
+        return wrap::lower(g, a, b, nu, loc);
+    }
     let terms = match constant_column(g, a) {
         // `[a', c]·b = a'·b[..k-1] + c·b[k-1]`: the constant's terms are
         // `c·b mod m`, one table on `b`'s last row shared by all n rows (none
@@ -203,7 +246,7 @@ fn lower_product(
 /// If `a` is `[a', c]` (a constant last column, see `lower::bias_column`),
 /// or the transpose of one, returns `a'` (transposed likewise), `c mod m`'s
 /// value and whether it was transposed.
-fn constant_column(g: &mut Graph, a: ValueId) -> Option<(ValueId, i64, bool)> {
+pub(crate) fn constant_column(g: &mut Graph, a: ValueId) -> Option<(ValueId, i64, bool)> {
     let (inner, transposed) = match g.node(a).op {
         Op::Transpose => (g.node(a).args[0], true),
         _ => (a, false),
@@ -216,7 +259,7 @@ fn constant_column(g: &mut Graph, a: ValueId) -> Option<(ValueId, i64, bool)> {
     if ty.lo != ty.hi || ty.shape[1] != 1 || node.args.len() < 2 {
         return None;
     }
-    let c = ty.lo + ty.offset;
+    let c = ty.lo; // logical: a residue has offset 0, a raw column may not
     let loc = node.loc;
     let rest = if node.args.len() == 2 {
         node.args[0]
@@ -271,6 +314,7 @@ fn product_terms(g: &mut Graph, a: ValueId, b: ValueId, m: i64, plan: &ProductPl
             );
             g.push(Op::Add, vec![sq_sum, sq_diff], loc)
         }
+        Method::Wrapping => unreachable!("lowered by `wrap`"),
         Method::Karatsuba { h } => {
             let mask = (1i64 << h) - 1;
             let s = 1i64 << (h + 1);

@@ -97,11 +97,12 @@ fn loc(l: silc_frontend::spec::Loc) -> Loc {
 
 /// Divisors near `target`, best first: products of one to three
 /// pairwise-coprime factors, each a valid modulus at precision `p`
-/// (`2 ≤ m ≤ 2^(p-1)`), ranked by `|ln(D / target)|`, then fewer factors.
-/// An empty list of factors means no division.
+/// (`2 ≤ m ≤ 2^(p-1)`, or `2^p` for the wrapping product), ranked by
+/// `|ln(D / target)|`, then fewer factors. An empty list of factors means no
+/// division.
 pub fn divisor_candidates(p: u32, target: f64, limit: usize) -> Vec<Vec<i64>> {
     let max = 1i64 << (p - 1);
-    let cands: Vec<i64> = (2..=max).collect();
+    let cands: Vec<i64> = (2..=max).chain([1i64 << p]).collect();
     let mut all: Vec<(f64, Vec<i64>)> = vec![((1.0 / target.max(1e-9)).ln().abs(), vec![])];
     let score = |f: &[i64]| (f.iter().product::<i64>() as f64 / target).ln().abs();
     for (i, &a) in cands.iter().enumerate() {
@@ -134,7 +135,7 @@ pub fn choose_divisor(p: u32, target: f64) -> Vec<i64> {
 /// `bits` have a residue number system at this precision.
 pub fn feasible_divisor(g: &Graph, z: silc_ir::ValueId, target: f64, bits: u32, nu: f64) -> Option<Vec<i64>> {
     let (a, b) = (g.node(z).args[0], g.node(z).args[1]);
-    let shape = (g.ty(a).shape[0], g.ty(a).shape[1], g.ty(b).shape[1]);
+    let shape = crate::karatsuba::Dims::of(g, a, b);
     let c = (g.ty(z).lo, g.ty(z).hi);
     let half = 1i64 << (bits - 1);
     divisor_candidates(g.bits, target, 60).into_iter().find(|factors| {
@@ -158,7 +159,7 @@ pub fn block_divisor(
     nu: f64,
 ) -> Option<(Vec<i64>, Vec<usize>)> {
     let (a, b) = (g.node(z).args[0], g.node(z).args[1]);
-    let shape = (g.ty(a).shape[0], g.ty(a).shape[1], g.ty(b).shape[1]);
+    let shape = crate::karatsuba::Dims::of(g, a, b);
     let c = (g.ty(z).lo, g.ty(z).hi);
     let half = 1i64 << (bits - 1);
     let score = |f: &[i64]| (f.iter().product::<i64>() as f64 / target).ln().abs();

@@ -15,7 +15,7 @@ use serde::Serialize;
 use silc_ir::{Graph, Loc, Op, Rewriter, Table};
 
 use crate::error::PassError;
-use crate::karatsuba::best_plan;
+use crate::karatsuba::{best_plan, Dims};
 use crate::lower::gcd;
 
 /// The RNS chosen for one matmul, for the report.
@@ -136,7 +136,7 @@ pub fn plan_shift(p: u32, moduli: &[i64], shift: usize, k_off: i64, out: (i64, i
 pub fn block_shifts(
     p: u32,
     nu: f64,
-    shape: (usize, usize, usize),
+    shape: Dims,
     c: (i64, i64),
     factors: &[i64],
     out: (i64, i64),
@@ -240,7 +240,7 @@ pub struct Config {
 pub fn choose_moduli(
     p: u32,
     nu: f64,
-    (n, k, cols): (usize, usize, usize),
+    shape: Dims,
     (c_lo, c_hi): (i64, i64),
     factors: &[i64],
     out: (i64, i64),
@@ -251,12 +251,14 @@ pub fn choose_moduli(
     let (k_off, _) = rounding_offset(c_lo, d);
     let need_total = c_hi as i128 + k_off as i128 + 1;
     let need = (need_total + d as i128 - 1) / d as i128;
-    let shape = (n, k, cols);
     let plan_cost =
         |m: i64| best_plan(p, nu, m, shape, force).or_else(|| best_plan(p, nu, m, shape, None)).map(|x| x.1);
     let div_cost: u64 = factors.iter().map(|&m| plan_cost(m)).sum::<Option<u64>>()?;
+    // Residue products take moduli up to 2^(p-1); the wrapping product takes
+    // 2^p itself (raw operands permitting, see `karatsuba`).
     let max = 1i64 << (p - 1);
     let mut cands: Vec<(i64, u64)> = (2..=max)
+        .chain([1i64 << p])
         .filter(|&m| factors.iter().all(|&f| gcd(f, m) == 1))
         .filter_map(|m| {
             best_plan(p, nu, m, shape, force).or_else(|| best_plan(p, nu, m, shape, None)).map(|(_, c)| (m, c))
@@ -277,7 +279,7 @@ pub fn choose_moduli(
         offset,
         d,
         c: (c_lo, c_hi),
-        digit_cost: (n * cols) as u64,
+        digit_cost: (shape.n * shape.cols) as u64,
         n_div: factors.len(),
         best: None,
     };
@@ -309,18 +311,21 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                 let mnode = g.node(mm);
                 assert!(matches!(mnode.op, Op::MatMul), "internal error: rescale of a non-matmul");
                 let (a, b) = (mnode.args[0], mnode.args[1]);
-                let (ta, tb) = (g.ty(a), g.ty(b));
-                let shape = (ta.shape[0], ta.shape[1], tb.shape[1]);
+                let shape = Dims::of(g, a, b);
                 let (c_lo, c_hi) = (mnode.ty.lo, mnode.ty.hi);
                 let out = node.ty.stored();
                 let (moduli, pbs) =
                     choose_moduli(p, nu, shape, (c_lo, c_hi), factors, out, node.ty.offset, config.force.as_deref())
-                        .ok_or_else(|| no_moduli(node.loc, p, shape, (c_lo, c_hi)))?;
+                        .ok_or_else(|| no_moduli(node.loc, p, (shape.n, shape.k, shape.cols), (c_lo, c_hi)))?;
                 let (na, nb) = (rw.get(a), rw.get(b));
                 let mut residues = Vec::new();
                 for &m in &moduli {
-                    let ra = residue(&mut rw.new, na, m, node.loc);
-                    let rb = residue(&mut rw.new, nb, m, node.loc);
+                    // The wrapping product reads the raw operands.
+                    let (ra, rb) = if m == 1i64 << p {
+                        (na, nb)
+                    } else {
+                        (residue(&mut rw.new, na, m, node.loc), residue(&mut rw.new, nb, m, node.loc))
+                    };
                     residues.push(rw.new.push(Op::ModMatMul { modulus: m }, vec![ra, rb], node.loc));
                 }
                 let op = Op::FromResidues {
@@ -344,7 +349,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                     .collect();
                 choices.push(RnsChoice {
                     at: node.loc.to_string(),
-                    shape: [shape.0, shape.1, shape.2],
+                    shape: [shape.n, shape.k, shape.cols],
                     c_lo,
                     c_hi,
                     moduli,
@@ -410,10 +415,28 @@ fn no_moduli(loc: Loc, p: u32, (n, k, m): (usize, usize, usize), (lo, hi): (i64,
 mod tests {
     use super::*;
 
+    /// Dimensions whose operands are too wide for the wrapping product.
+    fn residues_only(n: usize, k: usize, cols: usize) -> Dims {
+        Dims { n, k, cols, raw_width: i64::MAX / 4 }
+    }
+
+    #[test]
+    fn the_wrapping_modulus_covers_breast_cancer_at_4_bits() {
+        // [8x31]·[31x30] over 3-bit operands: moduli up to 8 cover at most
+        // 8·7·5·3 = 840, short of the range; 16 by wrapping sums gives 1680.
+        let nu = crate::params::for_precision(4).nu();
+        let dims = Dims { n: 8, k: 31, cols: 30, raw_width: 14 };
+        let (moduli, _) = choose_moduli(4, nu, dims, (-372, 496), &[16], (0, 7), 4, None).expect("fits");
+        assert_eq!(moduli[0], 16);
+        let narrow = choose_moduli(4, nu, residues_only(8, 31, 30), (-372, 496), &[7], (0, 7), 4, None);
+        assert!(narrow.is_none());
+    }
+
     #[test]
     fn small_products_get_a_chain_that_fits() {
         let nu = crate::params::for_precision(8).nu();
-        let (moduli, _) = choose_moduli(8, nu, (8, 4, 8), (-16128, 16384), &[32], (0, 127), 64, None).expect("fits");
+        let (moduli, _) =
+            choose_moduli(8, nu, residues_only(8, 4, 8), (-16128, 16384), &[32], (0, 127), 64, None).expect("fits");
         let d = 32;
         let m: i128 = moduli.iter().map(|&m| m as i128).product();
         let plan = plan_chain(8, &moduli[1..], d, (-16128, 16384), (0, 127), 64, m).expect("chain");
@@ -427,7 +450,7 @@ mod tests {
         // ≤ 10 (3·n ≤ 2^5), and 8·7 leaves too few of them: this is why
         // `lower::feasible_divisor` tries the next divisors (11·5 works).
         let nu = crate::params::for_precision(5).nu();
-        let got = choose_moduli(5, nu, (16, 784, 128), (-43904, 50176), &[8, 7], (0, 15), 8, None);
+        let got = choose_moduli(5, nu, residues_only(16, 784, 128), (-43904, 50176), &[8, 7], (0, 15), 8, None);
         assert!(got.is_none());
     }
 }

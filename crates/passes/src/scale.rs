@@ -87,16 +87,26 @@ impl Conversion<'_> {
         let mut digits: Vec<ValueId> = Vec::new();
         for (i, (&r, &mi)) in residues.iter().zip(moduli).enumerate() {
             let mut x = r;
+            // Modulo 2^p, a sum of two residues is read by a fold: it wraps
+            // past the table's domain (see `karatsuba::wrap`).
+            let wrapping = mi == 1i64 << p;
             if i == 0 {
                 let shifted = g.push(Op::AddClear { c: k_off.rem_euclid(mi) }, vec![x], loc);
-                x = g.lut(Table::from_fn(format!("mod{mi}"), p, |v| v.rem_euclid(mi)), shifted, loc);
+                x = if wrapping {
+                    g.push(Op::Fold, vec![shifted], loc)
+                } else {
+                    g.lut(Table::from_fn(format!("mod{mi}"), p, |v| v.rem_euclid(mi)), shifted, loc)
+                };
             }
             for (jdx, &dj) in digits.iter().enumerate() {
                 let mj = moduli[jdx];
                 // The first step also adds K (mod m_i) to the residue.
                 let add = if jdx == 0 { k_off.rem_euclid(mi) } else { 0 };
                 let neg = g.lut(Table::from_fn(format!("neg{mi}"), p, |v| (add - v).rem_euclid(mi)), dj, loc);
-                let sum = g.push(Op::Add, vec![x, neg], loc);
+                let mut sum = g.push(Op::Add, vec![x, neg], loc);
+                if wrapping {
+                    sum = g.push(Op::Fold, vec![sum], loc);
+                }
                 let inv = semantics::mod_inverse(mj, mi);
                 x = g.lut(
                     Table::from_fn(format!("mrc{mi}/{mj}"), p, |v| (v.rem_euclid(mi) * inv).rem_euclid(mi)),

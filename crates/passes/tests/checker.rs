@@ -67,3 +67,28 @@ fn the_pipeline_refuses_an_overflowing_model() {
         Ok(_) => panic!("an overflowing circuit was accepted"),
     }
 }
+
+/// A sum of `n` fresh values that wraps past `2^(p+1)`, read by `reader`.
+fn wrapping(n: usize, reader: &str) -> String {
+    let hi = 15 * n;
+    format!(
+        "graph wrapping bits=4\nt0 = table \"id\" [0..15]\n\
+         %0 = input {{name=\"a\", role=data}} : enc[{n}] u4 [0, 15] @2:5\n\
+         %1 = reduce_sum %0 {{axis=0, chunk={n}}} : enc[1] u9 [0, {hi}] @3:5\n\
+         %2 = {reader} %1 : enc[1] u5 [0, 31] @4:5\n\
+         %3 = mul_clear %2 {{c=0}} : enc[1] u1 [0, 0] @5:5\n\
+         %4 = output %3 {{name=\"out\"}} : enc[1] u1 [0, 0] @6:5\n"
+    )
+}
+
+/// A `fold` may read a wrapping sum (that is what it is for), a plain table
+/// may not; and a fold is still held to the noise bound.
+#[test]
+fn a_fold_reads_a_wrapping_sum_within_the_noise_bound() {
+    use silc_passes::check::ViolationKind::{Noise, Range};
+    assert_eq!(violations(&wrapping(23, "fold")), vec![]);
+    let table = violations(&wrapping(23, "lut {table=t0}").replace("lut {table=t0} %1", "lut %1 {table=t0}"));
+    assert!(matches!(table.as_slice(), [v] if matches!(v.kind, Range { .. })), "{table:?}");
+    let noisy = violations(&wrapping(30, "fold"));
+    assert!(matches!(noisy.as_slice(), [v] if matches!(v.kind, Noise { .. })), "{noisy:?}");
+}

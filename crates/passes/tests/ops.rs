@@ -71,6 +71,59 @@ proptest! {
         agree(g, seed)?;
     }
 
+    /// The wrapping product (`mod_matmul` modulo `2^p` on raw operands, see
+    /// `karatsuba::wrap`): reductions long enough for several fold levels,
+    /// random operand widths and offsets, and a bias column, plain or
+    /// transposed, for p = 3..8.
+    #[test]
+    fn wrapping_mod_matmul(p in 3u32..=8, n in 1usize..4, k in 1usize..80, m in 1usize..4,
+                           wa in 1u32..8, wb in 1u32..8, bias in 0usize..3, c_pick in any::<u64>(),
+                           seed in any::<u64>()) {
+        let (wa, wb) = (wa.min(p - 1), wb.min(p - 1));
+        let k = if bias == 1 { k.max(2) } else { k };
+        let mut g = Graph::new("wrap", p);
+        let loc = Loc::default();
+        let half = 1i64 << (wa - 1);
+        let c = (c_pick % (2 * half as u64)) as i64 - half; // within a's range
+        let constant = |g: &mut Graph, x: ValueId| {
+            let s = g.push(Op::Slice { axis: 1, start: 0, len: 1 }, vec![x], loc);
+            let z = g.push(Op::MulClear { c: 0 }, vec![s], loc);
+            let off = g.ty(x).offset;
+            g.push(Op::AddClear { c: c + off }, vec![z], loc)
+        };
+        let a = match bias {
+            0 => input(&mut g, "a", signed(vec![n, k], wa)),
+            1 => {
+                let x = input(&mut g, "a", signed(vec![n, k - 1], wa));
+                let col = constant(&mut g, x);
+                let mut t = g.ty(col).clone();
+                t.offset = g.ty(x).offset;
+                t.lo = c;
+                t.hi = c;
+                g.set_type(col, t);
+                g.push(Op::Concat { axis: 1 }, vec![x, col], loc)
+            }
+            _ => {
+                let x = input(&mut g, "a", signed(vec![k, n], wa));
+                let col = constant(&mut g, x);
+                let mut t = g.ty(col).clone();
+                t.offset = g.ty(x).offset;
+                t.lo = c;
+                t.hi = c;
+                g.set_type(col, t);
+                let cat = g.push(Op::Concat { axis: 1 }, vec![x, col], loc);
+                g.push(Op::Transpose, vec![cat], loc)
+            }
+        };
+        prop_assume!(g.ty(a).shape[1] == k && g.ty(a).shape[0] >= 1);
+        let b = input(&mut g, "b", signed(vec![k, m], wb));
+        finish(&mut g, Op::ModMatMul { modulus: 1 << p }, vec![a, b], 0);
+        let lowered = silc_passes::lower_graph(g.clone(), &Default::default()).expect("lowers");
+        let folds = lowered.stages[2].1.ids().filter(|&i| lowered.stages[2].1.node(i).op == Op::Fold).count();
+        prop_assert!(folds >= 1, "lowered by the wrapping product");
+        agree(g, seed)?;
+    }
+
     /// Block scaling: the inputs are shrunk by a random number of bits so that
     /// the product's magnitude, and with it the chosen divisor, varies.
     #[test]

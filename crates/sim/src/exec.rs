@@ -223,9 +223,11 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
                     .collect();
                 Tensor::new(z.shape.clone(), data)
             }
+            // Operands may be residues or raw values with an offset: the
+            // product of the logical values, reduced, is the same residue.
             Op::ModMatMul { modulus } => {
                 let m = *modulus;
-                matmul(arg(0), arg(1), |x| x.rem_euclid(m))
+                matmul(&logical(0), &logical(1), |x| x.rem_euclid(m))
             }
             Op::FromResidues { moduli, n_div, c_lo, bits, shifts, .. } => {
                 let len = arg(0).len();
@@ -249,6 +251,7 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
                 let entries = &g.tables.get(*table).entries;
                 Tensor::new(arg(0).shape.clone(), par_map(&arg(0).data, |x| semantics::lut(entries, x, p)))
             }
+            Op::Fold => Tensor::new(arg(0).shape.clone(), par_map(&arg(0).data, |x| semantics::fold(x, p))),
             Op::LutMany { tables } => {
                 let parts: Vec<Tensor> = tables
                     .iter()

@@ -37,6 +37,8 @@ pub struct Engine<'a> {
     luts: HashMap<TableId, LookupTableOwned>,
     /// One accumulator per distinct `lut_many` group of tables.
     many: HashMap<Vec<TableId>, ManyLookupTableOwned>,
+    /// The constant table `2^(p-1)` of `fold`.
+    half: LookupTableOwned,
     /// Scale of one unit in the plaintext: `2^63 / 2^p`.
     delta: u64,
 }
@@ -68,7 +70,8 @@ impl<'a> Engine<'a> {
                 });
             }
         }
-        Engine { keys, luts, many, delta: 1u64 << (63 - p) }
+        let half = keys.key.generate_lookup_table(|_| 1u64 << (p - 1));
+        Engine { keys, luts, many, half, delta: 1u64 << (63 - p) }
     }
 
     fn add_clear(&self, ct: &mut Ciphertext, c: i64) {
@@ -81,6 +84,17 @@ impl<'a> Engine<'a> {
 
     fn pbs(&self, table: TableId, ct: &Ciphertext) -> Ciphertext {
         self.keys.key.apply_lookup_table(ct, &self.luts[&table])
+    }
+
+    /// `x mod 2^p` for `x` anywhere in `[0, 2^(p+1))`: the constant table
+    /// `2^(p-1)` answers `±2^(p-1)` by the half `x` lies in (negacyclic),
+    /// and `x + answer - 2^(p-1)` drops the top bit (`semantics::fold`).
+    fn fold(&self, ct: &Ciphertext) -> Ciphertext {
+        let half = 1i64 << (self.keys.precision - 1);
+        let mut out = self.keys.key.apply_lookup_table(ct, &self.half);
+        lwe_ciphertext_add_assign(&mut out.ct, &ct.ct);
+        self.add_clear(&mut out, -half);
+        out
     }
 
     /// One blind rotation, one result per table of the group.
@@ -142,6 +156,7 @@ pub fn execute(
                 match &n.op {
                     Op::Lut { table } => vec![engine.pbs(*table, src)],
                     Op::LutMany { tables } => engine.pbs_many(tables, src),
+                    Op::Fold => vec![engine.fold(src)],
                     _ => unreachable!("bootstrap ops"),
                 }
             })

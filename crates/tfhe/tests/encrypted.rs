@@ -50,6 +50,10 @@ t2 = table "neg" [15..0]
 %21 = output %14 {name="layout"} : enc[3,4] u4 [0, 15]
 %22 = output %15 {name="lut"} : enc[2,3] u3 [0, 5]
 %23 = output %9 {name="many"} : enc[2,2,3] u4 [0, 15]
+%24 = mul_clear %0 {c=4} : enc[2,3] u5 [0, 28]
+%25 = add %24, %0 : enc[2,3] u6 [0, 35]
+%26 = fold %25 : enc[2,3] u4 [0, 15]
+%27 = output %26 {name="fold"} : enc[2,3] u4 [0, 15]
 "#;
 
 #[test]

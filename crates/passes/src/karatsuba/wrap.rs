@@ -1,0 +1,196 @@
+//! The wrapping product: a residue modulo `2^p` that needs no reduction.
+//!
+//! Leveled sums of ciphertexts wrap exactly modulo `2^(p+1)`, so any sum is
+//! right modulo `2^p` whatever its size. Each scalar product is two quarter
+//! squares of the *raw* operands (shifted to start at 0, so their sum and
+//! difference index a `2^p`-entry table): `a·b = ⌊(a+b)²/4⌋ - ⌊(a-b)²/4⌋`,
+//! each table answering modulo `2^p`. The terms are summed along the
+//! reduction axis in chunks limited only by the noise bound (`ν²/2` products),
+//! and a `fold` (one bootstrap) reads each chunk's sum modulo `2^p`. Folded
+//! chunks are summed and folded again; when a fold's noise leaves no room for
+//! a second operand, an identity table refreshes it first.
+//!
+//! Against a modulus `m ≤ 2^(p-1)` by quarter squares this drops the
+//! operand residue tables and every reduction (one PBS per product at
+//! `p = 4`), and carries one more bit.
+
+use silc_ir::{Graph, Loc, Op, Table, ValueId};
+
+use super::constant_column;
+
+/// One level of the fold tree over a reduction axis of `len` elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Step {
+    /// Refresh every element (identity table) before summing.
+    pub refresh_first: bool,
+    pub len: usize,
+    /// Elements summed into one fold.
+    pub chunk: usize,
+}
+
+impl Step {
+    /// Bootstraps of this level per output element.
+    pub fn pbs(&self) -> u64 {
+        let refresh = if self.refresh_first { self.len } else { 0 };
+        (refresh + self.len.div_ceil(self.chunk)) as u64
+    }
+}
+
+/// The fold tree for `k` product terms (squared norm 2 each) at noise bound
+/// `nu`: the first level folds chunks of `⌊(ν²-2)/2⌋` terms; a fold's noise
+/// is its input's plus one, and later levels sum as many folds as the budget
+/// allows, refreshing them first when not even two fit. The budget `ν² - 2`
+/// leaves the result room for what reads it: the mixed-radix conversion adds
+/// one fresh table output to a residue before its bootstrap.
+pub(crate) fn fold_plan(nu: f64, k: usize) -> Vec<Step> {
+    let nu2 = (nu * nu - 2.0).max(2.0);
+    let mut steps = Vec::new();
+    let (mut len, mut norm2) = (k, 2.0);
+    let mut first = true;
+    loop {
+        let mut refresh_first = false;
+        let mut chunk = (nu2 / norm2).floor() as usize;
+        if !first && chunk < 2 {
+            refresh_first = true;
+            norm2 = 1.0;
+            chunk = nu2.floor() as usize;
+        }
+        let chunk = chunk.clamp(1, len.max(1));
+        steps.push(Step { refresh_first, len, chunk });
+        norm2 = chunk as f64 * norm2 + 1.0;
+        len = len.div_ceil(chunk);
+        first = false;
+        if len <= 1 {
+            return steps;
+        }
+    }
+}
+
+/// `a·b mod 2^p` (`[n, cols]`, in `[0, 2^p)`) for `a: [n, k]`, `b: [k, cols]`
+/// with raw (non-residue) operands.
+pub(crate) fn lower(g: &mut Graph, a: ValueId, b: ValueId, nu: f64, loc: Loc) -> ValueId {
+    let n = g.ty(a).shape[0];
+    let k = g.ty(a).shape[1];
+    let terms = match constant_column(g, a) {
+        // `[a', c]·b`: the bias row's terms are `c·b[k-1] mod 2^p`, shared by
+        // the n rows.
+        Some((rest, c, false)) => {
+            let b_rest = g.push(Op::Slice { axis: 0, start: 0, len: k - 1 }, vec![b], loc);
+            let b_last = g.push(Op::Slice { axis: 0, start: k - 1, len: 1 }, vec![b], loc);
+            let t = product_terms(g, rest, b_rest, loc);
+            let scaled = times_constant(g, b_last, c, loc);
+            let extra = g.push(Op::Expand { axis: 0, n }, vec![scaled], loc);
+            g.push(Op::Concat { axis: 1 }, vec![t, extra], loc)
+        }
+        // `[a'ᵀ; cᵀ]·b`: the last output row's terms are `c·b mod 2^p`.
+        Some((rest, c, true)) => {
+            let cols = g.ty(b).shape[1];
+            let t = product_terms(g, rest, b, loc);
+            let scaled = times_constant(g, b, c, loc);
+            let extra = g.push(Op::Reshape { shape: vec![1, k, cols] }, vec![scaled], loc);
+            g.push(Op::Concat { axis: 0 }, vec![t, extra], loc)
+        }
+        None => product_terms(g, a, b, loc),
+    };
+    accumulate(g, terms, nu, loc)
+}
+
+/// `v` shifted so its stored values start at 0; with its logical low end and
+/// its width.
+fn from_zero(g: &mut Graph, v: ValueId, loc: Loc) -> (ValueId, i64, i64) {
+    let ty = g.ty(v).clone();
+    let (lo, hi) = ty.stored();
+    let z = g.push(Op::AddClear { c: -lo }, vec![v], loc);
+    (z, ty.lo, hi - lo)
+}
+
+/// `c·x mod 2^p` for raw `x`: the logical value itself (it wraps) when
+/// `c ≡ 1`, else one table.
+fn times_constant(g: &mut Graph, x: ValueId, c: i64, loc: Loc) -> ValueId {
+    let size = 1i64 << g.bits;
+    if c.rem_euclid(size) == 1 {
+        let off = g.ty(x).offset;
+        return g.push(Op::AddClear { c: -off }, vec![x], loc);
+    }
+    let (z, lo, _) = from_zero(g, x, loc);
+    let t = Table::from_fn(format!("wmul{}_", c.rem_euclid(size)), g.bits, |v| (c * (v + lo)).rem_euclid(size));
+    g.lut(t, z, loc)
+}
+
+/// The terms `[n, k, cols]` of `a·b`, each `≡ a·b (mod 2^p)`, by quarter
+/// squares of the raw operands.
+fn product_terms(g: &mut Graph, a: ValueId, b: ValueId, loc: Loc) -> ValueId {
+    let p = g.bits;
+    let size = 1i64 << p;
+    let n = g.ty(a).shape[0];
+    let cols = g.ty(b).shape[1];
+    let (a0, la, _) = from_zero(g, a, loc);
+    let (b0, lb, wb) = from_zero(g, b, loc);
+    let ea = g.push(Op::Expand { axis: 2, n: cols }, vec![a0], loc);
+    let eb = g.push(Op::Expand { axis: 0, n }, vec![b0], loc);
+    // a + b = (a0 + b0) + la + lb;  a - b = (a0 - b0 + wb) - wb + la - lb.
+    let sum = g.push(Op::Add, vec![ea, eb], loc);
+    let diff = g.push(Op::Sub, vec![ea, eb], loc);
+    let diff = g.push(Op::AddClear { c: wb }, vec![diff], loc);
+    let q = |x: i64| x * x / 4;
+    let plus = Table::from_fn("wsq+", p, |u| q(u + la + lb).rem_euclid(size));
+    let minus = Table::from_fn("wsq-", p, |d| (-q(d - wb + la - lb)).rem_euclid(size));
+    let sq_sum = g.lut(plus, sum, loc);
+    let sq_diff = g.lut(minus, diff, loc);
+    g.push(Op::Add, vec![sq_sum, sq_diff], loc)
+}
+
+/// Sums `terms` (`[n, k, cols]`) along axis 1 by the fold tree into residues
+/// modulo `2^p` (`[n, cols]`).
+fn accumulate(g: &mut Graph, terms: ValueId, nu: f64, loc: Loc) -> ValueId {
+    let k = g.ty(terms).shape[1];
+    let identity = Table::from_fn("refresh", g.bits, |x| x);
+    let mut cur = terms;
+    for step in fold_plan(nu, k) {
+        if step.refresh_first {
+            cur = g.lut(identity.clone(), cur, loc);
+        }
+        if step.chunk > 1 {
+            cur = g.push(Op::ReduceSum { axis: 1, chunk: step.chunk }, vec![cur], loc);
+        }
+        cur = g.push(Op::Fold, vec![cur], loc);
+    }
+    let shape = vec![g.ty(cur).shape[0], g.ty(cur).shape[2]];
+    g.push(Op::Reshape { shape }, vec![cur], loc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fold_tree_respects_the_noise_bound() {
+        for nu in [2.0f64, 3.0, 5.0, 10.0, 15.0] {
+            let nu2 = nu * nu - 2.0;
+            for k in 1..300 {
+                let plan = fold_plan(nu, k);
+                let mut norm2 = 2.0;
+                let mut len = k;
+                for s in &plan {
+                    assert_eq!(s.len, len);
+                    if s.refresh_first {
+                        norm2 = 1.0;
+                    }
+                    assert!(s.chunk as f64 * norm2 <= nu2 + 1e-9 || s.chunk == 1, "k={k} ν²={nu2} {plan:?}");
+                    norm2 = s.chunk.min(len) as f64 * norm2 + 1.0;
+                    len = len.div_ceil(s.chunk);
+                }
+                assert_eq!(len, 1);
+                assert!(norm2 <= nu * nu - 1.0, "the result leaves room for one more term");
+            }
+        }
+    }
+
+    #[test]
+    fn a_breast_cancer_reduction_costs_a_few_folds() {
+        // k = 31 at ν = 5: chunks of 11 → 3 folds (norm² 23), refreshed,
+        // summed, folded once more.
+        let pbs: u64 = fold_plan(5.0, 31).iter().map(Step::pbs).sum();
+        assert_eq!(pbs, 7);
+    }
+}
