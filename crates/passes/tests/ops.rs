@@ -85,32 +85,28 @@ proptest! {
         let loc = Loc::default();
         let half = 1i64 << (wa - 1);
         let c = (c_pick % (2 * half as u64)) as i64 - half; // within a's range
+        // A constant column of logical value c, stored with x's offset (as
+        // `lower::bias_column` makes it).
         let constant = |g: &mut Graph, x: ValueId| {
             let s = g.push(Op::Slice { axis: 1, start: 0, len: 1 }, vec![x], loc);
             let z = g.push(Op::MulClear { c: 0 }, vec![s], loc);
             let off = g.ty(x).offset;
-            g.push(Op::AddClear { c: c + off }, vec![z], loc)
+            let col = g.push(Op::AddClear { c: c + off }, vec![z], loc);
+            let mut t = g.ty(col).clone();
+            (t.offset, t.lo, t.hi) = (off, c, c);
+            g.set_type(col, t);
+            col
         };
         let a = match bias {
             0 => input(&mut g, "a", signed(vec![n, k], wa)),
             1 => {
                 let x = input(&mut g, "a", signed(vec![n, k - 1], wa));
                 let col = constant(&mut g, x);
-                let mut t = g.ty(col).clone();
-                t.offset = g.ty(x).offset;
-                t.lo = c;
-                t.hi = c;
-                g.set_type(col, t);
                 g.push(Op::Concat { axis: 1 }, vec![x, col], loc)
             }
             _ => {
                 let x = input(&mut g, "a", signed(vec![k, n], wa));
                 let col = constant(&mut g, x);
-                let mut t = g.ty(col).clone();
-                t.offset = g.ty(x).offset;
-                t.lo = c;
-                t.hi = c;
-                g.set_type(col, t);
                 let cat = g.push(Op::Concat { axis: 1 }, vec![x, col], loc);
                 g.push(Op::Transpose, vec![cat], loc)
             }
