@@ -211,42 +211,57 @@ fn lower_product(
 ) -> ValueId {
     let p = g.bits;
     let dims = Dims::of(g, a, b);
-    let (n, k, cols) = (dims.n, dims.k, dims.cols);
     let (plan, _) = best_plan(p, nu, m, dims, force)
         .or_else(|| best_plan(p, nu, m, dims, None))
         .unwrap_or_else(|| panic!("internal error: no product method for modulus {m} at {p} bits"));
     if plan.method == Method::Wrapping {
         return wrap::lower(g, a, b, nu, loc);
     }
-    let terms = match constant_column(g, a) {
+    let terms = terms_with_bias(g, a, b, loc, &|g, x, y| product_terms(g, x, y, m, &plan, loc), &|g, x, c| {
+        times_constant(g, x, c, m, loc)
+    });
+    accumulate(g, terms, m, plan.chunk, nu, loc)
+}
+
+/// The terms `[n, k, cols]` of `a·b`: `product(x, y)` for the encrypted
+/// operands, and where `a` has a constant column `c` (a bias row, see
+/// `lower::bias_column`), `scale(y, c)` for its terms, computed once on `b`
+/// instead of as products.
+pub(crate) fn terms_with_bias(
+    g: &mut Graph,
+    a: ValueId,
+    b: ValueId,
+    loc: silc_ir::Loc,
+    product: &dyn Fn(&mut Graph, ValueId, ValueId) -> ValueId,
+    scale: &dyn Fn(&mut Graph, ValueId, i64) -> ValueId,
+) -> ValueId {
+    let (n, k, cols) = (g.ty(a).shape[0], g.ty(a).shape[1], g.ty(b).shape[1]);
+    match constant_column(g, a) {
         // `[a', c]·b = a'·b[..k-1] + c·b[k-1]`: the constant's terms are
-        // `c·b mod m`, one table on `b`'s last row shared by all n rows (none
-        // when c ≡ 1), summed with the others.
+        // `c·b`, on `b`'s last row, shared by all n rows.
         Some((rest, c, false)) => {
             let b_rest = g.push(Op::Slice { axis: 0, start: 0, len: k - 1 }, vec![b], loc);
             let b_last = g.push(Op::Slice { axis: 0, start: k - 1, len: 1 }, vec![b], loc);
-            let t = product_terms(g, rest, b_rest, m, &plan, loc);
-            let scaled = times_constant(g, b_last, c, m, loc); // [1, cols]
+            let t = product(g, rest, b_rest);
+            let scaled = scale(g, b_last, c); // [1, cols]
             let extra = g.push(Op::Expand { axis: 0, n }, vec![scaled], loc); // [n, 1, cols]
             g.push(Op::Concat { axis: 1 }, vec![t, extra], loc)
         }
-        // `[a'ᵀ; cᵀ]·b`: the last output row is `c·Σ_rows b`, its terms
-        // `c·b mod m`.
+        // `[a'ᵀ; cᵀ]·b`: the last output row is `c·Σ_rows b`, its terms `c·b`.
         Some((rest, c, true)) => {
-            let t = product_terms(g, rest, b, m, &plan, loc);
-            let scaled = times_constant(g, b, c, m, loc); // [k, cols]
+            let t = product(g, rest, b);
+            let scaled = scale(g, b, c); // [k, cols]
             let extra = g.push(Op::Reshape { shape: vec![1, k, cols] }, vec![scaled], loc);
             g.push(Op::Concat { axis: 0 }, vec![t, extra], loc)
         }
-        None => product_terms(g, a, b, m, &plan, loc),
-    };
-    accumulate(g, terms, m, plan.chunk, nu, loc)
+        None => product(g, a, b),
+    }
 }
 
 /// If `a` is `[a', c]` (a constant last column, see `lower::bias_column`),
 /// or the transpose of one, returns `a'` (transposed likewise), `c mod m`'s
 /// value and whether it was transposed.
-pub(crate) fn constant_column(g: &mut Graph, a: ValueId) -> Option<(ValueId, i64, bool)> {
+fn constant_column(g: &mut Graph, a: ValueId) -> Option<(ValueId, i64, bool)> {
     let (inner, transposed) = match g.node(a).op {
         Op::Transpose => (g.node(a).args[0], true),
         _ => (a, false),
@@ -270,7 +285,8 @@ pub(crate) fn constant_column(g: &mut Graph, a: ValueId) -> Option<(ValueId, i64
     Some((rest, c, transposed))
 }
 
-/// `c·x mod m` for residues `x`: `x` itself when `c ≡ 1`, else one table.
+/// `c·x mod m` for residues `x`: `x` itself when `c ≡ 1` (no table, so a
+/// bias row costs nothing), else one table.
 fn times_constant(g: &mut Graph, x: ValueId, c: i64, m: i64, loc: silc_ir::Loc) -> ValueId {
     let c = c.rem_euclid(m);
     if c == 1 {

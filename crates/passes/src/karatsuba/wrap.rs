@@ -16,7 +16,7 @@
 
 use silc_ir::{Graph, Loc, Op, Table, ValueId};
 
-use super::constant_column;
+use super::terms_with_bias;
 
 /// One level of the fold tree over a reduction axis of `len` elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,29 +69,8 @@ pub(crate) fn fold_plan(nu: f64, k: usize) -> Vec<Step> {
 /// `a·b mod 2^p` (`[n, cols]`, in `[0, 2^p)`) for `a: [n, k]`, `b: [k, cols]`
 /// with raw (non-residue) operands.
 pub(crate) fn lower(g: &mut Graph, a: ValueId, b: ValueId, nu: f64, loc: Loc) -> ValueId {
-    let n = g.ty(a).shape[0];
-    let k = g.ty(a).shape[1];
-    let terms = match constant_column(g, a) {
-        // `[a', c]·b`: the bias row's terms are `c·b[k-1] mod 2^p`, shared by
-        // the n rows.
-        Some((rest, c, false)) => {
-            let b_rest = g.push(Op::Slice { axis: 0, start: 0, len: k - 1 }, vec![b], loc);
-            let b_last = g.push(Op::Slice { axis: 0, start: k - 1, len: 1 }, vec![b], loc);
-            let t = product_terms(g, rest, b_rest, loc);
-            let scaled = times_constant(g, b_last, c, loc);
-            let extra = g.push(Op::Expand { axis: 0, n }, vec![scaled], loc);
-            g.push(Op::Concat { axis: 1 }, vec![t, extra], loc)
-        }
-        // `[a'ᵀ; cᵀ]·b`: the last output row's terms are `c·b mod 2^p`.
-        Some((rest, c, true)) => {
-            let cols = g.ty(b).shape[1];
-            let t = product_terms(g, rest, b, loc);
-            let scaled = times_constant(g, b, c, loc);
-            let extra = g.push(Op::Reshape { shape: vec![1, k, cols] }, vec![scaled], loc);
-            g.push(Op::Concat { axis: 0 }, vec![t, extra], loc)
-        }
-        None => product_terms(g, a, b, loc),
-    };
+    let terms =
+        terms_with_bias(g, a, b, loc, &|g, x, y| product_terms(g, x, y, loc), &|g, x, c| times_constant(g, x, c, loc));
     accumulate(g, terms, nu, loc)
 }
 
