@@ -76,6 +76,10 @@ enum Command {
     ///   silc run --data enc.bin -o trained.bin
     ///   silc run --data enc.bin -o trained.bin --threads 2 --checkpoint-every 10
     ///   silc run --data enc.bin -o trained.bin --resume      # after an interruption
+    ///
+    /// On many machines (silc built with `--features mpi`), one rank per machine;
+    /// rank 0 reads the job and writes the outputs; they decrypt as one process's would:
+    ///   mpirun --hostfile hosts --map-by node --bind-to none silc run --data enc.bin -o trained.bin
     #[cfg(feature = "fhe")]
     #[command(verbatim_doc_comment)]
     Run(fhe::RunArgs),
@@ -186,8 +190,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
+            // Empty: said already (by rank 0 of an MPI job).
             eprint!("{message}");
-            if !message.ends_with('\n') {
+            if !message.is_empty() && !message.ends_with('\n') {
                 eprintln!();
             }
             ExitCode::from(2)

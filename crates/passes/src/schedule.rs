@@ -30,6 +30,9 @@ pub struct ScheduleReport {
     pub waves: usize,
     /// Bootstraps in the widest wave.
     pub widest_wave: u64,
+    /// Bootstraps in each wave, in order: what bounds how many cores (or
+    /// MPI ranks) a step can keep busy.
+    pub wave_widths: Vec<u64>,
 }
 
 /// Gives `new` the logical reading (offset) that `old` had.
@@ -328,6 +331,9 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> (Graph, ScheduleReport) {
     }
     report.waves = per_wave.len();
     report.widest_wave = per_wave.values().copied().max().unwrap_or(0);
+    let mut widths: Vec<(u32, u64)> = per_wave.into_iter().collect();
+    widths.sort();
+    report.wave_widths = widths.into_iter().map(|(_, w)| w).collect();
     report.pbs_after = cur.pbs_count();
     (cur, report)
 }

@@ -7,8 +7,10 @@
 //! tfhe-rs many-LUT accumulator, so its `k` tables cost one blind rotation
 //! (the scheduler only groups inputs below `2^p / k`, which tfhe-rs
 //! requires). Execution goes wave by wave: all bootstraps of one bootstrap
-//! depth are independent, so they run together on rayon's threads; the
-//! leveled ops between waves are cheap and run in id order.
+//! depth are independent, so they run together on rayon's threads, or are
+//! dealt out to several processes by a [`Spread`] (`cluster`, with the
+//! `mpi` feature); the leveled ops between waves are cheap and run in id
+//! order, on every process alike.
 
 use std::collections::HashMap;
 
@@ -31,9 +33,30 @@ pub struct CtTensor {
     pub cts: Vec<Ciphertext>,
 }
 
+/// Who runs a wave's bootstraps. `run(jobs, job)` returns `job(i)` for
+/// every `i < jobs`, in order; every process that calls it gets every
+/// result, so the leveled ops after the wave need no further exchange.
+/// A bootstrap is deterministic, so where a job runs cannot change its
+/// result.
+pub trait Spread: Sync {
+    fn run(&self, jobs: usize, job: &(dyn Fn(usize) -> Vec<Ciphertext> + Sync)) -> Vec<Vec<Ciphertext>>;
+}
+
+/// This process's threads (rayon's global pool).
+pub struct Local;
+
+impl Spread for Local {
+    fn run(&self, jobs: usize, job: &(dyn Fn(usize) -> Vec<Ciphertext> + Sync)) -> Vec<Vec<Ciphertext>> {
+        (0..jobs).into_par_iter().map(job).collect()
+    }
+}
+
 /// A server key with the circuit's tables generated.
 pub struct Engine<'a> {
     pub keys: &'a ServerKeys,
+    /// Where the bootstraps of a wave run ([`Local`] unless
+    /// [`Engine::spread_over`] says otherwise).
+    spread: &'a dyn Spread,
     luts: HashMap<TableId, LookupTableOwned>,
     /// One accumulator per distinct `lut_many` group of tables.
     many: HashMap<Vec<TableId>, ManyLookupTableOwned>,
@@ -71,7 +94,13 @@ impl<'a> Engine<'a> {
             }
         }
         let half = keys.key.generate_lookup_table(|_| 1u64 << (p - 1));
-        Engine { keys, luts, many, half, delta: 1u64 << (63 - p) }
+        Engine { keys, spread: &Local, luts, many, half, delta: 1u64 << (63 - p) }
+    }
+
+    /// Runs every wave's bootstraps through `spread` (several processes,
+    /// say) instead of this process's threads alone.
+    pub fn spread_over(self, spread: &'a dyn Spread) -> Self {
+        Engine { spread, ..self }
     }
 
     fn add_clear(&self, ct: &mut Ciphertext, c: i64) {
@@ -148,19 +177,17 @@ pub fn execute(
             .enumerate()
             .flat_map(|(w, &id)| (0..g.ty(g.node(id).args[0]).len()).map(move |e| (w, e)))
             .collect();
-        let results: Vec<Vec<Ciphertext>> = jobs
-            .par_iter()
-            .map(|&(w, e)| {
-                let n = g.node(wave[w]);
-                let src = &vals[n.args[0].index()].as_ref().expect("operand computed").cts[e];
-                match &n.op {
-                    Op::Lut { table } => vec![engine.pbs(*table, src)],
-                    Op::LutMany { tables } => engine.pbs_many(tables, src),
-                    Op::Fold => vec![engine.fold(src)],
-                    _ => unreachable!("bootstrap ops"),
-                }
-            })
-            .collect();
+        let results = engine.spread.run(jobs.len(), &|j| {
+            let (w, e) = jobs[j];
+            let n = g.node(wave[w]);
+            let src = &vals[n.args[0].index()].as_ref().expect("operand computed").cts[e];
+            match &n.op {
+                Op::Lut { table } => vec![engine.pbs(*table, src)],
+                Op::LutMany { tables } => engine.pbs_many(tables, src),
+                Op::Fold => vec![engine.fold(src)],
+                _ => unreachable!("bootstrap ops"),
+            }
+        });
         let mut results = results.into_iter();
         for &id in &wave {
             let n = g.node(id);

@@ -6,14 +6,17 @@
 //! the cleartext simulator: leveled ops are plain LWE arithmetic (they wrap
 //! modulo `2^(p+1)`, the padding bit included), each table is one
 //! programmable bootstrap generated once per run, and the bootstraps of one
-//! scheduled wave run together on rayon's threads. Architecture invariant:
+//! scheduled wave run together on rayon's threads, or, with the `mpi`
+//! feature, across the ranks of an MPI job ([`cluster`]). Architecture invariant:
 //! the only crate that depends on tfhe-rs; a GPU backend would be a cargo
 //! feature here, behind the same [`exec`] interface.
 
+#[cfg(feature = "mpi")]
+pub mod cluster;
 pub mod exec;
 pub mod keys;
 pub mod params;
 pub mod train;
 
-pub use exec::{execute, CtTensor, Engine};
+pub use exec::{execute, CtTensor, Engine, Local, Spread};
 pub use keys::{ClientKeys, ServerKeys};

@@ -17,6 +17,7 @@ mod decrypt;
 mod encrypt;
 mod keygen;
 mod run;
+mod share;
 
 pub use bench::{bench, BenchArgs};
 pub use decrypt::{decrypt, DecryptArgs};

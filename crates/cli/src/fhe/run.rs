@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use indicatif::ProgressBar;
 use serde_json::json;
 use silc_tfhe::exec::CtTensor;
 use silc_tfhe::train::EncryptedData;
@@ -13,6 +14,7 @@ use silc_tfhe::{params, Engine, ServerKeys};
 use tfhe::shortint::{CompressedCiphertext, ServerKey};
 
 use super::cts::{conform, decode_compressed, read_weights, write_weights};
+use super::share::{Node, Source};
 use super::{circuit_hash, de, KEY_LIMIT};
 use crate::container;
 
@@ -36,42 +38,37 @@ pub struct RunArgs {
 }
 
 pub fn run(args: &RunArgs) -> Result<(), String> {
-    let name = args.data.display().to_string();
-    let mut head = [0u8; 8];
-    if let Ok(mut f) = std::fs::File::open(&args.data) {
-        use std::io::Read;
-        let _ = f.read(&mut head);
-    }
-    if &head == b"SILCCKEY" {
-        return Err(format!("error: {name} is a client key: the server must never be given the secret key"));
-    }
-    // Every checksum, streamed, before anything else.
-    let mut job = container::open(&args.data, b"SILCJOB1")?;
-    let job_id = job.index.file_id.clone();
-    if job.index.sections.iter().any(|s| s.tag.contains("client")) || job.index.str("kind") != "job" {
-        return Err(format!("error: {name} carries secret client material; refusing to run it on a server"));
-    }
+    let node = Node::start();
+    // Under MPI every error here reaches every rank (rank 0's read failures
+    // are shared; decoding the same bytes fails alike): rank 0 says it.
+    train(&node, args).map_err(|e| node.stop(e))
+}
+
+fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().ok();
     }
-    let text = String::from_utf8(job.read("circuit")?)
+    let mut job = Source::open(node, &args.data)?;
+    let name = job.name.clone();
+    let job_id = job.file_id.clone();
+    let text = String::from_utf8(job.section("circuit")?)
         .map_err(|_| format!("error: {name}: section `circuit` is not UTF-8 text"))?;
     let hash = circuit_hash(&text);
-    if hash != job.index.str("circuit") {
+    if hash != job.str("circuit") {
         return Err(format!("error: {name}: section `circuit` does not match the circuit hash in the header"));
     }
     let g = silc_ir::read::read(&text).map_err(|e| format!("error: {name}: section `circuit`: {e}"))?;
-    let sk: tfhe::shortint::CompressedServerKey = de(&job.read("server-key")?, KEY_LIMIT)
+    let sk: tfhe::shortint::CompressedServerKey = de(&job.section("server-key")?, KEY_LIMIT)
         .map_err(|e| format!("error: {name}: section `server-key` is not a server key: {e}"))?;
     // tfhe-rs conformance: the key and every ciphertext must have exactly
     // the dimensions of the parameter set the job names.
-    let set = job.index.str("parameter_set").to_string();
+    let set = job.str("parameter_set").to_string();
     let cand = params::named(g.bits, &set).into_iter().find(|cand| cand.server_key_conforms(&sk)).ok_or_else(|| {
         format!("error: {name}: section `server-key` does not conform to {set} at {} bits (mismatched)", g.bits)
     })?;
-    let orders: Vec<Vec<usize>> = serde_json::from_slice(&job.read("orders")?)
+    let orders: Vec<Vec<usize>> = serde_json::from_slice(&job.section("orders")?)
         .map_err(|e| format!("error: {name}: section `orders` is not a training order: {e}"))?;
-    let h = &job.index.header;
+    let h = &job.header;
     let field = |k: &str| h[k].as_u64().map(|v| v as usize);
     let (features, classes, batch, layers) =
         match (field("features"), field("classes"), field("batch"), field("layers")) {
@@ -80,7 +77,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
         };
     // Samples stay seeded; the trainer expands one batch at a time.
     let mut rows = |what: &str, width: usize| -> Result<Vec<Vec<CompressedCiphertext>>, String> {
-        let cts = decode_compressed(&name, what, &job.read(what)?)?;
+        let cts = decode_compressed(&name, what, &job.section(what)?)?;
         conform(&name, what, &cts, cand.name, |ct| cand.seeded_conforms(ct))?;
         let mut cts = cts.into_iter();
         if width == 0 || cts.len() % width != 0 {
@@ -96,7 +93,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
     let mut weights: Vec<CtTensor> = (0..layers)
         .map(|l| {
             let wname = format!("w{}", l + 1);
-            let cts = decode_compressed(&name, &wname, &job.read(&wname)?)?;
+            let cts = decode_compressed(&name, &wname, &job.section(&wname)?)?;
             conform(&name, &wname, &cts, cand.name, |ct| cand.seeded_conforms(ct))?;
             let shape = g.ty(g.find(&wname).ok_or("error: circuit without weights")?).shape.clone();
             if cts.len() != shape.iter().product::<usize>() {
@@ -113,7 +110,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
     let (mut epoch0, mut step0) = (0usize, 0usize);
     if args.resume {
         let cname = ckpt.display().to_string();
-        let cb = container::read_all(&ckpt)?;
+        let cb = node.share(|| container::read_all(&ckpt))?;
         let cc = container::parse(&cname, &cb, b"SILCCKPT")?;
         if cc.str("job") != job_id {
             return Err(format!(
@@ -128,13 +125,20 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
         }
         let shapes: Vec<Vec<usize>> = weights.iter().map(|w| w.shape.clone()).collect();
         weights = read_weights(&cname, &cc, &shapes, &cand)?;
-        crate::emit(&format!("resuming at epoch {}, step {}\n", epoch0 + 1, step0));
+        if node.is_root() {
+            crate::emit(&format!("resuming at epoch {}, step {}\n", epoch0 + 1, step0));
+        }
     }
 
     let engine = Engine::new(&server, &g);
+    #[cfg(feature = "mpi")]
+    let engine = match &node.cluster {
+        Some(c) => engine.spread_over(c),
+        None => engine,
+    };
     let pbs_per_step = g.pbs_count();
     let total_steps = (orders.len() * steps_per_epoch) as u64;
-    let bar = crate::progress(total_steps, "training", "steps");
+    let bar = if node.is_root() { crate::progress(total_steps, "training", "steps") } else { ProgressBar::hidden() };
     bar.set_position((epoch0 * steps_per_epoch + step0) as u64);
     let start = Instant::now();
     let mut steps_done = 0u64;
@@ -147,7 +151,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
             steps_done += 1;
             bar.inc(1);
             let step = skip + k;
-            if let Some(every) = args.checkpoint_every {
+            if let (Some(every), true) = (args.checkpoint_every, node.is_root()) {
                 if step % every.max(1) == 0 {
                     let (ce, cs) = if step == steps_per_epoch { (e + 1, 0) } else { (e, step) };
                     if let Err(x) = write_weights(&ckpt, b"SILCCKPT", header(ce, cs), w) {
@@ -157,25 +161,64 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
             }
         })?;
         if let Some(x) = err {
-            return Err(x);
+            return Err(node.fail(x));
         }
     }
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    let out_header = json!({
-        "kind": "trained", "model": job.index.str("model"), "circuit": hash, "precision": g.bits,
-        "parameter_set": set, "key_id": job.index.str("key_id"), "job": job_id, "layers": layers,
-    });
-    write_weights(&args.output, b"SILCTRND", out_header, &weights)?;
     let pbs = steps_done * pbs_per_step;
-    crate::emit(&format!(
-        "trained {} steps ({} bootstraps) in {:.1} s: {:.1} PBS/s on {} threads\nwrote {}\n",
+    let report = format!(
+        "trained {} steps ({} bootstraps) in {:.1} s: {:.1} PBS/s on {}\n{}",
         steps_done,
         pbs,
         secs,
         pbs as f64 / secs.max(1e-9),
-        rayon::current_num_threads(),
-        args.output.display()
-    ));
+        placement(node),
+        traffic(node, steps_done, pbs, secs),
+    );
+    if !node.is_root() {
+        return Ok(());
+    }
+    let out_header = json!({
+        "kind": "trained", "model": job.str("model"), "circuit": hash, "precision": g.bits,
+        "parameter_set": set, "key_id": job.str("key_id"), "job": job_id, "layers": layers,
+    });
+    write_weights(&args.output, b"SILCTRND", out_header, &weights).map_err(|e| node.fail(e))?;
+    crate::emit(&format!("{report}wrote {}\n", args.output.display()));
     Ok(())
+}
+
+/// "2 threads", or "2 ranks × 1 thread".
+fn placement(node: &Node) -> String {
+    let threads = rayon::current_num_threads();
+    let t = format!("{threads} thread{}", if threads == 1 { "" } else { "s" });
+    match node.ranks() {
+        1 => t,
+        n => format!("{n} ranks × {t}"),
+    }
+}
+
+/// Under MPI, what the exchange cost, summed over ranks (a collective:
+/// every rank calls it); alone, nothing.
+#[allow(unused_variables)]
+fn traffic(node: &Node, steps: u64, pbs: u64, secs: f64) -> String {
+    #[cfg(feature = "mpi")]
+    if let Some(c) = &node.cluster {
+        let all = c.all_traffic();
+        let sent: u64 = all.iter().map(|t| t.bytes_sent).sum();
+        let setup: u64 = all.iter().map(|t| t.setup_bytes).sum();
+        let comm = all.iter().map(|t| t.comm_secs).sum::<f64>() / all.len() as f64;
+        let counts: Vec<String> = all.iter().map(|t| t.bootstraps.to_string()).collect();
+        let mib = |b: f64| b / (1u64 << 20) as f64;
+        return format!(
+            "  MPI: {:.2} MiB sent per step, {:.1} KiB per bootstrap; communication {:.1} % of the time (mean over ranks); \
+             the job and key shared once: {:.1} MiB; bootstraps by rank: {}\n",
+            mib(sent as f64 / steps.max(1) as f64),
+            sent as f64 / pbs.max(1) as f64 / 1024.0,
+            100.0 * comm / secs.max(1e-9),
+            mib(setup as f64),
+            counts.join(" / "),
+        );
+    }
+    String::new()
 }
