@@ -168,11 +168,12 @@ fn block_scaling_at_5_bits_equals_the_simulator() {
 
 #[test]
 fn conformance_tells_parameter_sets_apart() {
-    // Two 4-bit sets: each accepts only its own server key. Their
-    // ciphertexts have the same LWE dimension (2048), so a ciphertext check
-    // can only refuse one of another size and space, here a 2-bit set's.
+    // Three 4-bit sets (KS32 among them): each accepts only its own server
+    // key. Their ciphertexts have the same LWE dimension (2048), so a
+    // ciphertext check can only refuse one of another size and space, here a
+    // 2-bit set's.
     let set = |p: u32, name: &str| params::named(p, name).remove(0);
-    let sets = [set(4, "MESSAGE_2_CARRY_2"), set(4, "MESSAGE_1_CARRY_3")];
+    let sets = [set(4, "MESSAGE_2_CARRY_2_KS32"), set(4, "MESSAGE_2_CARRY_2"), set(4, "MESSAGE_1_CARRY_3")];
     let encrypt = |c: &params::Candidate, p: u32| {
         let client = ClientKeys::new(c, p);
         let seeded = client.encrypt_compressed(&Tensor::new(vec![1], vec![1])).remove(0);
