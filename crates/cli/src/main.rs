@@ -94,7 +94,7 @@ enum Command {
     /// the circuit's parameters against the throughput achieved in training steps.
     ///
     /// Example:
-    ///   silc bench-engine model.silc --steps 3
+    ///   silc bench-engine model.silc --steps 3 --samples 120   # and the whole training, projected
     #[cfg(feature = "fhe")]
     #[command(verbatim_doc_comment)]
     BenchEngine(fhe::BenchArgs),

@@ -117,7 +117,7 @@ fn the_artifact_is_versioned_and_written_whole() {
     assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2);
     let head_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     let header: serde_json::Value = serde_json::from_slice(&bytes[16..16 + head_len]).unwrap();
-    assert_eq!(header["parameter_set"], "MESSAGE_2_CARRY_2_KS32");
+    assert_eq!(header["parameter_set"], "MESSAGE_2_CARRY_2");
     // The header's BLAKE3 checksum covers everything before it.
     assert_eq!(&bytes[16 + head_len..16 + head_len + 32], blake3::hash(&bytes[..16 + head_len]).as_bytes());
     // One section: tag length, tag `circuit`, u64 length, the circuit text,

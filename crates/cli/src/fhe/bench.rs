@@ -22,6 +22,21 @@ pub struct BenchArgs {
     /// Independent bootstraps for the raw throughput figure.
     #[arg(long, default_value_t = 256)]
     pub raw: usize,
+    /// Training samples per epoch, to project the whole training's time
+    /// (steps = samples / batch per epoch, times the model's epochs);
+    /// default: one batch per epoch.
+    #[arg(long, value_name = "N")]
+    pub samples: Option<usize>,
+}
+
+/// Seconds as "42 s", "3.1 min", "5.2 h" or "4.0 days".
+fn duration(secs: f64) -> String {
+    match secs {
+        s if s < 120.0 => format!("{s:.0} s"),
+        s if s < 7200.0 => format!("{:.1} min", s / 60.0),
+        s if s < 172_800.0 => format!("{:.1} h", s / 3600.0),
+        s => format!("{:.1} days", s / 86_400.0),
+    }
 }
 
 /// Measures, in one run: tfhe-rs's raw PBS throughput at the circuit's
@@ -91,9 +106,27 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
     let pbs = g.pbs_count();
     let step_median = median(&mut times);
     let achieved = pbs as f64 / step_median;
+    let samples = args.samples.unwrap_or(m.spec.batch);
+    let steps = (samples / m.spec.batch.max(1)).max(1) * m.spec.epochs;
+    let total = steps as f64 * step_median;
     crate::emit(&format!(
-        "{}: {} ({} bits), {} threads, {} alternating rounds\n  raw tfhe-rs throughput: {:.1} PBS/s (median pass of {} independent bootstraps)\n  engine during training: {:.1} PBS/s ({} PBS per step, median step {:.2} s)\n  efficiency ratio: {:.2}\n",
-        m.spec.name, cand.name, p, threads, rounds, raw, args.raw, achieved, pbs, step_median, achieved / raw
+        "{}: {} ({} bits), {} threads, {} alternating rounds\n  raw tfhe-rs throughput: {:.1} PBS/s (median pass of {} independent bootstraps)\n  engine during training: {:.1} PBS/s ({} PBS per step, median step {:.2} s)\n  efficiency ratio: {:.2}\n  whole training, projected: {} steps ({} samples{}, batch {}, {} epochs) ≈ {}\n",
+        m.spec.name, cand.name, p, threads, rounds, raw, args.raw, achieved, pbs, step_median, achieved / raw,
+        steps, samples, if args.samples.is_none() { " by default; pass --samples N" } else { "" }, m.spec.batch, m.spec.epochs,
+        duration(total)
     ));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+
+    #[test]
+    fn durations_read_in_the_largest_fitting_unit() {
+        assert_eq!(duration(42.4), "42 s");
+        assert_eq!(duration(186.0), "3.1 min");
+        assert_eq!(duration(5.0 * 3600.0), "5.0 h");
+        assert_eq!(duration(30.0 * 86_400.0), "30.0 days");
+    }
 }
