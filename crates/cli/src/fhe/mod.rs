@@ -1,6 +1,7 @@
 //! The client/server commands, one module each: `keygen`, `encrypt`, `run`,
 //! `decrypt` and `bench-engine`; [`cts`] holds the ciphertext sections they
-//! share.
+//! share, and [`share`] where `run` gets its bytes (the file, or rank 0 of
+//! an MPI job).
 //!
 //! Every file is a [`crate::container`] (checksummed sections) whose header
 //! names the model, the precision, the tfhe-rs parameter set, a hash of the

@@ -2,6 +2,9 @@
 //! secret key. The job is verified whole (every section's checksum,
 //! streamed) before the first bootstrap; checkpoints name the job they
 //! belong to, so `--resume` never continues another job's weights.
+//! Under `mpirun` (feature `mpi`) every rank runs this same code: rank 0
+//! reads the files and shares their bytes ([`super::share`]), the engine
+//! deals each wave out to the ranks, and rank 0 alone writes and reports.
 
 use std::path::PathBuf;
 use std::time::Instant;
