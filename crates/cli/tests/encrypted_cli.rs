@@ -4,18 +4,13 @@
 
 #![cfg(feature = "fhe")]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{encrypted_setup, ok, root, silc};
-
-fn integers(path: &Path) -> Vec<Vec<i64>> {
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    v["layers"].as_array().unwrap().iter().map(|l| serde_json::from_value(l["integers"].clone()).unwrap()).collect()
-}
+use common::{encrypted_setup, integers, ok, root, silc};
 
 fn setup(tag: &str) -> PathBuf {
     encrypted_setup(&format!("enc-{tag}"))

@@ -12,31 +12,24 @@
 
 #![cfg(feature = "mpi")]
 
-use std::path::Path;
 use std::process::Command;
 
 mod common;
 
-use common::{encrypted_setup, ok, root};
+use common::{encrypted_setup, integers, ok, output};
 
 /// `mpirun -n RANKS silc ARGS`: exit code, stdout, stderr.
 fn mpirun(ranks: usize, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new("mpirun")
-        .args(["--oversubscribe", "-n", &ranks.to_string(), env!("CARGO_BIN_EXE_silc")])
-        .args(args)
-        .current_dir(root())
-        // OpenMPI refuses to start as root unless told twice (CI runs as root).
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        // Shared memory without cross-process copies (ptrace), which some
-        // containers forbid; the test checks results, not speed.
-        .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
-        .output()
-        .expect("mpirun is installed (README: Training on many machines)");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
+    output(
+        Command::new("mpirun")
+            .args(["--oversubscribe", "-n", &ranks.to_string(), env!("CARGO_BIN_EXE_silc")])
+            .args(args)
+            // OpenMPI refuses to start as root unless told twice (CI runs as root).
+            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+            // Shared memory without cross-process copies (ptrace), which some
+            // containers forbid; the test checks results, not speed.
+            .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none"),
     )
 }
 
@@ -46,13 +39,8 @@ fn mpi_ok(ranks: usize, args: &[&str]) -> String {
     out
 }
 
-fn integers(path: &Path) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    v["layers"].as_array().unwrap().iter().map(|l| l["integers"].clone()).collect()
-}
-
 #[test]
-fn any_number_of_ranks_trains_the_same_bits_as_one_process() {
+fn any_number_of_ranks_trains_the_weights_of_one_process() {
     let dir = encrypted_setup("mpi");
     let p = |f: &str| dir.join(f).display().to_string();
     let out = ok(&["run", "--data", &p("enc.bin"), "-o", &p("one.bin")]);

@@ -9,14 +9,26 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Runs `silc` from the repository root: exit code, stdout, stderr.
-pub fn silc(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_silc")).args(args).current_dir(root()).output().expect("silc runs");
+/// Runs `cmd` from the repository root: exit code, stdout, stderr.
+pub fn output(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.current_dir(root()).output().expect("the command starts");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),
         String::from_utf8_lossy(&out.stderr).into(),
     )
+}
+
+/// Runs `silc` from the repository root: exit code, stdout, stderr.
+pub fn silc(args: &[&str]) -> (i32, String, String) {
+    output(Command::new(env!("CARGO_BIN_EXE_silc")).args(args))
+}
+
+/// The weight integers, layer by layer, of a `weights.json` (from
+/// `decrypt` or `simulate --save`).
+pub fn integers(path: &std::path::Path) -> Vec<Vec<i64>> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    v["layers"].as_array().unwrap().iter().map(|l| serde_json::from_value(l["integers"].clone()).unwrap()).collect()
 }
 
 /// Runs `silc` and expects success; returns standard output.
