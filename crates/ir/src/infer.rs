@@ -61,11 +61,13 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             }
             Ok(t[0].with_shape(vec![t[0].shape[1], t[0].shape[0]]))
         }
-        Op::Rescale { factors, bits, shifts } => {
+        Op::Rescale { factors, bits, shifts, relu } => {
             check_shifts(shifts, factors.len())?;
+            check_relu(*relu, shifts)?;
+            let bounds = semantics::rescale_bounds(*bits, *relu);
             mk(
                 t[0].shape.clone(),
-                rescale_range(&semantics::rescale_divisors(factors, shifts), *bits, t[0].lo, t[0].hi),
+                rescale_range(&semantics::rescale_divisors(factors, shifts), bounds, t[0].lo, t[0].hi),
             )
         }
         Op::Relu => mk(t[0].shape.clone(), (t[0].lo.max(0), t[0].hi.max(0))),
@@ -98,13 +100,15 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             }
             mk(vec![a.shape[0], b.shape[1]], (0, modulus - 1))
         }
-        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts } => {
+        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu } => {
             if moduli.len() != args.len() || *n_div > moduli.len() {
                 return Err(format!("from_residues has {} moduli and {} operands", moduli.len(), args.len()));
             }
             check_shifts(shifts, *n_div)?;
+            check_relu(*relu, shifts)?;
             let shape = same_shape("from_residues")?;
-            mk(shape, rescale_range(&semantics::rescale_divisors(&moduli[..*n_div], shifts), *bits, *c_lo, *c_hi))
+            let bounds = semantics::rescale_bounds(*bits, *relu);
+            mk(shape, rescale_range(&semantics::rescale_divisors(&moduli[..*n_div], shifts), bounds, *c_lo, *c_hi))
         }
         Op::Add => {
             let shape = same_shape("add")?;
@@ -238,11 +242,20 @@ pub fn lut_range(entries: &[i64], (lo, hi): (i64, i64), p: u32) -> (i64, i64) {
 /// The range of a rescale over `[lo, hi]`. A block-scaled rescale (more than
 /// one candidate divisor) is given the whole signed `bits` range: its values
 /// are meant to fill it, and the lowering plans its chains for that range.
-fn rescale_range(divisors: &[i64], bits: u32, lo: i64, hi: i64) -> (i64, i64) {
+fn rescale_range(divisors: &[i64], bounds: (i64, i64), lo: i64, hi: i64) -> (i64, i64) {
     match divisors {
-        [d] => (semantics::rescale(lo, *d, bits), semantics::rescale(hi, *d, bits)),
-        _ => (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1),
+        [d] => (semantics::rescale_to(lo, *d, bounds), semantics::rescale_to(hi, *d, bounds)),
+        _ => bounds,
     }
+}
+
+/// A ReLU rescale is static: block scaling's flags are planned for signed
+/// bounds only.
+fn check_relu(relu: bool, shifts: &[usize]) -> Result<(), String> {
+    if relu && !shifts.is_empty() {
+        return Err("a relu rescale cannot be block scaled".into());
+    }
+    Ok(())
 }
 
 /// Block-scaling shifts are ascending prefix lengths ending at the full divisor.

@@ -65,10 +65,16 @@ pub enum Op {
     /// when every candidate does (`semantics::block_rescale`). The chosen
     /// divisor is not reported: the values fill the top bits of the output,
     /// and whoever reads them treats them as if divided by the full `D`.
+    ///
+    /// With `relu` the result saturates to `[0, 2^bits - 1]` instead: ReLU
+    /// of a rescale to `bits + 1` signed bits, one op, so a hidden
+    /// activation keeps all of its `bits` (a ReLU after a signed rescale
+    /// leaves it one bit fewer). Only static rescales take `relu`.
     Rescale {
         factors: Vec<i64>,
         bits: u32,
         shifts: Vec<usize>,
+        relu: bool,
     },
     /// `max(x, 0)`.
     Relu,
@@ -106,7 +112,8 @@ pub enum Op {
     /// `(r_1, …, r_n) → Rescale` of the unique `C` in `[c_lo, c_lo + M)` with
     /// `C ≡ r_i (mod m_i)`, `M = Π moduli`. The first `n_div` moduli are the
     /// rescale factors `D`. Lowered through mixed-radix digits by `scale`.
-    /// `shifts` as for `Rescale` (prefix lengths of the moduli; empty: static).
+    /// `shifts` and `relu` as for `Rescale` (shifts are prefix lengths of the
+    /// moduli; empty: static).
     FromResidues {
         moduli: Vec<i64>,
         n_div: usize,
@@ -114,6 +121,8 @@ pub enum Op {
         c_hi: i64,
         bits: u32,
         shifts: Vec<usize>,
+        /// As for `Rescale`: saturate to `[0, 2^bits - 1]`.
+        relu: bool,
     },
 
     // ---- low level: leveled arithmetic (no bootstrap) ----------------------

@@ -338,6 +338,12 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
     // reported as an unknown attribute by the caller.
     let shift_attr = if matches!(name, "rescale" | "from_residues") { a.remove("shifts") } else { None };
     let lo_bits_attr = if name == "sgd_update" { a.remove("lo_bits") } else { None };
+    let sat_attr = if matches!(name, "rescale" | "from_residues") { a.remove("sat") } else { None };
+    let relu: R<bool> = match sat_attr {
+        None => Ok(false),
+        Some(Attr::Word(w)) if w == "relu" => Ok(true),
+        Some(other) => Err(format!("expected `sat=relu`, found `sat={other}`")),
+    };
     let shifts: R<Vec<usize>> = match shift_attr {
         None => Ok(vec![]),
         Some(Attr::Ints(v)) => {
@@ -390,6 +396,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             factors: moduli(ints(take("factors")?)?)?,
             bits: within("bits", int(take("bits")?)?, 2, 16)? as u32,
             shifts: shifts?,
+            relu: relu?,
         },
         "relu" => Op::Relu,
         "relu_backward" => Op::ReluBackward,
@@ -419,6 +426,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             c_hi: int(take("c_hi")?)?,
             bits: within("bits", int(take("bits")?)?, 2, 16)? as u32,
             shifts: shifts?,
+            relu: relu?,
         },
         "add" => Op::Add,
         "fold" => Op::Fold,

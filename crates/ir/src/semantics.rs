@@ -58,6 +58,21 @@ pub fn rescale(x: i64, divisor: i64, bits: u32) -> i64 {
     saturate(floor_div(x + divisor / 2, divisor), bits)
 }
 
+/// The saturation bounds of a rescale to `bits` bits: signed, or with `relu`
+/// `[0, 2^bits - 1]`, which is ReLU of a signed rescale to `bits + 1` bits.
+pub fn rescale_bounds(bits: u32, relu: bool) -> (i64, i64) {
+    if relu {
+        (0, (1i64 << bits) - 1)
+    } else {
+        (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
+    }
+}
+
+/// `clamp(floor((x + ⌊D/2⌋) / D), lo, hi)`.
+pub fn rescale_to(x: i64, divisor: i64, (lo, hi): (i64, i64)) -> i64 {
+    floor_div(x + divisor / 2, divisor).clamp(lo, hi)
+}
+
 /// The divisors a rescale may use: `Π factors[..j]` for each `j` in `shifts`,
 /// finest first; only the full product when `shifts` is empty (static).
 pub fn rescale_divisors(factors: &[i64], shifts: &[usize]) -> Vec<i64> {
@@ -70,16 +85,16 @@ pub fn rescale_divisors(factors: &[i64], shifts: &[usize]) -> Vec<i64> {
 /// Block-scaled `Rescale` of one block (here: a whole tensor). With the
 /// candidate divisors `D_0 < D_1 < … < D_s` of [`rescale_divisors`], the block
 /// takes the first `D_j` at which every element stays strictly inside the
-/// saturation bounds (`-2^(bits-1) < rescale(x, D_j) < 2^(bits-1) - 1`), else
-/// `D_s`, and returns `rescale(x, D_j)` for every element with the index `j`.
-/// An element equal to a bound counts as saturated even when it is exact: the
-/// lowering tests the bound, not the exact value, and so does this definition.
-pub fn block_rescale(xs: &[i64], divisors: &[i64], bits: u32) -> (Vec<i64>, usize) {
-    let hi = (1i64 << (bits - 1)) - 1;
+/// saturation `bounds` (`lo < rescale(x, D_j) < hi`, see [`rescale_bounds`]),
+/// else `D_s`, and returns `rescale(x, D_j)` for every element with the index
+/// `j`. An element equal to a bound counts as saturated even when it is
+/// exact: the lowering tests the bound, not the exact value, and so does this
+/// definition.
+pub fn block_rescale(xs: &[i64], divisors: &[i64], (lo, hi): (i64, i64)) -> (Vec<i64>, usize) {
     let last = divisors.len() - 1;
     for (j, &d) in divisors.iter().enumerate() {
-        let ys: Vec<i64> = xs.iter().map(|&x| rescale(x, d, bits)).collect();
-        if j == last || ys.iter().all(|&y| -hi - 1 < y && y < hi) {
+        let ys: Vec<i64> = xs.iter().map(|&x| rescale_to(x, d, (lo, hi))).collect();
+        if j == last || ys.iter().all(|&y| lo < y && y < hi) {
             return (ys, j);
         }
     }

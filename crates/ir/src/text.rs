@@ -53,10 +53,13 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
     match op {
         Op::Input { name, role } => vec![("name", Str(name.clone())), ("role", Word(role.name().into()))],
         Op::Output { name } => vec![("name", Str(name.clone()))],
-        Op::Rescale { factors, bits, shifts } => {
+        Op::Rescale { factors, bits, shifts, relu } => {
             let mut a = vec![("factors", Ints(factors.clone())), ("bits", Int(*bits as i64))];
             if !shifts.is_empty() {
                 a.push(("shifts", Ints(shifts.iter().map(|&j| j as i64).collect())));
+            }
+            if *relu {
+                a.push(("sat", Word("relu".into())));
             }
             a
         }
@@ -71,7 +74,7 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
             a
         }
         Op::ModMatMul { modulus } => vec![("modulus", Int(*modulus))],
-        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts } => {
+        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu } => {
             let mut a = vec![
                 ("moduli", Ints(moduli.clone())),
                 ("n_div", u(*n_div)),
@@ -81,6 +84,9 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
             ];
             if !shifts.is_empty() {
                 a.push(("shifts", Ints(shifts.iter().map(|&j| j as i64).collect())));
+            }
+            if *relu {
+                a.push(("sat", Word("relu".into())));
             }
             a
         }

@@ -3,7 +3,9 @@
 //! One step takes a batch `x` (`[batch, inputs]`), its labels `y`
 //! (`[batch, classes]`, one-hot scaled to `G`), and the weights `w1 … wL`, and
 //! returns the updated weights `w1.next …` and the logits. Forward:
-//! `z_l = rescale([a_{l-1}, c] · w_l)`, `a_l = relu(z_l)`, where the constant
+//! `z_l = rescale([a_{l-1}, c] · w_l)`, `a_l = relu(z_l)` (for a ReLU layer
+//! one op, a rescale that saturates to `[0, 2^bits - 1]`, so `a_l` keeps all
+//! its bits and `z_l = a_l` feeds the backward mask), where the constant
 //! column `c` makes the last row of `w_l` the layer's bias (layers with
 //! `bias=off` use `a_{l-1}` alone); loss gradient
 //! `δ_L = ce_grad(z_L, y)`; backward: `dW_l = rescale(a_{l-1}ᵀ · δ_l)`,
@@ -132,16 +134,25 @@ pub fn choose_divisor(p: u32, target: f64) -> Vec<i64> {
 }
 
 /// The best divisor near `target` for which the matmul `z` and its rescale to
-/// `bits` have a residue number system at this precision.
-pub fn feasible_divisor(g: &Graph, z: silc_ir::ValueId, target: f64, bits: u32, nu: f64) -> Option<Vec<i64>> {
+/// `bits` (with `relu`, to `[0, 2^bits - 1]`) have a residue number system
+/// at this precision.
+pub fn feasible_divisor(
+    g: &Graph,
+    z: silc_ir::ValueId,
+    target: f64,
+    bits: u32,
+    relu: bool,
+    nu: f64,
+) -> Option<Vec<i64>> {
     let (a, b) = (g.node(z).args[0], g.node(z).args[1]);
     let shape = crate::karatsuba::Dims::of(g, a, b);
     let c = (g.ty(z).lo, g.ty(z).hi);
-    let half = 1i64 << (bits - 1);
+    let bounds = semantics::rescale_bounds(bits, relu);
+    let offset = -bounds.0;
     divisor_candidates(g.bits, target, 60).into_iter().find(|factors| {
         let d: i64 = factors.iter().product();
-        let out = (semantics::rescale(c.0, d, bits) + half, semantics::rescale(c.1, d, bits) + half);
-        crate::rns::choose_moduli(g.bits, nu, shape, c, factors, out, half, None).is_some()
+        let out = (semantics::rescale_to(c.0, d, bounds) + offset, semantics::rescale_to(c.1, d, bounds) + offset);
+        crate::rns::choose_moduli(g.bits, nu, shape, c, factors, out, offset, None).is_some()
     })
 }
 
@@ -306,8 +317,9 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         });
     }
 
-    // A matmul followed by its rescale to `bits`, aiming at `target_scale`
-    // with the closest divisor that the residue lowering can realise.
+    // A matmul followed by its rescale to `bits` (ReLU-saturated with
+    // `relu`), aiming at `target_scale` with the closest divisor that the
+    // residue lowering can realise.
     let nu = crate::params::for_precision(p).nu();
     let rescaled_matmul = |g: &mut Graph,
                            a,
@@ -315,6 +327,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
                            scale_ab: f64,
                            target_scale: f64,
                            bits: u32,
+                           relu: bool,
                            block: bool,
                            at: Loc|
      -> Result<(silc_ir::ValueId, f64), PassError> {
@@ -322,7 +335,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         let target = target_scale / scale_ab;
         let chosen = match block.then(|| block_divisor(g, z, target, bits, nu)).flatten() {
             Some(block_scaled) => Some(block_scaled),
-            None => feasible_divisor(g, z, target, bits, nu).map(|factors| (factors, vec![])),
+            None => feasible_divisor(g, z, target, bits, relu, nu).map(|factors| (factors, vec![])),
         };
         let (factors, shifts) = chosen.ok_or_else(|| {
             let (ta, tb) = (g.ty(a), g.ty(b));
@@ -341,9 +354,9 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
             )
         })?;
         let d: i64 = factors.iter().product();
-        let op = Op::Rescale { factors, bits, shifts };
+        let op = Op::Rescale { factors, bits, shifts, relu };
         let mut ty = silc_ir::infer::infer(g, &op, &[z]).expect("rescale of a matmul");
-        ty.offset = half(bits);
+        ty.offset = if relu { 0 } else { half(bits) };
         Ok((g.add(op, vec![z], ty, at), scale_ab * d as f64))
     };
 
@@ -368,11 +381,14 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         fed.push(a);
         let last = l + 1 == n_layers;
         let range = if last { formats.logit_range } else { formats.hidden_range };
-        let (z, sz) =
-            rescaled_matmul(&mut g, a, weights[l], sa * weight_scales[l], range / half(wa) as f64, wa, false, at)?;
+        // A ReLU layer's rescale saturates at 0 itself: its unit is half the
+        // signed one, so `[0, range)` keeps all `wa` bits (Iris at bits 4:
+        // 76.0 → 88.0 %, docs/learning.md).
+        let (unit, relu) = if layer.relu { (range / 2.0, true) } else { (range, false) };
+        let unit = unit / half(wa) as f64;
+        let (z, sz) = rescaled_matmul(&mut g, a, weights[l], sa * weight_scales[l], unit, wa, relu, false, at)?;
         pre.push((z, sz));
-        let out = if layer.relu { g.push(Op::Relu, vec![z], at) } else { z };
-        acts.push((out, sz));
+        acts.push((z, sz));
     }
     let (logits, logit_scale) = *pre.last().expect("at least one layer");
     g.push(Op::Output { name: "logits".into() }, vec![logits], loc(spec.locs.loss));
@@ -393,7 +409,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         let in_range = if l == 0 { formats.input_range } else { formats.hidden_range };
         let g_range = formats.gradient_gain * (batch as f64).sqrt() * in_range;
         let (grad, sgrad) =
-            rescaled_matmul(&mut g, at_t, delta, sa * delta_scale, g_range / half(wg) as f64, wg, block, at)?;
+            rescaled_matmul(&mut g, at_t, delta, sa * delta_scale, g_range / half(wg) as f64, wg, false, block, at)?;
         if l > 0 {
             // The bias row does not propagate back.
             let w = if spec.layers[l].bias {
@@ -403,7 +419,8 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
             };
             let wt = g.push(Op::Transpose, vec![w], at);
             let target = formats.delta_range / half(wg) as f64;
-            let (e, se) = rescaled_matmul(&mut g, delta, wt, delta_scale * weight_scales[l], target, wg, block, at)?;
+            let (e, se) =
+                rescaled_matmul(&mut g, delta, wt, delta_scale * weight_scales[l], target, wg, false, block, at)?;
             delta = if spec.layers[l - 1].relu {
                 let op = Op::ReluBackward;
                 let mut ty = silc_ir::infer::infer(&g, &op, &[e, pre[l - 1].0]).expect("relu_backward types");

@@ -306,7 +306,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                 assert!(ok, "internal error: a matmul must feed exactly one rescale");
                 // Lowered together with its rescale.
             }
-            Op::Rescale { factors, bits, shifts } => {
+            Op::Rescale { factors, bits, shifts, relu } => {
                 let mm = node.args[0];
                 let mnode = g.node(mm);
                 assert!(matches!(mnode.op, Op::MatMul), "internal error: rescale of a non-matmul");
@@ -335,6 +335,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                     c_hi,
                     bits: *bits,
                     shifts: shifts.clone(),
+                    relu: *relu,
                 };
                 let new = rw.new.add(op, residues, node.ty.clone(), node.loc);
                 rw.map_to(id, new);

@@ -56,18 +56,21 @@ fn agree_on(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(40))]
 
+    /// A static rescale of a matmul, signed or ReLU-saturated (`[0, 2^wo - 1]`).
     #[test]
     fn matmul_rescale(p in 4u32..=8, n in 1usize..4, k in 1usize..7, m in 1usize..4,
-                      wa in 2u32..8, wb in 2u32..8, wo in 2u32..8, target in 0.0f64..6.0, seed in any::<u64>()) {
+                      wa in 2u32..8, wb in 2u32..8, wo in 2u32..8, target in 0.0f64..6.0, relu in any::<bool>(),
+                      seed in any::<u64>()) {
         let (wa, wb, wo) = (wa.min(p - 1), wb.min(p - 1), wo.min(p - 1));
         let mut g = Graph::new("mm", p);
         let a = input(&mut g, "a", signed(vec![n, k], wa));
         let b = input(&mut g, "b", signed(vec![k, m], wb));
         let z = g.push(Op::MatMul, vec![a, b], Loc::default());
         let nu = silc_passes::params::for_precision(p).nu();
-        let factors = silc_passes::lower::feasible_divisor(&g, z, 2f64.powf(target), wo, nu);
+        let factors = silc_passes::lower::feasible_divisor(&g, z, 2f64.powf(target), wo, relu, nu);
         prop_assert!(factors.is_some(), "no divisor near 2^{target} is feasible");
-        finish(&mut g, Op::Rescale { factors: factors.unwrap(), bits: wo, shifts: vec![] }, vec![z], 1 << (wo - 1));
+        let offset = if relu { 0 } else { 1 << (wo - 1) };
+        finish(&mut g, Op::Rescale { factors: factors.unwrap(), bits: wo, shifts: vec![], relu }, vec![z], offset);
         agree(g, seed)?;
     }
 
@@ -133,7 +136,7 @@ proptest! {
         let z = g.push(Op::MatMul, vec![a, b], Loc::default());
         let (factors, shifts) = block(&g, z, target, wo);
         prop_assume!(!shifts.is_empty());
-        finish(&mut g, Op::Rescale { factors, bits: wo, shifts }, vec![z], 1 << (wo - 1));
+        finish(&mut g, Op::Rescale { factors, bits: wo, shifts, relu: false }, vec![z], 1 << (wo - 1));
         agree_on(g, seed, shrink)?;
     }
 
@@ -234,7 +237,7 @@ fn block_rescale_takes_every_candidate() {
     let (factors, shifts) = block(&g, z, 5.0, 5);
     assert!(shifts.len() >= 2, "a divisor near 32 should allow a finer shift: {factors:?} {shifts:?}");
     let divisors = silc_ir::semantics::rescale_divisors(&factors, &shifts);
-    finish(&mut g, Op::Rescale { factors, bits: 5, shifts }, vec![z], 16);
+    finish(&mut g, Op::Rescale { factors, bits: 5, shifts, relu: false }, vec![z], 16);
     let lowered = silc_passes::lower_graph(g.clone(), &Default::default()).expect("lowers");
     assert!(lowered.violations.is_empty(), "{:?}", lowered.violations);
     let mut seen = vec![false; divisors.len()];
@@ -247,7 +250,7 @@ fn block_rescale_takes_every_candidate() {
             .flat_map(|i| (0..3).map(move |j| (i, j)))
             .map(|(i, j)| (0..6).map(|k| x.data[i * 6 + k] * w.data[k * 3 + j]).sum())
             .collect();
-        seen[silc_ir::semantics::block_rescale(&c, &divisors, 5).1] = true;
+        seen[silc_ir::semantics::block_rescale(&c, &divisors, (-16, 15)).1] = true;
         let want = silc_sim::execute(&g, &inputs).unwrap();
         let got = silc_sim::execute(lowered.stages.last().map(|s| &s.1).unwrap(), &inputs).unwrap();
         assert_eq!(got, want);

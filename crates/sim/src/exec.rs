@@ -178,9 +178,10 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
             }
             Op::MatMul => matmul(&logical(0), &logical(1), |x| x + out_off),
             Op::Transpose => transpose(arg(0)),
-            Op::Rescale { factors, bits, shifts } => {
+            Op::Rescale { factors, bits, shifts, relu } => {
                 let x = logical(0);
-                let (ys, _) = semantics::block_rescale(&x.data, &semantics::rescale_divisors(factors, shifts), *bits);
+                let divisors = semantics::rescale_divisors(factors, shifts);
+                let (ys, _) = semantics::block_rescale(&x.data, &divisors, semantics::rescale_bounds(*bits, *relu));
                 Tensor::new(x.shape.clone(), ys.into_iter().map(|y| y + out_off).collect())
             }
             Op::Relu => logical(0).map(|x| semantics::relu(x) + out_off),
@@ -229,7 +230,7 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
                 let m = *modulus;
                 matmul(&logical(0), &logical(1), |x| x.rem_euclid(m))
             }
-            Op::FromResidues { moduli, n_div, c_lo, bits, shifts, .. } => {
+            Op::FromResidues { moduli, n_div, c_lo, bits, shifts, relu, .. } => {
                 let len = arg(0).len();
                 let exact: Vec<i64> = (0..len)
                     .map(|e| {
@@ -238,7 +239,7 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
                     })
                     .collect();
                 let divisors = semantics::rescale_divisors(&moduli[..*n_div], shifts);
-                let (ys, _) = semantics::block_rescale(&exact, &divisors, *bits);
+                let (ys, _) = semantics::block_rescale(&exact, &divisors, semantics::rescale_bounds(*bits, *relu));
                 Tensor::new(arg(0).shape.clone(), ys.into_iter().map(|y| y + out_off).collect())
             }
             Op::Add => zip(arg(0), arg(1), |a, b| wrap(a + b)),
