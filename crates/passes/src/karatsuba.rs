@@ -9,11 +9,12 @@
 //!   three limb products `a1·b1`, `a0·b0`, `(a1+a0)(b1+b0)`, each one packed
 //!   table whose output is already multiplied by its weight mod m; three PBS.
 //!
-//! - **wrapping** (only for `m = 2^p`, see [`wrap`]): quarter squares of the
-//!   raw operands, whose terms are summed with no reduction at all, because
-//!   leveled sums wrap exactly modulo `2^(p+1)`; a `fold` per chunk reads the
-//!   sum modulo `2^p`. Two PBS per product; needs operands whose stored
-//!   widths add up to less than `2^p`.
+//! - **wrapping** (only for `m = 2^p` or `2^(p+1)`, see [`wrap`]): quarter
+//!   squares of the raw operands, whose terms are summed with no reduction at
+//!   all, because leveled sums wrap exactly modulo `2^(p+1)`; a `fold` per
+//!   chunk reads the sum modulo `2^p`, and modulo `2^(p+1)` a chunk is
+//!   refreshed by three PBS instead. Two PBS per product; needs operands
+//!   whose stored widths add up to less than `2^p`.
 //!
 //! A bias row (a constant column `c` of one operand, see `lower::bias_column`)
 //! is not a product: its terms are `c·b mod m`, one table or none.
@@ -22,7 +23,7 @@
 //! that no partial sum leaves `[0, 2^p)` nor exceeds the noise bound, each chunk
 //! reduced mod m by a table, repeatedly, until one residue per output remains.
 
-mod wrap;
+pub(crate) mod wrap;
 
 use silc_ir::{Graph, Op, Rewriter, Table, ValueId};
 
@@ -136,6 +137,17 @@ pub fn product_plans(p: u32, nu: f64, m: i64, raw_width: i64, forced: Option<&st
             tables_per_operand: 0,
         });
     }
+    if m == 2 * size && raw_width < size && nu2 >= 5.0 {
+        // Modulo 2^(p+1): terms are summed `chunk` at a time, then refreshed.
+        plans.push(ProductPlan {
+            method: Method::Wrapping,
+            pbs_per_product: 2,
+            term_max: 2 * m - 2,
+            term_norm2: 2.0,
+            chunk: ((nu2 - 1.0) / 2.0).floor() as usize,
+            tables_per_operand: 0,
+        });
+    }
     if let Some(f) = forced {
         plans.retain(|pl| pl.method.name() == f);
     }
@@ -144,8 +156,13 @@ pub fn product_plans(p: u32, nu: f64, m: i64, raw_width: i64, forced: Option<&st
 
 /// Reduction tables per output element to fold `k` terms into one residue.
 pub fn reduction_pbs(p: u32, nu: f64, m: i64, k: usize, plan: &ProductPlan) -> u64 {
-    if plan.method == Method::Wrapping {
+    if plan.method == Method::Wrapping && m == 1i64 << p {
         return wrap::fold_plan(nu, k).iter().map(|s| s.pbs()).sum();
+    }
+    if plan.method == Method::Wrapping {
+        // The refresh tree, and the conversion's reading of the sum (at most
+        // three PBS to pre-multiply it, four for its two digits; see `scale`).
+        return wrap::wide_pbs(nu, k).map_or(u64::MAX / 4, |pbs| pbs + 7);
     }
     let after = chunk_for(p, nu, m - 1, 1.0).max(1);
     let mut groups = k.div_ceil(plan.chunk) as u64;
@@ -215,7 +232,7 @@ fn lower_product(
         .or_else(|| best_plan(p, nu, m, dims, None))
         .unwrap_or_else(|| panic!("internal error: no product method for modulus {m} at {p} bits"));
     if plan.method == Method::Wrapping {
-        return wrap::lower(g, a, b, nu, loc);
+        return wrap::lower(g, a, b, m, nu, loc);
     }
     let terms = terms_with_bias(g, a, b, loc, &|g, x, y| product_terms(g, x, y, m, &plan, loc), &|g, x, c| {
         times_constant(g, x, c, m, loc)

@@ -39,6 +39,23 @@ pub struct RnsChoice {
     pub block_divisors: Vec<i64>,
 }
 
+/// The radices of the mixed-radix digits of `moduli`: each modulus is one
+/// radix, except `2^(p+1)`, which is never a divisor factor and comes last
+/// (the largest of the range moduli): its residue is read as two digits,
+/// radix 2 and then radix `2^p`, because a table cannot read a residue
+/// modulo `2^(p+1)` whole (see `crate::scale`).
+pub fn radices(p: u32, moduli: &[i64]) -> Vec<i64> {
+    let mut out = Vec::with_capacity(moduli.len() + 1);
+    for &m in moduli {
+        if m == 1i64 << (p + 1) {
+            out.extend([2, 1i64 << p]);
+        } else {
+            out.push(m);
+        }
+    }
+    out
+}
+
 /// The offset `K = ⌊D/2⌋ + D·J` that makes `C + K` non-negative while keeping
 /// `floor((C + K)/D) = floor((C + ⌊D/2⌋)/D) + J`.
 pub fn rounding_offset(c_lo: i64, d: i64) -> (i64, i64) {
@@ -143,14 +160,14 @@ pub fn block_shifts(
     offset: i64,
 ) -> Option<(Vec<i64>, Vec<usize>)> {
     let (moduli, _) = choose_moduli(p, nu, shape, c, factors, out, offset, None)?;
-    let upper = &moduli[factors.len()..];
+    let upper = radices(p, &moduli[factors.len()..]);
     let d: i64 = factors.iter().product();
     let m_total: i128 = moduli.iter().map(|&m| m as i128).product();
-    let k_off = plan_chain(p, upper, d, c, out, offset, m_total)?.k_off;
+    let k_off = plan_chain(p, &upper, d, c, out, offset, m_total)?.k_off;
     let mut best: Option<(Vec<i64>, Vec<usize>)> = None;
     for order in permutations(factors) {
         let mut all = order.clone();
-        all.extend_from_slice(upper);
+        all.extend_from_slice(&upper);
         let mut shifts: Vec<usize> =
             (0..factors.len()).filter(|&j| plan_shift(p, &all, j, k_off, out, offset).is_some()).collect();
         shifts.push(factors.len());
@@ -206,7 +223,8 @@ impl Search<'_> {
             let mut upper = chosen.clone();
             upper.sort_unstable();
             let m_total = product * self.d as i128;
-            if plan_chain(self.p, &upper, self.d, self.c, self.out, self.offset, m_total).is_some() {
+            let digits = radices(self.p, &upper);
+            if plan_chain(self.p, &digits, self.d, self.c, self.out, self.offset, m_total).is_some() {
                 let total = cost + self.mrns_cost(upper.len());
                 if self.best.as_ref().is_none_or(|(b, _)| total < *b) {
                     self.best = Some((total, upper));
@@ -255,10 +273,10 @@ pub fn choose_moduli(
         |m: i64| best_plan(p, nu, m, shape, force).or_else(|| best_plan(p, nu, m, shape, None)).map(|x| x.1);
     let div_cost: u64 = factors.iter().map(|&m| plan_cost(m)).sum::<Option<u64>>()?;
     // Residue products take moduli up to 2^(p-1); the wrapping product takes
-    // 2^p itself (raw operands permitting, see `karatsuba`).
+    // 2^p and 2^(p+1) (raw operands permitting, see `karatsuba`).
     let max = 1i64 << (p - 1);
     let mut cands: Vec<(i64, u64)> = (2..=max)
-        .chain([1i64 << p])
+        .chain([1i64 << p, 1i64 << (p + 1)])
         .filter(|&m| factors.iter().all(|&f| gcd(f, m) == 1))
         .filter_map(|m| {
             best_plan(p, nu, m, shape, force).or_else(|| best_plan(p, nu, m, shape, None)).map(|(_, c)| (m, c))
@@ -321,7 +339,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                 let mut residues = Vec::new();
                 for &m in &moduli {
                     // The wrapping product reads the raw operands.
-                    let (ra, rb) = if m == 1i64 << p {
+                    let (ra, rb) = if m == 1i64 << p || m == 1i64 << (p + 1) {
                         (na, nb)
                     } else {
                         (residue(&mut rw.new, na, m, node.loc), residue(&mut rw.new, nb, m, node.loc))

@@ -8,6 +8,14 @@
 //! divisor `D`, dropping their digits divides exactly:
 //! `floor(V / D) = e_1 + n_1·(e_2 + …)` over the upper digits `e_i`.
 //!
+//! A residue modulo `2^(p+1)` (the last modulus when present, see
+//! `karatsuba::wrap`) is a wrapping sum no table can read whole. Its digit
+//! `e = (V - Σ_j P_j·d_j)·P⁻¹ mod 2^(p+1)` (`P` the product of the moduli
+//! before it, odd) is formed by leveled sums: the residue pre-multiplied by
+//! `P⁻¹` (three PBS, `wrap::read_wide`), plus one table per earlier digit
+//! answering `-P_j·P⁻¹·d_j mod 2^(p+1)`. Then `e` is read as two digits,
+//! radix 2 (`e mod 2`) and radix `2^p` (`⌊e/2⌋`), four PBS.
+//!
 //! The result must be saturated to the output width. A saturating chain runs
 //! from the most significant digit down: level `i` keeps
 //! `y_i = clamp(e_i - a_i + n_i·y_{i+1}, L_i, H_i)` where the bounds shrink by
@@ -30,7 +38,8 @@
 
 use silc_ir::{semantics, Graph, Loc, Op, Rewriter, Table, ValueId};
 
-use crate::rns::{plan_chain, plan_shift, ChainPlan};
+use crate::karatsuba::wrap;
+use crate::rns::{plan_chain, plan_shift, radices, ChainPlan};
 
 /// Lowers every `from_residues`; `nu` bounds the flag sums of block scaling.
 pub fn run(g: &Graph, nu: f64) -> Graph {
@@ -64,13 +73,14 @@ impl Conversion<'_> {
         let d: i64 = moduli[..n_div].iter().product();
         let m_total: i128 = moduli.iter().map(|&m| m as i128).product();
         let out = self.ty.stored();
-        let plan = plan_chain(p, &moduli[n_div..], d, self.c_range, out, self.ty.offset, m_total)
+        let radix = radices(p, moduli);
+        let plan = plan_chain(p, &radix[n_div..], d, self.c_range, out, self.ty.offset, m_total)
             .expect("internal error: rns chose moduli the chain cannot use");
         let digits = self.digits(g, residues, plan.k_off);
         let y = if shifts.is_empty() {
-            self.chain(g, &digits[n_div..], &moduli[n_div..], &plan, false).0
+            self.chain(g, &digits[n_div..], &radix[n_div..], &plan, false).0
         } else {
-            self.select(g, &digits, plan.k_off, shifts, nu)
+            self.select(g, &digits, &radix, plan.k_off, shifts, nu)
         };
         // The last table's output is the stored result; declare the logical type.
         let mut out_ty = g.ty(y).clone();
@@ -81,11 +91,17 @@ impl Conversion<'_> {
         y
     }
 
-    /// Mixed-radix digits of `V = C + K`.
+    /// Mixed-radix digits of `V = C + K`, one per radix (`rns::radices`).
     fn digits(&self, g: &mut Graph, residues: &[ValueId], k_off: i64) -> Vec<ValueId> {
         let (p, loc, moduli) = (g.bits, self.loc, self.moduli);
         let mut digits: Vec<ValueId> = Vec::new();
         for (i, (&r, &mi)) in residues.iter().zip(moduli).enumerate() {
+            if mi == 1i64 << (p + 1) {
+                assert_eq!(i + 1, moduli.len(), "internal error: the modulus 2^(p+1) comes last");
+                let e = self.wide_digit(g, r, &digits, k_off);
+                digits.extend(self.split_wide(g, e));
+                break;
+            }
             let mut x = r;
             // Modulo 2^p, a sum of two residues is read by a fold: it wraps
             // past the table's domain (see `karatsuba::wrap`).
@@ -117,6 +133,44 @@ impl Conversion<'_> {
             digits.push(x);
         }
         digits
+    }
+
+    /// The digit `e` of the modulus `M = 2^(p+1)` after the earlier digits
+    /// `d_j` (radices `m_j`, all odd): `(C + K - Σ_j P_j·d_j)·P⁻¹ mod M`, with
+    /// `P_j = m_0·…·m_{j-1}` and `P` their product. `x ≡ C (mod M)` is a
+    /// wrapping sum; the result is one too, of squared norm `2 + #digits`.
+    fn wide_digit(&self, g: &mut Graph, x: ValueId, digits: &[ValueId], k_off: i64) -> ValueId {
+        let (p, loc) = (g.bits, self.loc);
+        let m = 1i64 << (p + 1);
+        let radix = &self.moduli[..digits.len()];
+        let big_p: i64 = radix.iter().product();
+        let inv = semantics::mod_inverse(big_p.rem_euclid(m), m);
+        let mut e = if big_p == 1 {
+            x
+        } else {
+            let pre = Table::from_fn(format!("pre{m}/{big_p}"), p, move |v| (v * inv).rem_euclid(m));
+            wrap::read_wide(g, x, pre, loc)
+        };
+        let mut pj = 1i64;
+        for (&dj, &mj) in digits.iter().zip(radix) {
+            let c = (pj % m) * inv % m;
+            let t = Table::from_fn(format!("neg{m}/{mj}"), p, move |v| (-c * v).rem_euclid(m));
+            let term = g.lut(t, dj, loc);
+            e = g.push(Op::Add, vec![e, term], loc);
+            pj *= mj;
+        }
+        g.push(Op::AddClear { c: (k_off.rem_euclid(m) * inv).rem_euclid(m) }, vec![e], loc)
+    }
+
+    /// The digits of a wrapping `e` modulo `2^(p+1)` in radices 2 and `2^p`:
+    /// `e mod 2` and `⌊e/2⌋ = ⌊(e mod 2^p)/2⌋ + 2^(p-1)·⌊e/2^p⌋`.
+    fn split_wide(&self, g: &mut Graph, e: ValueId) -> [ValueId; 2] {
+        let (p, loc) = (g.bits, self.loc);
+        let low = g.push(Op::Fold, vec![e], loc);
+        let parity = g.lut(Table::from_fn("par", p, |v| v & 1), low, loc);
+        let half = g.lut(Table::from_fn("half", p, |v| v >> 1), low, loc);
+        let high = wrap::top(g, e, 1i64 << (p - 1), loc);
+        [parity, g.push(Op::Add, vec![half, high], loc)]
     }
 
     /// The saturating chain over the digits `e` (radices `upper`), most
@@ -165,8 +219,16 @@ impl Conversion<'_> {
     }
 
     /// Block scaling: one chain per shift, the finest unsaturated one kept.
-    fn select(&self, g: &mut Graph, digits: &[ValueId], k_off: i64, shifts: &[usize], nu: f64) -> ValueId {
-        let (p, loc, moduli) = (g.bits, self.loc, self.moduli);
+    fn select(
+        &self,
+        g: &mut Graph,
+        digits: &[ValueId],
+        moduli: &[i64],
+        k_off: i64,
+        shifts: &[usize],
+        nu: f64,
+    ) -> ValueId {
+        let (p, loc) = (g.bits, self.loc);
         let (out, offset) = (self.ty.stored(), self.ty.offset);
         let top = out.1 + 1; // 2^bits: results are stored in [0, top)
         let shape = self.ty.shape.clone();

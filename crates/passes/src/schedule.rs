@@ -74,8 +74,16 @@ fn simplify_round(g: &Graph) -> (Graph, usize, usize) {
                 chain.push(cur);
                 cur = g.node(cur).args[0];
             }
+            // Only an inner table whose input lies in its domain composes:
+            // beyond it (a constant table reading a wrapping sum) the
+            // negacyclic answer of `outer ∘ inner` is not `outer` of the
+            // negated inner answer.
+            let in_domain = |v: ValueId| {
+                let (lo, hi) = g.ty(v).stored();
+                lo >= 0 && hi < 1i64 << g.bits
+            };
             let inner = match g.node(cur).op {
-                Op::Lut { table } if g.users(cur).len() == 1 => Some(table),
+                Op::Lut { table } if g.users(cur).len() == 1 && in_domain(g.node(cur).args[0]) => Some(table),
                 _ => None,
             };
             let expands = chain.iter().any(|&c| matches!(g.node(c).op, Op::Expand { .. }));

@@ -26,6 +26,7 @@ const OPS: &str = r#"graph ops bits=4
 t0 = table "sq" [0 1 4 9 0..11]
 t1 = table "half" [0 0 1 1 2 2 3 3 4 4 5 5 6 6 7 7]
 t2 = table "neg" [15..0]
+t3 = table "top16" [8*16]
 %0 = input {name="a", role=data} : enc[2,3] u3 [0, 7]
 %1 = input {name="b", role=data} : enc[2,3] u2 [0, 3]
 %2 = add %0, %1 : enc[2,3] u4 [0, 10]
@@ -54,6 +55,9 @@ t2 = table "neg" [15..0]
 %25 = add %24, %0 : enc[2,3] u6 [0, 35]
 %26 = fold %25 : enc[2,3] u4 [0, 15]
 %27 = output %26 {name="fold"} : enc[2,3] u4 [0, 15]
+%28 = lut %25 {table=t3} : enc[2,3] u5 [8, 24]
+%29 = add_clear %28 {c=-8} : enc[2,3] u5 [0, 16]
+%30 = output %29 {name="top"} : enc[2,3] u5 [0, 16]
 "#;
 
 #[test]

@@ -13,6 +13,13 @@
 //! Against a modulus `m ≤ 2^(p-1)` by quarter squares this drops the
 //! operand residue tables and every reduction (one PBS per product at
 //! `p = 4`), and carries one more bit.
+//!
+//! The same products answered modulo `2^(p+1)` carry a bit more again. Their
+//! sums are never folded (that would drop the top bit): a chunk sum `x` is
+//! refreshed as `id(fold(x)) + top(x)`, three PBS, where `top(x)` is
+//! `2^p·⌊x / 2^p⌋ mod 2^(p+1)`, a constant table whose negacyclic answer
+//! flips sign between the two halves (see [`top`]). The last sum is left for
+//! the mixed-radix conversion (`crate::scale`), which reads it the same way.
 
 use silc_ir::{Graph, Loc, Op, Table, ValueId};
 
@@ -66,12 +73,73 @@ pub(crate) fn fold_plan(nu: f64, k: usize) -> Vec<Step> {
     }
 }
 
-/// `a·b mod 2^p` (`[n, cols]`, in `[0, 2^p)`) for `a: [n, k]`, `b: [k, cols]`
-/// with raw (non-residue) operands.
-pub(crate) fn lower(g: &mut Graph, a: ValueId, b: ValueId, nu: f64, loc: Loc) -> ValueId {
-    let terms =
-        terms_with_bias(g, a, b, loc, &|g, x, y| product_terms(g, x, y, loc), &|g, x, c| times_constant(g, x, c, loc));
-    accumulate(g, terms, nu, loc)
+/// The refresh tree of `k` terms modulo `2^(p+1)` (squared norm 2 each): the
+/// chunk sizes, level by level. Each level sums chunks of `⌊(ν² - 1)/2⌋`
+/// (its values have squared norm 2), leaving one for the `fold` that reads
+/// it; every level but the last refreshes its chunk sums (three PBS each).
+/// `None` when `ν² < 5` (two terms would not fit).
+pub(crate) fn wide_plan(nu: f64, k: usize) -> Option<Vec<usize>> {
+    let chunk = ((nu * nu - 1.0) / 2.0).floor() as usize;
+    if chunk < 2 {
+        return None;
+    }
+    let mut levels = Vec::new();
+    let mut len = k.max(1);
+    loop {
+        levels.push(chunk.min(len));
+        if len <= chunk {
+            return Some(levels);
+        }
+        len = len.div_ceil(chunk);
+    }
+}
+
+/// PBS per output element of [`wide_plan`]: three per refreshed chunk sum.
+pub(crate) fn wide_pbs(nu: f64, k: usize) -> Option<u64> {
+    let levels = wide_plan(nu, k)?;
+    let mut len = k.max(1);
+    let mut pbs = 0;
+    for &chunk in &levels[..levels.len() - 1] {
+        len = len.div_ceil(chunk);
+        pbs += 3 * len as u64;
+    }
+    Some(pbs)
+}
+
+/// `c·⌊x / 2^p⌋` for a stored `x` anywhere in `[0, 2^(p+1))` and an even
+/// `c ≤ 2^p`: the constant table `v = 2^p - c/2` answers `v` below `2^p` and
+/// `2^(p+1) - v` above (negacyclic); minus `v` that is `0` or `c`, with no
+/// wrap, so the result's range `[0, c]` is provable. One PBS, fresh. The
+/// checker lets a constant table read any stored value.
+pub(crate) fn top(g: &mut Graph, x: ValueId, c: i64, loc: Loc) -> ValueId {
+    let v = (1i64 << g.bits) - c / 2;
+    let t = Table::from_fn(format!("top{c}"), g.bits, move |_| v);
+    let answer = g.lut(t, x, loc);
+    g.push(Op::AddClear { c: -v }, vec![answer], loc)
+}
+
+/// `f(x mod 2^p) + 2^p·⌊x / 2^p⌋`, i.e. `x·s mod 2^(p+1)` when `f(v) = v·s`
+/// for an odd `s`: three PBS, squared norm 2.
+pub(crate) fn read_wide(g: &mut Graph, x: ValueId, f: Table, loc: Loc) -> ValueId {
+    let size = 1i64 << g.bits;
+    let low = g.push(Op::Fold, vec![x], loc);
+    let low = g.lut(f, low, loc);
+    let high = top(g, x, size, loc);
+    g.push(Op::Add, vec![low, high], loc)
+}
+
+/// `a·b mod modulus` (`[n, cols]`) for `a: [n, k]`, `b: [k, cols]` with raw
+/// (non-residue) operands, `modulus` being `2^p` (in `[0, 2^p)`, folded) or
+/// `2^(p+1)` (a wrapping sum within `ν² - 1`, see [`wide_plan`]).
+pub(crate) fn lower(g: &mut Graph, a: ValueId, b: ValueId, modulus: i64, nu: f64, loc: Loc) -> ValueId {
+    let terms = terms_with_bias(g, a, b, loc, &|g, x, y| product_terms(g, x, y, modulus, loc), &|g, x, c| {
+        times_constant(g, x, c, modulus, loc)
+    });
+    if modulus == 1i64 << g.bits {
+        accumulate(g, terms, nu, loc)
+    } else {
+        accumulate_wide(g, terms, nu, loc)
+    }
 }
 
 /// `v` shifted so its stored values start at 0; with its logical low end and
@@ -83,10 +151,9 @@ fn from_zero(g: &mut Graph, v: ValueId, loc: Loc) -> (ValueId, i64, i64) {
     (z, ty.lo, hi - lo)
 }
 
-/// `c·x mod 2^p` for raw `x`: the logical value itself (it wraps) when
+/// `c·x mod size` for raw `x`: the logical value itself (it wraps) when
 /// `c ≡ 1`, else one table.
-fn times_constant(g: &mut Graph, x: ValueId, c: i64, loc: Loc) -> ValueId {
-    let size = 1i64 << g.bits;
+fn times_constant(g: &mut Graph, x: ValueId, c: i64, size: i64, loc: Loc) -> ValueId {
     if c.rem_euclid(size) == 1 {
         let off = g.ty(x).offset;
         return g.push(Op::AddClear { c: -off }, vec![x], loc);
@@ -96,11 +163,10 @@ fn times_constant(g: &mut Graph, x: ValueId, c: i64, loc: Loc) -> ValueId {
     g.lut(t, z, loc)
 }
 
-/// The terms `[n, k, cols]` of `a·b`, each `≡ a·b (mod 2^p)`, by quarter
+/// The terms `[n, k, cols]` of `a·b`, each `≡ a·b (mod size)`, by quarter
 /// squares of the raw operands.
-fn product_terms(g: &mut Graph, a: ValueId, b: ValueId, loc: Loc) -> ValueId {
+fn product_terms(g: &mut Graph, a: ValueId, b: ValueId, size: i64, loc: Loc) -> ValueId {
     let p = g.bits;
-    let size = 1i64 << p;
     let n = g.ty(a).shape[0];
     let cols = g.ty(b).shape[1];
     let (a0, la, _) = from_zero(g, a, loc);
@@ -112,8 +178,9 @@ fn product_terms(g: &mut Graph, a: ValueId, b: ValueId, loc: Loc) -> ValueId {
     let diff = g.push(Op::Sub, vec![ea, eb], loc);
     let diff = g.push(Op::AddClear { c: wb }, vec![diff], loc);
     let q = |x: i64| x * x / 4;
-    let plus = Table::from_fn("wsq+", p, |u| q(u + la + lb).rem_euclid(size));
-    let minus = Table::from_fn("wsq-", p, |d| (-q(d - wb + la - lb)).rem_euclid(size));
+    let tag = if size == 1i64 << p { "" } else { "w" };
+    let plus = Table::from_fn(format!("wsq{tag}+"), p, |u| q(u + la + lb).rem_euclid(size));
+    let minus = Table::from_fn(format!("wsq{tag}-"), p, |d| (-q(d - wb + la - lb)).rem_euclid(size));
     let sq_sum = g.lut(plus, sum, loc);
     let sq_diff = g.lut(minus, diff, loc);
     g.push(Op::Add, vec![sq_sum, sq_diff], loc)
@@ -133,6 +200,25 @@ fn accumulate(g: &mut Graph, terms: ValueId, nu: f64, loc: Loc) -> ValueId {
             cur = g.push(Op::ReduceSum { axis: 1, chunk: step.chunk }, vec![cur], loc);
         }
         cur = g.push(Op::Fold, vec![cur], loc);
+    }
+    let shape = vec![g.ty(cur).shape[0], g.ty(cur).shape[2]];
+    g.push(Op::Reshape { shape }, vec![cur], loc)
+}
+
+/// Sums `terms` (`[n, k, cols]`) along axis 1 by the refresh tree into
+/// wrapping sums modulo `2^(p+1)` (`[n, cols]`).
+fn accumulate_wide(g: &mut Graph, terms: ValueId, nu: f64, loc: Loc) -> ValueId {
+    let k = g.ty(terms).shape[1];
+    let levels = wide_plan(nu, k).expect("internal error: the wide product needs ν² ≥ 5");
+    let identity = Table::from_fn("refresh", g.bits, |x| x);
+    let mut cur = terms;
+    for (i, &chunk) in levels.iter().enumerate() {
+        if chunk > 1 {
+            cur = g.push(Op::ReduceSum { axis: 1, chunk }, vec![cur], loc);
+        }
+        if i + 1 < levels.len() {
+            cur = read_wide(g, cur, identity.clone(), loc);
+        }
     }
     let shape = vec![g.ty(cur).shape[0], g.ty(cur).shape[2]];
     g.push(Op::Reshape { shape }, vec![cur], loc)
@@ -163,6 +249,25 @@ mod tests {
                 assert!(norm2 <= nu * nu - 1.0, "the result leaves room for one more term");
             }
         }
+    }
+
+    #[test]
+    fn the_wide_tree_keeps_every_read_within_the_noise_bound() {
+        for nu in [3.0f64, 5.0, 10.0, 15.0] {
+            for k in 1..300 {
+                let levels = wide_plan(nu, k).expect("ν² ≥ 5");
+                let mut len = k;
+                for (i, &chunk) in levels.iter().enumerate() {
+                    // A sum of `chunk` values of squared norm 2, plus the fold's fresh output.
+                    assert!(2.0 * chunk as f64 + 1.0 <= nu * nu + 1e-9, "k={k} ν={nu} {levels:?}");
+                    len = len.div_ceil(chunk);
+                    assert_eq!(len == 1, i + 1 == levels.len(), "k={k} ν={nu} {levels:?}");
+                }
+            }
+        }
+        assert_eq!(wide_plan(2.0, 10), None);
+        // k = 31 at ν = 5: chunks of 12 → 3 sums, refreshed (9 PBS), summed.
+        assert_eq!(wide_pbs(5.0, 31), Some(9));
     }
 
     #[test]
