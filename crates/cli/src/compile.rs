@@ -137,9 +137,14 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
     .unwrap();
     let ops: Vec<String> = op_counts(c).iter().map(|(n, c)| format!("{n} {c}")).collect();
     writeln!(o, "  ops          {}", ops.join(", ")).unwrap();
-    writeln!(o, "  rns          one residue system per matrix product (divisor moduli | range moduli):").unwrap();
+    writeln!(
+        o,
+        "  rns          one residue system per matrix product (divisor | range radices; a modulus 2^(p+1) is radices 2 and 2^p):"
+    )
+    .unwrap();
     for r in &c.rns {
         let list = |ms: &[i64]| ms.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("·");
+        let radices = silc_ir::semantics::radices(spec.bits as u32, &r.moduli);
         let methods: Vec<String> = r.moduli.iter().zip(&r.methods).map(|(m, meth)| format!("{m}:{meth}")).collect();
         let block = if r.block_divisors.is_empty() {
             String::new()
@@ -157,8 +162,8 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
             r.shape[2],
             r.c_lo,
             r.c_hi,
-            list(&r.moduli[..r.n_div]),
-            list(&r.moduli[r.n_div..]),
+            list(&radices[..r.n_div]),
+            list(&radices[r.n_div..]),
             methods.join(", ")
         )
         .unwrap();

@@ -101,14 +101,15 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             mk(vec![a.shape[0], b.shape[1]], (0, modulus - 1))
         }
         Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu } => {
-            if moduli.len() != args.len() || *n_div > moduli.len() {
+            let radices = semantics::radices(p, moduli);
+            if moduli.len() != args.len() || *n_div > radices.len() {
                 return Err(format!("from_residues has {} moduli and {} operands", moduli.len(), args.len()));
             }
             check_shifts(shifts, *n_div)?;
             check_relu(*relu, shifts)?;
             let shape = same_shape("from_residues")?;
             let bounds = semantics::rescale_bounds(*bits, *relu);
-            mk(shape, rescale_range(&semantics::rescale_divisors(&moduli[..*n_div], shifts), bounds, *c_lo, *c_hi))
+            mk(shape, rescale_range(&semantics::rescale_divisors(&radices[..*n_div], shifts), bounds, *c_lo, *c_hi))
         }
         Op::Add => {
             let shape = same_shape("add")?;

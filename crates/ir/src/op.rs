@@ -110,10 +110,11 @@ pub enum Op {
         modulus: i64,
     },
     /// `(r_1, …, r_n) → Rescale` of the unique `C` in `[c_lo, c_lo + M)` with
-    /// `C ≡ r_i (mod m_i)`, `M = Π moduli`. The first `n_div` moduli are the
-    /// rescale factors `D`. Lowered through mixed-radix digits by `scale`.
-    /// `shifts` and `relu` as for `Rescale` (shifts are prefix lengths of the
-    /// moduli; empty: static).
+    /// `C ≡ r_i (mod m_i)`, `M = Π moduli`. The first `n_div` radices
+    /// (`semantics::radices`: the moduli, with `2^(p+1)` split into 2 in its
+    /// place and `2^p` last) are the rescale factors `D`. Lowered through
+    /// mixed-radix digits by `scale`. `shifts` and `relu` as for `Rescale`
+    /// (shifts are prefix lengths of the radices; empty: static).
     FromResidues {
         moduli: Vec<i64>,
         n_div: usize,

@@ -73,6 +73,20 @@ pub fn rescale_to(x: i64, divisor: i64, (lo, hi): (i64, i64)) -> i64 {
     floor_div(x + divisor / 2, divisor).clamp(lo, hi)
 }
 
+/// The radices of the mixed-radix digits of a residue number system over
+/// `moduli` at precision `p`: each modulus is its own radix, except
+/// `2^(p+1)`, which no table can read whole: it gives the radix 2 in its
+/// place and the radix `2^p` last. The first `n_div` radices of a
+/// `from_residues` multiply to its divisor.
+pub fn radices(p: u32, moduli: &[i64]) -> Vec<i64> {
+    let wide = 1i64 << (p + 1);
+    let mut out: Vec<i64> = moduli.iter().map(|&m| if m == wide { 2 } else { m }).collect();
+    if moduli.contains(&wide) {
+        out.push(1i64 << p);
+    }
+    out
+}
+
 /// The divisors a rescale may use: `Π factors[..j]` for each `j` in `shifts`,
 /// finest first; only the full product when `shifts` is empty (static).
 pub fn rescale_divisors(factors: &[i64], shifts: &[usize]) -> Vec<i64> {

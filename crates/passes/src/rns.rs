@@ -39,22 +39,7 @@ pub struct RnsChoice {
     pub block_divisors: Vec<i64>,
 }
 
-/// The radices of the mixed-radix digits of `moduli`: each modulus is one
-/// radix, except `2^(p+1)`, which is never a divisor factor and comes last
-/// (the largest of the range moduli): its residue is read as two digits,
-/// radix 2 and then radix `2^p`, because a table cannot read a residue
-/// modulo `2^(p+1)` whole (see `crate::scale`).
-pub fn radices(p: u32, moduli: &[i64]) -> Vec<i64> {
-    let mut out = Vec::with_capacity(moduli.len() + 1);
-    for &m in moduli {
-        if m == 1i64 << (p + 1) {
-            out.extend([2, 1i64 << p]);
-        } else {
-            out.push(m);
-        }
-    }
-    out
-}
+pub use silc_ir::semantics::radices;
 
 /// The offset `K = ⌊D/2⌋ + D·J` that makes `C + K` non-negative while keeping
 /// `floor((C + K)/D) = floor((C + ⌊D/2⌋)/D) + J`.
@@ -160,7 +145,7 @@ pub fn block_shifts(
     offset: i64,
 ) -> Option<(Vec<i64>, Vec<usize>)> {
     let (moduli, _) = choose_moduli(p, nu, shape, c, factors, out, offset, None)?;
-    let upper = radices(p, &moduli[factors.len()..]);
+    let upper = radices(p, &moduli).split_off(factors.len());
     let d: i64 = factors.iter().product();
     let m_total: i128 = moduli.iter().map(|&m| m as i128).product();
     let k_off = plan_chain(p, &upper, d, c, out, offset, m_total)?.k_off;
@@ -197,6 +182,10 @@ fn permutations(items: &[i64]) -> Vec<Vec<i64>> {
 struct Search<'a> {
     cands: &'a [(i64, u64)],
     need: i128,
+    /// The moduli before the chosen ones: the divisor's factors, or
+    /// `2^(p+1)` when its radix 2 is the divisor.
+    head: &'a [i64],
+    head_product: i128,
     p: u32,
     out: (i64, i64),
     offset: i64,
@@ -219,11 +208,15 @@ impl Search<'_> {
                 return;
             }
         }
-        if product >= self.need && !chosen.is_empty() {
+        // A head of 2^(p+1) brings an upper radix of its own.
+        let wide_head = self.head.contains(&(1i64 << (self.p + 1)));
+        if product >= self.need && (!chosen.is_empty() || wide_head) {
             let mut upper = chosen.clone();
             upper.sort_unstable();
-            let m_total = product * self.d as i128;
-            let digits = radices(self.p, &upper);
+            let m_total = product * self.head_product;
+            let mut all = self.head.to_vec();
+            all.extend_from_slice(&upper);
+            let digits = radices(self.p, &all).split_off(self.n_div);
             if plan_chain(self.p, &digits, self.d, self.c, self.out, self.offset, m_total).is_some() {
                 let total = cost + self.mrns_cost(upper.len());
                 if self.best.as_ref().is_none_or(|(b, _)| total < *b) {
@@ -268,45 +261,58 @@ pub fn choose_moduli(
     let d: i64 = factors.iter().product();
     let (k_off, _) = rounding_offset(c_lo, d);
     let need_total = c_hi as i128 + k_off as i128 + 1;
-    let need = (need_total + d as i128 - 1) / d as i128;
     let plan_cost =
         |m: i64| best_plan(p, nu, m, shape, force).or_else(|| best_plan(p, nu, m, shape, None)).map(|x| x.1);
-    let div_cost: u64 = factors.iter().map(|&m| plan_cost(m)).sum::<Option<u64>>()?;
-    // Residue products take moduli up to 2^(p-1); the wrapping product takes
-    // 2^p and 2^(p+1) (raw operands permitting, see `karatsuba`).
-    let max = 1i64 << (p - 1);
-    let mut cands: Vec<(i64, u64)> = (2..=max)
-        .chain([1i64 << p, 1i64 << (p + 1)])
-        .filter(|&m| factors.iter().all(|&f| gcd(f, m) == 1))
-        .filter_map(|m| {
-            best_plan(p, nu, m, shape, force).or_else(|| best_plan(p, nu, m, shape, None)).map(|(_, c)| (m, c))
+    // The cheapest range moduli after `head`, which costs `head_cost`.
+    let search = |head: &[i64], head_cost: u64| -> Option<(Vec<i64>, u64)> {
+        let head_product: i128 = head.iter().map(|&m| m as i128).product();
+        let need = (need_total + head_product - 1) / head_product;
+        // Residue products take moduli up to 2^(p-1); the wrapping product
+        // takes 2^p and 2^(p+1) (raw operands permitting, see `karatsuba`).
+        let max = 1i64 << (p - 1);
+        let mut cands: Vec<(i64, u64)> = (2..=max)
+            .chain([1i64 << p, 1i64 << (p + 1)])
+            .filter(|&m| head.iter().all(|&f| gcd(f, m) == 1))
+            .filter_map(|m| plan_cost(m).map(|c| (m, c)))
+            .collect();
+        // Most bits per PBS first; keep the search small.
+        cands.sort_by(|a, b| {
+            let ea = a.1 as f64 / (a.0 as f64).ln();
+            let eb = b.1 as f64 / (b.0 as f64).ln();
+            ea.total_cmp(&eb).then(b.0.cmp(&a.0))
+        });
+        cands.truncate(28);
+        let mut s = Search {
+            cands: &cands,
+            need,
+            head,
+            head_product,
+            p,
+            out,
+            offset,
+            d,
+            c: (c_lo, c_hi),
+            digit_cost: (shape.n * shape.cols) as u64,
+            n_div: factors.len(),
+            best: None,
+        };
+        s.dfs(0, &mut Vec::new(), 1, head_cost);
+        s.best.map(|(cost, upper)| {
+            let mut all = head.to_vec();
+            all.extend(upper);
+            (all, cost)
         })
-        .collect();
-    // Most bits per PBS first; keep the search small.
-    cands.sort_by(|a, b| {
-        let ea = a.1 as f64 / (a.0 as f64).ln();
-        let eb = b.1 as f64 / (b.0 as f64).ln();
-        ea.total_cmp(&eb).then(b.0.cmp(&a.0))
-    });
-    cands.truncate(28);
-    let mut s = Search {
-        cands: &cands,
-        need,
-        p,
-        out,
-        offset,
-        d,
-        c: (c_lo, c_hi),
-        digit_cost: (shape.n * shape.cols) as u64,
-        n_div: factors.len(),
-        best: None,
     };
-    s.dfs(0, &mut Vec::new(), 1, div_cost);
-    s.best.map(|(cost, upper)| {
-        let mut all = factors.to_vec();
-        all.extend(upper);
-        (all, cost)
-    })
+    let div_cost: u64 = factors.iter().map(|&m| plan_cost(m)).sum::<Option<u64>>()?;
+    let plain = search(factors, div_cost);
+    // A divisor of 2 can be the radix 2 of the modulus 2^(p+1), which then
+    // also gives the range a radix 2^p (`radices`).
+    let wide = 1i64 << (p + 1);
+    let lead = if factors == [2] { plan_cost(wide).and_then(|c| search(&[wide], c)) } else { None };
+    match (plain, lead) {
+        (Some(a), Some(b)) => Some(if b.1 < a.1 { b } else { a }),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Rewrites every `rescale(matmul(a, b))`. Returns the new graph and the

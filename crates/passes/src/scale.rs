@@ -8,13 +8,16 @@
 //! divisor `D`, dropping their digits divides exactly:
 //! `floor(V / D) = e_1 + n_1·(e_2 + …)` over the upper digits `e_i`.
 //!
-//! A residue modulo `2^(p+1)` (the last modulus when present, see
-//! `karatsuba::wrap`) is a wrapping sum no table can read whole. Its digit
-//! `e = (V - Σ_j P_j·d_j)·P⁻¹ mod 2^(p+1)` (`P` the product of the moduli
-//! before it, odd) is formed by leveled sums: the residue pre-multiplied by
-//! `P⁻¹` (three PBS, `wrap::read_wide`), plus one table per earlier digit
-//! answering `-P_j·P⁻¹·d_j mod 2^(p+1)`. Then `e` is read as two digits,
-//! radix 2 (`e mod 2`) and radix `2^p` (`⌊e/2⌋`), four PBS.
+//! A residue modulo `2^(p+1)` (see `karatsuba::wrap`; the first modulus,
+//! when the divisor is 2, or the last) is a wrapping sum no table can read
+//! whole. Its digit `e = (V - Σ_j P_j·d_j)·P⁻¹ mod 2^(p+1)` (`P` the product
+//! of the moduli before it, odd) is formed by leveled sums: the residue
+//! pre-multiplied by `P⁻¹` (three PBS, `wrap::read_wide`), plus one table
+//! per earlier digit answering `-P_j·P⁻¹·d_j mod 2^(p+1)`. Then `e` is read
+//! as radix 2 (`e mod 2`, its digit in place) and `u = ⌊e/2⌋ mod 2^p`, four
+//! PBS; `u` is the residue modulo `2^p` of what the later digits leave, so
+//! the later digits are taken off it like any modulus's, and it gives the
+//! last digit, radix `2^p` (`rns::radices`).
 //!
 //! The result must be saturated to the output width. A saturating chain runs
 //! from the most significant digit down: level `i` keeps
@@ -70,10 +73,10 @@ impl Conversion<'_> {
     fn lower(&self, g: &mut Graph, residues: &[ValueId], shifts: &[usize], nu: f64) -> ValueId {
         let p = g.bits;
         let (moduli, n_div) = (self.moduli, self.n_div);
-        let d: i64 = moduli[..n_div].iter().product();
+        let radix = radices(p, moduli);
+        let d: i64 = radix[..n_div].iter().product();
         let m_total: i128 = moduli.iter().map(|&m| m as i128).product();
         let out = self.ty.stored();
-        let radix = radices(p, moduli);
         let plan = plan_chain(p, &radix[n_div..], d, self.c_range, out, self.ty.offset, m_total)
             .expect("internal error: rns chose moduli the chain cannot use");
         let digits = self.digits(g, residues, plan.k_off);
@@ -94,55 +97,74 @@ impl Conversion<'_> {
     /// Mixed-radix digits of `V = C + K`, one per radix (`rns::radices`).
     fn digits(&self, g: &mut Graph, residues: &[ValueId], k_off: i64) -> Vec<ValueId> {
         let (p, loc, moduli) = (g.bits, self.loc, self.moduli);
+        let radix = radices(p, moduli);
         let mut digits: Vec<ValueId> = Vec::new();
+        // The modulus 2^(p+1) leaves its radix-2^p digit for last: its
+        // residue `u`, and the digits that come after its radix-2 digit.
+        let mut wide_top: Option<(ValueId, usize)> = None;
         for (i, (&r, &mi)) in residues.iter().zip(moduli).enumerate() {
             if mi == 1i64 << (p + 1) {
-                assert_eq!(i + 1, moduli.len(), "internal error: the modulus 2^(p+1) comes last");
-                let e = self.wide_digit(g, r, &digits, k_off);
-                digits.extend(self.split_wide(g, e));
-                break;
+                let e = self.wide_digit(g, r, &digits, &radix[..digits.len()], k_off);
+                let [two, u] = self.split_wide(g, e);
+                digits.push(two);
+                wide_top = Some((u, digits.len()));
+                continue;
             }
             let mut x = r;
-            // Modulo 2^p, a sum of two residues is read by a fold: it wraps
-            // past the table's domain (see `karatsuba::wrap`).
-            let wrapping = mi == 1i64 << p;
             if i == 0 {
                 let shifted = g.push(Op::AddClear { c: k_off.rem_euclid(mi) }, vec![x], loc);
-                x = if wrapping {
+                x = if mi == 1i64 << p {
                     g.push(Op::Fold, vec![shifted], loc)
                 } else {
                     g.lut(Table::from_fn(format!("mod{mi}"), p, |v| v.rem_euclid(mi)), shifted, loc)
                 };
             }
-            for (jdx, &dj) in digits.iter().enumerate() {
-                let mj = moduli[jdx];
-                // The first step also adds K (mod m_i) to the residue.
-                let add = if jdx == 0 { k_off.rem_euclid(mi) } else { 0 };
-                let neg = g.lut(Table::from_fn(format!("neg{mi}"), p, |v| (add - v).rem_euclid(mi)), dj, loc);
-                let mut sum = g.push(Op::Add, vec![x, neg], loc);
-                if wrapping {
-                    sum = g.push(Op::Fold, vec![sum], loc);
-                }
-                let inv = semantics::mod_inverse(mj, mi);
-                x = g.lut(
-                    Table::from_fn(format!("mrc{mi}/{mj}"), p, |v| (v.rem_euclid(mi) * inv).rem_euclid(mi)),
-                    sum,
-                    loc,
-                );
-            }
+            // The first step also adds K (mod m_i) to the residue.
+            let x = self.mrc(g, x, mi, &digits, &radix, k_off.rem_euclid(mi));
+            digits.push(x);
+        }
+        if let Some((u, start)) = wide_top {
+            // `u` is `(V - (digits before it))/(their radices·2) mod 2^p`: K and
+            // the earlier digits are in it already.
+            let x = self.mrc(g, u, 1i64 << p, &digits[start..], &radix[start..], 0);
             digits.push(x);
         }
         digits
+    }
+
+    /// One modulus's steps of the conversion: for each earlier digit `d_j`
+    /// (radix `r_j`), `x ← (x - d_j)·r_j⁻¹ mod m`, the first also adding
+    /// `add`. Two tables per step; modulo `2^p` the sum is folded first.
+    fn mrc(&self, g: &mut Graph, x: ValueId, mi: i64, digits: &[ValueId], radix: &[i64], add: i64) -> ValueId {
+        let (p, loc) = (g.bits, self.loc);
+        let mut x = x;
+        for (jdx, &dj) in digits.iter().enumerate() {
+            let mj = radix[jdx];
+            let add = if jdx == 0 { add } else { 0 };
+            let neg = g.lut(Table::from_fn(format!("neg{mi}"), p, |v| (add - v).rem_euclid(mi)), dj, loc);
+            let mut sum = g.push(Op::Add, vec![x, neg], loc);
+            // Modulo 2^p, a sum of two residues is read by a fold: it wraps
+            // past the table's domain (see `karatsuba::wrap`).
+            if mi == 1i64 << p {
+                sum = g.push(Op::Fold, vec![sum], loc);
+            }
+            let inv = semantics::mod_inverse(mj, mi);
+            x = g.lut(
+                Table::from_fn(format!("mrc{mi}/{mj}"), p, |v| (v.rem_euclid(mi) * inv).rem_euclid(mi)),
+                sum,
+                loc,
+            );
+        }
+        x
     }
 
     /// The digit `e` of the modulus `M = 2^(p+1)` after the earlier digits
     /// `d_j` (radices `m_j`, all odd): `(C + K - Σ_j P_j·d_j)·P⁻¹ mod M`, with
     /// `P_j = m_0·…·m_{j-1}` and `P` their product. `x ≡ C (mod M)` is a
     /// wrapping sum; the result is one too, of squared norm `2 + #digits`.
-    fn wide_digit(&self, g: &mut Graph, x: ValueId, digits: &[ValueId], k_off: i64) -> ValueId {
+    fn wide_digit(&self, g: &mut Graph, x: ValueId, digits: &[ValueId], radix: &[i64], k_off: i64) -> ValueId {
         let (p, loc) = (g.bits, self.loc);
         let m = 1i64 << (p + 1);
-        let radix = &self.moduli[..digits.len()];
         let big_p: i64 = radix.iter().product();
         let inv = semantics::mod_inverse(big_p.rem_euclid(m), m);
         let mut e = if big_p == 1 {

@@ -76,13 +76,14 @@ proptest! {
 
     /// A product modulo `2^(p+1)` (raw operands, summed by the refresh tree of
     /// `karatsuba::wrap`) and one modulo an odd `m` (on residues), converted
-    /// by `from_residues`: the wide digit's pre-multiplication by `m⁻¹` when
-    /// `m` comes first, its split into radices 2 and `2^p`, and the chain over
-    /// them, for p = 4..8, reductions up to 40 long.
+    /// by `from_residues`, either order: the wide digit's pre-multiplication
+    /// by `m⁻¹` when `m` comes first; its split into radices 2 (in its place,
+    /// then the divisor when `n_div` is 1) and `2^p` (last); and the chain
+    /// over them, for p = 4..8, reductions up to 40 long.
     #[test]
     fn wide_modulus_conversion(p in 4u32..=8, n in 1usize..3, k in 1usize..40, cols in 1usize..3,
                                wa in 1u32..4, wb in 1u32..4, m_pick in 0usize..3, n_div in 0usize..2,
-                               relu in any::<bool>(), seed in any::<u64>()) {
+                               lead in any::<bool>(), relu in any::<bool>(), seed in any::<u64>()) {
         let (wa, wb) = (wa.min(p - 1), wb.min(p - 1));
         let m = [3i64, 5, 7][m_pick];
         let wide = 2i64 << p;
@@ -99,19 +100,19 @@ proptest! {
         let (ra, rb) = (residue(&mut g, a), residue(&mut g, b));
         let r_odd = g.push(Op::ModMatMul { modulus: m }, vec![ra, rb], loc);
         let r_wide = g.push(Op::ModMatMul { modulus: wide }, vec![a, b], loc);
-        let moduli = vec![m, wide];
+        let (moduli, args) = if lead { (vec![wide, m], vec![r_wide, r_odd]) } else { (vec![m, wide], vec![r_odd, r_wide]) };
         let bits = p - 1;
         let bounds = silc_ir::semantics::rescale_bounds(bits, relu);
-        let d = if n_div == 1 { m } else { 1 };
+        let digits = silc_passes::rns::radices(p, &moduli);
+        let d: i64 = digits[..n_div].iter().product();
         let out = (
             silc_ir::semantics::rescale_to(c_lo, d, bounds) - bounds.0,
             silc_ir::semantics::rescale_to(c_hi, d, bounds) - bounds.0,
         );
-        let digits = silc_passes::rns::radices(p, &moduli);
         let planned = silc_passes::rns::plan_chain(p, &digits[n_div..], d, (c_lo, c_hi), out, -bounds.0, (m * wide) as i128);
         prop_assume!(planned.is_some());
         let op = Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts: vec![], relu };
-        finish(&mut g, op, vec![r_odd, r_wide], -bounds.0);
+        finish(&mut g, op, args, -bounds.0);
         agree(g, seed)?;
     }
 

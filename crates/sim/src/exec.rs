@@ -238,7 +238,7 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
                         semantics::crt(&r, moduli, *c_lo)
                     })
                     .collect();
-                let divisors = semantics::rescale_divisors(&moduli[..*n_div], shifts);
+                let divisors = semantics::rescale_divisors(&semantics::radices(p, moduli)[..*n_div], shifts);
                 let (ys, _) = semantics::block_rescale(&exact, &divisors, semantics::rescale_bounds(*bits, *relu));
                 Tensor::new(arg(0).shape.clone(), ys.into_iter().map(|y| y + out_off).collect())
             }

@@ -163,6 +163,13 @@ fn hidden_relu_layer_at_5_bits_equals_the_simulator() {
     encrypted_training_equals_simulation("tests/in/hidden5.mlp", 6, 3);
 }
 
+/// At 4 bits with the modulus 32 as first modulus (block-scaled too) and as
+/// last: every new table of `karatsuba::wrap` and `scale` runs encrypted.
+#[test]
+fn wide_modulus_at_4_bits_equals_the_simulator() {
+    encrypted_training_equals_simulation("tests/in/hidden4.mlp", 4, 2);
+}
+
 #[test]
 fn block_scaling_at_5_bits_equals_the_simulator() {
     // hidden5 with `scaling block;`: the backward products choose their shift
