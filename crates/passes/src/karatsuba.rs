@@ -126,27 +126,21 @@ pub fn product_plans(p: u32, nu: f64, m: i64, raw_width: i64, forced: Option<&st
     if h >= 1 && s * s <= size && (2 * s * s + 2) as f64 <= nu2 {
         push(Method::Karatsuba { h }, 3, 3 * (m - 1), 3.0, 2);
     }
-    if m == size && raw_width < size && nu2 >= 4.0 {
-        // Terms are never reduced: `chunk` counts the products a fold reads.
-        plans.push(ProductPlan {
-            method: Method::Wrapping,
-            pbs_per_product: 2,
-            term_max: 2 * size - 2,
-            term_norm2: 2.0,
-            chunk: ((nu2 - 2.0) / 2.0).floor() as usize,
-            tables_per_operand: 0,
-        });
-    }
-    if m == 2 * size && raw_width < size && nu2 >= 5.0 {
-        // Modulo 2^(p+1): terms are summed `chunk` at a time, then refreshed.
-        plans.push(ProductPlan {
-            method: Method::Wrapping,
-            pbs_per_product: 2,
-            term_max: 2 * m - 2,
-            term_norm2: 2.0,
-            chunk: ((nu2 - 1.0) / 2.0).floor() as usize,
-            tables_per_operand: 0,
-        });
+    // The wrapping product: terms are never reduced. Modulo 2^p, `chunk`
+    // counts the products a fold reads (leaving room for the fold and for
+    // the conversion's table); modulo 2^(p+1), those summed before a refresh
+    // (leaving room for the fold inside it).
+    for (modulus, spare, min_nu2) in [(size, 2.0, 4.0), (2 * size, 1.0, 5.0)] {
+        if m == modulus && raw_width < size && nu2 >= min_nu2 {
+            plans.push(ProductPlan {
+                method: Method::Wrapping,
+                pbs_per_product: 2,
+                term_max: 2 * m - 2,
+                term_norm2: 2.0,
+                chunk: ((nu2 - spare) / 2.0).floor() as usize,
+                tables_per_operand: 0,
+            });
+        }
     }
     if let Some(f) = forced {
         plans.retain(|pl| pl.method.name() == f);
