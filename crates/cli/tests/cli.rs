@@ -144,3 +144,21 @@ fn help_teaches_every_flag_with_examples() {
         assert!(out.contains(flag), "--help lacks {flag}");
     }
 }
+
+/// A model that cannot be built at its precision is refused with the
+/// product, its span, what the precision can cover, and what to change.
+#[test]
+fn a_product_too_wide_for_its_bits_says_what_to_change() {
+    let mnist = std::fs::read_to_string(root().join("examples/mnist.mlp")).unwrap().replace("bits 8;", "bits 4;");
+    let path = std::env::temp_dir().join(format!("silc-mnist4-{}.mlp", std::process::id()));
+    std::fs::write(&path, mnist).unwrap();
+    let (code, out, err) = silc(&["compile", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("[16x785]·[785x128] ranges over [-9420, 12560]"), "{err}");
+    assert!(
+        err.contains("it spans 21981 values, and at bits 4 no residue number system covers more than 3360"),
+        "{err}"
+    );
+    assert!(err.contains("raise `bits`"), "{err}");
+}

@@ -350,7 +350,14 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
                     g.ty(z).lo,
                     g.ty(z).hi
                 ),
-                "raise `bits`, or lower the tensor widths with `quantize`",
+                format!(
+                    "it spans {} values, and at bits {p} no residue number system covers more than {}: \
+                     raise `bits`, or narrow the product (fewer than {} terms per output, or smaller \
+                     widths with `quantize`)",
+                    g.ty(z).hi - g.ty(z).lo + 1,
+                    crate::rns::widest_cover(p),
+                    ta.shape[1]
+                ),
             )
         })?;
         let d: i64 = factors.iter().product();

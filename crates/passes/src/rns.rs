@@ -426,6 +426,20 @@ fn has_constant_part(g: &Graph, v: silc_ir::ValueId) -> bool {
     }
 }
 
+/// An upper bound on the values any residue number system at precision `p`
+/// can tell apart: `2^(p+1)` times the largest odd moduli up to `2^(p-1)`
+/// that are pairwise coprime, taken greedily from the top. (The saturating
+/// chain may admit fewer.) 3 360 at `p = 4`.
+pub fn widest_cover(p: u32) -> i128 {
+    let mut chosen: Vec<i64> = Vec::new();
+    for m in (3..=1i64 << (p - 1)).rev().filter(|m| m % 2 == 1) {
+        if chosen.iter().all(|&c| gcd(c, m) == 1) {
+            chosen.push(m);
+        }
+    }
+    chosen.iter().fold(1i128 << (p + 1), |acc, &m| acc.saturating_mul(m as i128))
+}
+
 fn no_moduli(loc: Loc, p: u32, (n, k, m): (usize, usize, usize), (lo, hi): (i64, i64)) -> PassError {
     PassError::unsupported(
         loc,
@@ -455,6 +469,13 @@ mod tests {
         assert_eq!(moduli[0], 16);
         let narrow = choose_moduli(4, nu, residues_only(8, 31, 30), (-372, 496), &[7], (0, 7), 4, None);
         assert!(narrow.is_none());
+    }
+
+    #[test]
+    fn the_widest_cover_at_4_bits_is_32_3_5_7() {
+        assert_eq!(widest_cover(4), 32 * 3 * 5 * 7);
+        assert_eq!(widest_cover(3), 16 * 3);
+        assert!(widest_cover(5) > widest_cover(4) * 10);
     }
 
     #[test]
