@@ -139,12 +139,12 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
     writeln!(o, "  ops          {}", ops.join(", ")).unwrap();
     writeln!(
         o,
-        "  rns          one residue system per matrix product (divisor | range radices; a modulus 2^(p+1) is radices 2 and 2^p):"
+        "  rns          one residue system per matrix product (divisor | range radices; a modulus 2^(p+1) is two radices):"
     )
     .unwrap();
     for r in &c.rns {
         let list = |ms: &[i64]| ms.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("·");
-        let radices = silc_ir::semantics::radices(spec.bits as u32, &r.moduli);
+        let radices = silc_ir::semantics::radices(spec.bits as u32, &r.moduli, r.low);
         let methods: Vec<String> = r.moduli.iter().zip(&r.methods).map(|(m, meth)| format!("{m}:{meth}")).collect();
         let block = if r.block_divisors.is_empty() {
             String::new()

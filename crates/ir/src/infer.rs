@@ -100,8 +100,16 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             }
             mk(vec![a.shape[0], b.shape[1]], (0, modulus - 1))
         }
-        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu } => {
-            let radices = semantics::radices(p, moduli);
+        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu, low } => {
+            let (wide, first) = (1i64 << (p + 1), moduli.first() == Some(&(1i64 << (p + 1))));
+            let low_ok = *low == 2 || (first && low.count_ones() == 1 && *low > 2 && *low <= wide / 4);
+            if !low_ok {
+                return Err(format!(
+                    "low={low}: the modulus {wide} gives a radix of 2, or, first, a power of two up to {}",
+                    wide / 4
+                ));
+            }
+            let radices = semantics::radices(p, moduli, *low);
             if moduli.len() != args.len() || *n_div > radices.len() {
                 return Err(format!("from_residues has {} moduli and {} operands", moduli.len(), args.len()));
             }

@@ -124,6 +124,10 @@ pub enum Op {
         shifts: Vec<usize>,
         /// As for `Rescale`: saturate to `[0, 2^bits - 1]`.
         relu: bool,
+        /// The radix the modulus `2^(p+1)`, if present, gives in its place
+        /// (`semantics::radices`): 2, or a power of two up to `2^(p-1)` when
+        /// it is the first modulus and that radix is the divisor.
+        low: i64,
     },
 
     // ---- low level: leveled arithmetic (no bootstrap) ----------------------

@@ -339,6 +339,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
     let shift_attr = if matches!(name, "rescale" | "from_residues") { a.remove("shifts") } else { None };
     let lo_bits_attr = if name == "sgd_update" { a.remove("lo_bits") } else { None };
     let sat_attr = if matches!(name, "rescale" | "from_residues") { a.remove("sat") } else { None };
+    let low_attr = if name == "from_residues" { a.remove("low") } else { None };
     let relu: R<bool> = match sat_attr {
         None => Ok(false),
         Some(Attr::Word(w)) if w == "relu" => Ok(true),
@@ -427,6 +428,10 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             bits: within("bits", int(take("bits")?)?, 2, 16)? as u32,
             shifts: shifts?,
             relu: relu?,
+            low: match low_attr {
+                None => 2,
+                Some(v) => within("low", int(v)?, 2, 1 << 15)?,
+            },
         },
         "add" => Op::Add,
         "fold" => Op::Fold,

@@ -75,14 +75,15 @@ pub fn rescale_to(x: i64, divisor: i64, (lo, hi): (i64, i64)) -> i64 {
 
 /// The radices of the mixed-radix digits of a residue number system over
 /// `moduli` at precision `p`: each modulus is its own radix, except
-/// `2^(p+1)`, which no table can read whole: it gives the radix 2 in its
-/// place and the radix `2^p` last. The first `n_div` radices of a
-/// `from_residues` multiply to its divisor.
-pub fn radices(p: u32, moduli: &[i64]) -> Vec<i64> {
+/// `2^(p+1)`, which no table can read whole: it gives the radix `low` (a
+/// power of two, 2 unless it is the first modulus and its low part is the
+/// divisor) in its place and the radix `2^(p+1)/low` last. The first
+/// `n_div` radices of a `from_residues` multiply to its divisor.
+pub fn radices(p: u32, moduli: &[i64], low: i64) -> Vec<i64> {
     let wide = 1i64 << (p + 1);
-    let mut out: Vec<i64> = moduli.iter().map(|&m| if m == wide { 2 } else { m }).collect();
+    let mut out: Vec<i64> = moduli.iter().map(|&m| if m == wide { low } else { m }).collect();
     if moduli.contains(&wide) {
-        out.push(1i64 << p);
+        out.push(wide / low);
     }
     out
 }

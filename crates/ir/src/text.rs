@@ -74,7 +74,7 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
             a
         }
         Op::ModMatMul { modulus } => vec![("modulus", Int(*modulus))],
-        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu } => {
+        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu, low } => {
             let mut a = vec![
                 ("moduli", Ints(moduli.clone())),
                 ("n_div", u(*n_div)),
@@ -87,6 +87,9 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
             }
             if *relu {
                 a.push(("sat", Word("relu".into())));
+            }
+            if *low != 2 {
+                a.push(("low", Int(*low)));
             }
             a
         }

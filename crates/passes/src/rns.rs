@@ -37,6 +37,18 @@ pub struct RnsChoice {
     /// Block scaling: the candidate divisors, finest first (empty: static).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub block_divisors: Vec<i64>,
+    /// The radix the modulus `2^(p+1)` gives in its place (see [`radices`]).
+    pub low: i64,
+}
+
+/// The radix the modulus `2^(p+1)` gives in its place for `moduli` chosen
+/// for the divisor `factors`: the divisor itself when `2^(p+1)` is the first
+/// modulus and holds it (see [`choose_moduli`]), else 2.
+pub fn wide_low(p: u32, moduli: &[i64], factors: &[i64]) -> i64 {
+    match (moduli.first(), factors) {
+        (Some(&m), &[f]) if m == 1i64 << (p + 1) => f,
+        _ => 2,
+    }
 }
 
 pub use silc_ir::semantics::radices;
@@ -145,7 +157,7 @@ pub fn block_shifts(
     offset: i64,
 ) -> Option<(Vec<i64>, Vec<usize>)> {
     let (moduli, _) = choose_moduli(p, nu, shape, c, factors, out, offset, None)?;
-    let upper = radices(p, &moduli).split_off(factors.len());
+    let upper = radices(p, &moduli, wide_low(p, &moduli, factors)).split_off(factors.len());
     let d: i64 = factors.iter().product();
     let m_total: i128 = moduli.iter().map(|&m| m as i128).product();
     let k_off = plan_chain(p, &upper, d, c, out, offset, m_total)?.k_off;
@@ -183,9 +195,10 @@ struct Search<'a> {
     cands: &'a [(i64, u64)],
     need: i128,
     /// The moduli before the chosen ones: the divisor's factors, or
-    /// `2^(p+1)` when its radix 2 is the divisor.
+    /// `2^(p+1)` when its low radix `low` is the divisor.
     head: &'a [i64],
     head_product: i128,
+    low: i64,
     p: u32,
     out: (i64, i64),
     offset: i64,
@@ -216,7 +229,7 @@ impl Search<'_> {
             let m_total = product * self.head_product;
             let mut all = self.head.to_vec();
             all.extend_from_slice(&upper);
-            let digits = radices(self.p, &all).split_off(self.n_div);
+            let digits = radices(self.p, &all, self.low).split_off(self.n_div);
             if plan_chain(self.p, &digits, self.d, self.c, self.out, self.offset, m_total).is_some() {
                 let total = cost + self.mrns_cost(upper.len());
                 if self.best.as_ref().is_none_or(|(b, _)| total < *b) {
@@ -264,7 +277,7 @@ pub fn choose_moduli(
     let plan_cost =
         |m: i64| best_plan(p, nu, m, shape, force).or_else(|| best_plan(p, nu, m, shape, None)).map(|x| x.1);
     // The cheapest range moduli after `head`, which costs `head_cost`.
-    let search = |head: &[i64], head_cost: u64| -> Option<(Vec<i64>, u64)> {
+    let search = |head: &[i64], head_cost: u64, low: i64| -> Option<(Vec<i64>, u64)> {
         let head_product: i128 = head.iter().map(|&m| m as i128).product();
         let need = (need_total + head_product - 1) / head_product;
         // Residue products take moduli up to 2^(p-1); the wrapping product
@@ -287,6 +300,7 @@ pub fn choose_moduli(
             need,
             head,
             head_product,
+            low,
             p,
             out,
             offset,
@@ -304,11 +318,15 @@ pub fn choose_moduli(
         })
     };
     let div_cost: u64 = factors.iter().map(|&m| plan_cost(m)).sum::<Option<u64>>()?;
-    let plain = search(factors, div_cost);
-    // A divisor of 2 can be the radix 2 of the modulus 2^(p+1), which then
-    // also gives the range a radix 2^p (`radices`).
+    let plain = search(factors, div_cost, 2);
+    // A divisor of 2, 4, …, 2^(p-1) can be the low radix of the modulus
+    // 2^(p+1), which then also gives the range the radix 2^(p+1)/low last
+    // (`radices`).
     let wide = 1i64 << (p + 1);
-    let lead = if factors == [2] { plan_cost(wide).and_then(|c| search(&[wide], c)) } else { None };
+    let lead = match factors {
+        &[f] if f.count_ones() == 1 && f >= 2 && f <= wide / 4 => plan_cost(wide).and_then(|c| search(&[wide], c, f)),
+        _ => None,
+    };
     match (plain, lead) {
         (Some(a), Some(b)) => Some(if b.1 < a.1 { b } else { a }),
         (a, b) => a.or(b),
@@ -352,6 +370,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                     };
                     residues.push(rw.new.push(Op::ModMatMul { modulus: m }, vec![ra, rb], node.loc));
                 }
+                let low = wide_low(p, &moduli, factors);
                 let op = Op::FromResidues {
                     moduli: moduli.clone(),
                     n_div: factors.len(),
@@ -360,6 +379,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                     bits: *bits,
                     shifts: shifts.clone(),
                     relu: *relu,
+                    low,
                 };
                 let new = rw.new.add(op, residues, node.ty.clone(), node.loc);
                 rw.map_to(id, new);
@@ -386,6 +406,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                     } else {
                         silc_ir::semantics::rescale_divisors(factors, shifts)
                     },
+                    low,
                 });
             }
             _ => {

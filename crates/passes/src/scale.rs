@@ -49,12 +49,13 @@ pub fn run(g: &Graph, nu: f64) -> Graph {
     let mut rw = Rewriter::new(g);
     for id in g.ids() {
         let node = g.node(id);
-        let Op::FromResidues { moduli, n_div, c_lo, c_hi, shifts, .. } = &node.op else {
+        let Op::FromResidues { moduli, n_div, c_lo, c_hi, shifts, low, .. } = &node.op else {
             rw.copy(id);
             continue;
         };
         let residues: Vec<ValueId> = node.args.iter().map(|&a| rw.get(a)).collect();
-        let conv = Conversion { moduli, n_div: *n_div, c_range: (*c_lo, *c_hi), ty: &node.ty, loc: node.loc };
+        let conv =
+            Conversion { moduli, n_div: *n_div, low: *low, c_range: (*c_lo, *c_hi), ty: &node.ty, loc: node.loc };
         let out = conv.lower(&mut rw.new, &residues, shifts, nu);
         rw.map_to(id, out);
     }
@@ -64,6 +65,8 @@ pub fn run(g: &Graph, nu: f64) -> Graph {
 struct Conversion<'a> {
     moduli: &'a [i64],
     n_div: usize,
+    /// The radix `2^(p+1)` gives in its place (`rns::radices`).
+    low: i64,
     c_range: (i64, i64),
     ty: &'a silc_ir::Type,
     loc: Loc,
@@ -73,7 +76,7 @@ impl Conversion<'_> {
     fn lower(&self, g: &mut Graph, residues: &[ValueId], shifts: &[usize], nu: f64) -> ValueId {
         let p = g.bits;
         let (moduli, n_div) = (self.moduli, self.n_div);
-        let radix = radices(p, moduli);
+        let radix = radices(p, moduli, self.low);
         let d: i64 = radix[..n_div].iter().product();
         let m_total: i128 = moduli.iter().map(|&m| m as i128).product();
         let out = self.ty.stored();
@@ -97,7 +100,7 @@ impl Conversion<'_> {
     /// Mixed-radix digits of `V = C + K`, one per radix (`rns::radices`).
     fn digits(&self, g: &mut Graph, residues: &[ValueId], k_off: i64) -> Vec<ValueId> {
         let (p, loc, moduli) = (g.bits, self.loc, self.moduli);
-        let radix = radices(p, moduli);
+        let radix = radices(p, moduli, self.low);
         let mut digits: Vec<ValueId> = Vec::new();
         // The modulus 2^(p+1) leaves its radix-2^p digit for last: its
         // residue `u`, and the digits that come after its radix-2 digit.
@@ -105,8 +108,8 @@ impl Conversion<'_> {
         for (i, (&r, &mi)) in residues.iter().zip(moduli).enumerate() {
             if mi == 1i64 << (p + 1) {
                 let e = self.wide_digit(g, r, &digits, &radix[..digits.len()], k_off);
-                let [two, u] = self.split_wide(g, e);
-                digits.push(two);
+                let [low, u] = self.split_wide(g, e);
+                digits.push(low);
                 wide_top = Some((u, digits.len()));
                 continue;
             }
@@ -126,7 +129,7 @@ impl Conversion<'_> {
         if let Some((u, start)) = wide_top {
             // `u` is `(V - (digits before it))/(their radices·2) mod 2^p`: K and
             // the earlier digits are in it already.
-            let x = self.mrc(g, u, 1i64 << p, &digits[start..], &radix[start..], 0);
+            let x = self.mrc(g, u, (2i64 << p) / self.low, &digits[start..], &radix[start..], 0);
             digits.push(x);
         }
         digits
@@ -184,15 +187,15 @@ impl Conversion<'_> {
         g.push(Op::AddClear { c: (k_off.rem_euclid(m) * inv).rem_euclid(m) }, vec![e], loc)
     }
 
-    /// The digits of a wrapping `e` modulo `2^(p+1)` in radices 2 and `2^p`:
-    /// `e mod 2` and `⌊e/2⌋ = ⌊(e mod 2^p)/2⌋ + 2^(p-1)·⌊e/2^p⌋`.
+    /// A wrapping `e` modulo `2^(p+1)` as its digit of radix `low` and the
+    /// rest: `e mod low` and `⌊e/low⌋ = ⌊(e mod 2^p)/low⌋ + (2^p/low)·⌊e/2^p⌋`.
     fn split_wide(&self, g: &mut Graph, e: ValueId) -> [ValueId; 2] {
-        let (p, loc) = (g.bits, self.loc);
-        let low = g.push(Op::Fold, vec![e], loc);
-        let parity = g.lut(Table::from_fn("par", p, |v| v & 1), low, loc);
-        let half = g.lut(Table::from_fn("half", p, |v| v >> 1), low, loc);
-        let high = wrap::top(g, e, 1i64 << (p - 1), loc);
-        [parity, g.push(Op::Add, vec![half, high], loc)]
+        let (p, loc, low) = (g.bits, self.loc, self.low);
+        let folded = g.push(Op::Fold, vec![e], loc);
+        let digit = g.lut(Table::from_fn(format!("mod{low}"), p, move |v| v % low), folded, loc);
+        let rest = g.lut(Table::from_fn(format!("div{low}"), p, move |v| v / low), folded, loc);
+        let high = wrap::top(g, e, (1i64 << p) / low, loc);
+        [digit, g.push(Op::Add, vec![rest, high], loc)]
     }
 
     /// The saturating chain over the digits `e` (radices `upper`), most

@@ -83,7 +83,8 @@ proptest! {
     #[test]
     fn wide_modulus_conversion(p in 4u32..=8, n in 1usize..3, k in 1usize..40, cols in 1usize..3,
                                wa in 1u32..4, wb in 1u32..4, m_pick in 0usize..3, n_div in 0usize..2,
-                               lead in any::<bool>(), relu in any::<bool>(), seed in any::<u64>()) {
+                               lead in any::<bool>(), low_pick in 0usize..8, relu in any::<bool>(),
+                               seed in any::<u64>()) {
         let (wa, wb) = (wa.min(p - 1), wb.min(p - 1));
         let m = [3i64, 5, 7][m_pick];
         let wide = 2i64 << p;
@@ -103,7 +104,9 @@ proptest! {
         let (moduli, args) = if lead { (vec![wide, m], vec![r_wide, r_odd]) } else { (vec![m, wide], vec![r_odd, r_wide]) };
         let bits = p - 1;
         let bounds = silc_ir::semantics::rescale_bounds(bits, relu);
-        let digits = silc_passes::rns::radices(p, &moduli);
+        // Leading, the wide modulus's low radix may be the divisor: 2, 4, …
+        let low = if lead && n_div == 1 { 2i64 << (low_pick as u32 % (p - 1)) } else { 2 };
+        let digits = silc_passes::rns::radices(p, &moduli, low);
         let d: i64 = digits[..n_div].iter().product();
         let out = (
             silc_ir::semantics::rescale_to(c_lo, d, bounds) - bounds.0,
@@ -111,7 +114,7 @@ proptest! {
         );
         let planned = silc_passes::rns::plan_chain(p, &digits[n_div..], d, (c_lo, c_hi), out, -bounds.0, (m * wide) as i128);
         prop_assume!(planned.is_some());
-        let op = Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts: vec![], relu };
+        let op = Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts: vec![], relu, low };
         finish(&mut g, op, args, -bounds.0);
         agree(g, seed)?;
     }

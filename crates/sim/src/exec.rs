@@ -230,7 +230,7 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
                 let m = *modulus;
                 matmul(&logical(0), &logical(1), |x| x.rem_euclid(m))
             }
-            Op::FromResidues { moduli, n_div, c_lo, bits, shifts, relu, .. } => {
+            Op::FromResidues { moduli, n_div, c_lo, bits, shifts, relu, low, .. } => {
                 let len = arg(0).len();
                 let exact: Vec<i64> = (0..len)
                     .map(|e| {
@@ -238,7 +238,7 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
                         semantics::crt(&r, moduli, *c_lo)
                     })
                     .collect();
-                let divisors = semantics::rescale_divisors(&semantics::radices(p, moduli)[..*n_div], shifts);
+                let divisors = semantics::rescale_divisors(&semantics::radices(p, moduli, *low)[..*n_div], shifts);
                 let (ys, _) = semantics::block_rescale(&exact, &divisors, semantics::rescale_bounds(*bits, *relu));
                 Tensor::new(arg(0).shape.clone(), ys.into_iter().map(|y| y + out_off).collect())
             }
