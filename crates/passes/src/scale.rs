@@ -9,15 +9,16 @@
 //! `floor(V / D) = e_1 + n_1·(e_2 + …)` over the upper digits `e_i`.
 //!
 //! A residue modulo `2^(p+1)` (see `karatsuba::wrap`; the first modulus,
-//! when the divisor is 2, or the last) is a wrapping sum no table can read
-//! whole. Its digit `e = (V - Σ_j P_j·d_j)·P⁻¹ mod 2^(p+1)` (`P` the product
-//! of the moduli before it, odd) is formed by leveled sums: the residue
-//! pre-multiplied by `P⁻¹` (three PBS, `wrap::read_wide`), plus one table
-//! per earlier digit answering `-P_j·P⁻¹·d_j mod 2^(p+1)`. Then `e` is read
-//! as radix 2 (`e mod 2`, its digit in place) and `u = ⌊e/2⌋ mod 2^p`, four
-//! PBS; `u` is the residue modulo `2^p` of what the later digits leave, so
-//! the later digits are taken off it like any modulus's, and it gives the
-//! last digit, radix `2^p` (`rns::radices`).
+//! when the divisor is 2, 4 or 8, or the last) is a wrapping sum no table
+//! can read whole. Its digit `e = (V - Σ_j P_j·d_j)·P⁻¹ mod 2^(p+1)` (`P` the
+//! product of the moduli before it, odd) is formed by leveled sums: the
+//! residue pre-multiplied by `P⁻¹` (three PBS, `wrap::read_wide`), plus one
+//! table per earlier digit answering `-P_j·P⁻¹·d_j mod 2^(p+1)`. Then `e` is
+//! read as its low radix (`e mod low`, its digit in place; `low` is 2, or
+//! the divisor when it comes first) and `u = ⌊e/low⌋`, four PBS; `u` is the
+//! residue modulo `2^(p+1)/low` of what the later digits leave, so the later
+//! digits are taken off it like any modulus's, and it gives the last digit
+//! (`rns::radices`).
 //!
 //! The result must be saturated to the output width. A saturating chain runs
 //! from the most significant digit down: level `i` keeps
