@@ -103,8 +103,8 @@ impl Conversion<'_> {
         let (p, loc, moduli) = (g.bits, self.loc, self.moduli);
         let radix = radices(p, moduli, self.low);
         let mut digits: Vec<ValueId> = Vec::new();
-        // The modulus 2^(p+1) leaves its radix-2^p digit for last: its
-        // residue `u`, and the digits that come after its radix-2 digit.
+        // The modulus 2^(p+1) leaves its high digit (radix 2^(p+1)/low) for
+        // last: its residue `u`, and where the digits after its low one start.
         let mut wide_top: Option<(ValueId, usize)> = None;
         for (i, (&r, &mi)) in residues.iter().zip(moduli).enumerate() {
             if mi == 1i64 << (p + 1) {
@@ -128,8 +128,8 @@ impl Conversion<'_> {
             digits.push(x);
         }
         if let Some((u, start)) = wide_top {
-            // `u` is `(V - (digits before it))/(their radices·2) mod 2^p`: K and
-            // the earlier digits are in it already.
+            // `u` is `(V - (digits up to its low one))/(their radices) mod
+            // 2^(p+1)/low`: K and those digits are in it already.
             let x = self.mrc(g, u, (2i64 << p) / self.low, &digits[start..], &radix[start..], 0);
             digits.push(x);
         }
