@@ -4,7 +4,10 @@
 //! - **packed**: `T[a·m + b] = a·b mod m`, one PBS; needs `m² ≤ 2^p` and the
 //!   packing's 2-norm `√(m²+1)` within the noise bound ν;
 //! - **quarter squares**: `a·b = ⌊(a+b)²/4⌋ - ⌊(a-b)²/4⌋`, two PBS (one table
-//!   on `a+b`, one on `a-b+m-1` that outputs the negated square mod m);
+//!   on `a+b`, one on `a-b+m-1` that outputs the negated square mod m). The
+//!   two halves are accumulated as separate values in `[0, m)`, not as one
+//!   term in `[0, 2m−2]`: at p = 4 three values mod 5 share a reduction, where
+//!   a whole term mod 5 could not share one with anything;
 //! - **Karatsuba**: split residues into `h`-bit limbs `a = a1·2^h + a0` and use
 //!   three limb products `a1·b1`, `a0·b0`, `(a1+a0)(b1+b0)`, each one packed
 //!   table whose output is already multiplied by its weight mod m; three PBS.
@@ -79,8 +82,11 @@ pub struct ProductPlan {
     /// Largest value of one accumulated term, and its squared 2-norm.
     pub term_max: i64,
     pub term_norm2: f64,
-    /// Terms summed before a reduction table.
+    /// Values summed before a reduction table.
     pub chunk: usize,
+    /// Accumulated values per product: 2 for quarter squares, whose two
+    /// halves are summed separately, else 1.
+    pub values: usize,
     /// Residue tables per operand element (limbs count separately).
     pub tables_per_operand: u64,
 }
@@ -102,7 +108,7 @@ pub fn product_plans(p: u32, nu: f64, m: i64, raw_width: i64, forced: Option<&st
     let size = 1i64 << p;
     let nu2 = nu * nu;
     let mut plans = Vec::new();
-    let mut push = |method: Method, pbs: u64, term_max: i64, term_norm2: f64, tables: u64| {
+    let mut push = |method: Method, pbs: u64, term_max: i64, term_norm2: f64, values: usize, tables: u64| {
         let chunk = chunk_for(p, nu, term_max, term_norm2);
         if chunk >= 1 {
             plans.push(ProductPlan {
@@ -111,20 +117,21 @@ pub fn product_plans(p: u32, nu: f64, m: i64, raw_width: i64, forced: Option<&st
                 term_max,
                 term_norm2,
                 chunk,
+                values,
                 tables_per_operand: tables,
             });
         }
     };
     if m * m <= size && (m * m + 1) as f64 <= nu2 {
-        push(Method::Packed, 1, m - 1, 1.0, 1);
+        push(Method::Packed, 1, m - 1, 1.0, 1, 1);
     }
     if 2 * m - 1 <= size {
-        push(Method::QuarterSquares, 2, 2 * m - 2, 2.0, 1);
+        push(Method::QuarterSquares, 2, m - 1, 1.0, 2, 1);
     }
     let h = bits_of(m - 1).div_ceil(2);
     let s = 1i64 << (h + 1); // limb sums are below 2^(h+1)
     if h >= 1 && s * s <= size && (2 * s * s + 2) as f64 <= nu2 {
-        push(Method::Karatsuba { h }, 3, 3 * (m - 1), 3.0, 2);
+        push(Method::Karatsuba { h }, 3, 3 * (m - 1), 3.0, 1, 2);
     }
     // The wrapping product: terms are never reduced. Modulo 2^p, `chunk`
     // counts the products a fold reads (leaving room for the fold and for
@@ -138,6 +145,7 @@ pub fn product_plans(p: u32, nu: f64, m: i64, raw_width: i64, forced: Option<&st
                 term_max: 2 * m - 2,
                 term_norm2: 2.0,
                 chunk: ((nu2 - spare) / 2.0).floor() as usize,
+                values: 1,
                 tables_per_operand: 0,
             });
         }
@@ -148,7 +156,7 @@ pub fn product_plans(p: u32, nu: f64, m: i64, raw_width: i64, forced: Option<&st
     plans
 }
 
-/// Reduction tables per output element to fold `k` terms into one residue.
+/// Reduction tables per output element to fold `k` products into one residue.
 pub fn reduction_pbs(p: u32, nu: f64, m: i64, k: usize, plan: &ProductPlan) -> u64 {
     if plan.method == Method::Wrapping && m == 1i64 << p {
         return wrap::fold_plan(nu, k).iter().map(|s| s.pbs()).sum();
@@ -159,7 +167,7 @@ pub fn reduction_pbs(p: u32, nu: f64, m: i64, k: usize, plan: &ProductPlan) -> u
         return wrap::wide_pbs(nu, k).map_or(u64::MAX / 4, |pbs| pbs + 7);
     }
     let after = chunk_for(p, nu, m - 1, 1.0).max(1);
-    let mut groups = k.div_ceil(plan.chunk) as u64;
+    let mut groups = (k * plan.values).div_ceil(plan.chunk) as u64;
     let mut total = groups;
     while groups > 1 {
         if after < 2 {
@@ -262,7 +270,15 @@ pub(crate) fn terms_with_bias(
         Some((rest, c, true)) => {
             let t = product(g, rest, b);
             let scaled = scale(g, b, c); // [k, cols]
-            let extra = g.push(Op::Reshape { shape: vec![1, k, cols] }, vec![scaled], loc);
+            let mut extra = g.push(Op::Reshape { shape: vec![1, k, cols] }, vec![scaled], loc);
+            // Products with two values each (quarter squares) give the row
+            // 2k values: the constant's k, then k noiseless zeros.
+            let values = g.ty(t).shape[1];
+            if values > k {
+                let first = g.push(Op::Slice { axis: 1, start: 0, len: values - k }, vec![extra], loc);
+                let zeros = g.push(Op::MulClear { c: 0 }, vec![first], loc);
+                extra = g.push(Op::Concat { axis: 1 }, vec![extra, zeros], loc);
+            }
             g.push(Op::Concat { axis: 0 }, vec![t, extra], loc)
         }
         None => product(g, a, b),
@@ -339,7 +355,8 @@ fn product_terms(g: &mut Graph, a: ValueId, b: ValueId, m: i64, plan: &ProductPl
                 diff,
                 loc,
             );
-            g.push(Op::Add, vec![sq_sum, sq_diff], loc)
+            // Both halves go to the sum as values of their own: [n, 2k, cols].
+            g.push(Op::Concat { axis: 1 }, vec![sq_sum, sq_diff], loc)
         }
         Method::Wrapping => unreachable!("lowered by `wrap`"),
         Method::Karatsuba { h } => {

@@ -168,6 +168,58 @@ proptest! {
         agree(g, seed)?;
     }
 
+    /// A residue product modulo `m` (2..2^(p-1)) by each method where it is
+    /// feasible (quarter squares accumulate their two halves as values of
+    /// their own), with a bias column plain or transposed, whose extra row of
+    /// quarter-square values is padded with noiseless zeros; p = 3..8.
+    #[test]
+    fn residue_mod_matmul(p in 3u32..=8, n in 1usize..4, k in 2usize..40, cols in 1usize..4,
+                          m_pick in any::<u64>(), method in 0usize..3, bias in 0usize..3,
+                          c_pick in any::<u64>(), seed in any::<u64>()) {
+        let m = 2 + (m_pick % ((1u64 << (p - 1)) - 1)) as i64;
+        let force = ["packed", "quarter-squares", "karatsuba"][method];
+        let nu = silc_passes::params::for_precision(p).nu();
+        prop_assume!(!silc_passes::karatsuba::product_plans(p, nu, m, i64::MAX, Some(force)).is_empty());
+        let mut g = Graph::new("res", p);
+        let loc = Loc::default();
+        let residues = |shape: Vec<usize>| Type::enc(shape, 0, m - 1);
+        let c = (c_pick % m as u64) as i64;
+        let constant = |g: &mut Graph, x: ValueId| {
+            let s = g.push(Op::Slice { axis: 1, start: 0, len: 1 }, vec![x], loc);
+            let z = g.push(Op::MulClear { c: 0 }, vec![s], loc);
+            g.push(Op::AddClear { c }, vec![z], loc)
+        };
+        let a = match bias {
+            0 => input(&mut g, "a", residues(vec![n, k])),
+            1 => {
+                let x = input(&mut g, "a", residues(vec![n, k - 1]));
+                let col = constant(&mut g, x);
+                g.push(Op::Concat { axis: 1 }, vec![x, col], loc)
+            }
+            _ => {
+                let x = input(&mut g, "a", residues(vec![k, n]));
+                let col = constant(&mut g, x);
+                let cat = g.push(Op::Concat { axis: 1 }, vec![x, col], loc);
+                g.push(Op::Transpose, vec![cat], loc)
+            }
+        };
+        let b = input(&mut g, "b", residues(vec![k, cols]));
+        finish(&mut g, Op::ModMatMul { modulus: m }, vec![a, b], 0);
+        let opts = silc_passes::Options { force_product: Some(force.into()), ..Default::default() };
+        let lowered = silc_passes::lower_graph(g.clone(), &opts)
+            .map_err(|e| TestCaseError::fail(format!("does not lower: {e:?}")))?;
+        prop_assert!(lowered.violations.is_empty(), "{:?}", lowered.violations);
+        let mut rng = Rng(seed | 1);
+        for _ in 0..3 {
+            let inputs = common::random_inputs(&g, &mut rng);
+            let want = silc_sim::execute(&g, &inputs).unwrap();
+            for (stage, low) in &lowered.stages[1..] {
+                let got = silc_sim::execute(low, &inputs).unwrap();
+                prop_assert_eq!(&got, &want, "after {} ({} mod {})", stage, force, m);
+            }
+        }
+    }
+
     /// Block scaling: the inputs are shrunk by a random number of bits so that
     /// the product's magnitude, and with it the chosen divisor, varies.
     #[test]
