@@ -95,20 +95,24 @@ fn optional_statements_are_read() {
 }
 
 #[test]
-fn scaling_defaults_to_block_at_5_and_6_bits_and_with_two_digit_weights() {
+fn scaling_and_weight_defaults_follow_the_measured_choices() {
     use silc_frontend::spec::Scaling;
-    for (bits, quantize, want) in [
-        (4, "", Scaling::Block),
-        (4, "quantize weights=3;", Scaling::Static),
-        (5, "", Scaling::Block),
-        (6, "", Scaling::Block),
-        (7, "", Scaling::Static),
+    // (bits, quantize, scaling, weight width) as `Scaling::default_for` and
+    // `Widths::default_weights` say.
+    for (bits, quantize, want, weights) in [
+        (4, "", Scaling::Block, 6),
+        (4, "quantize weights=3;", Scaling::Static, 3),
+        (5, "", Scaling::Static, 8),
+        (5, "quantize weights=4;", Scaling::Block, 4),
+        (6, "", Scaling::Block, 5),
+        (7, "", Scaling::Static, 6),
     ] {
         let src = format!(
             "model m {{ input 2; dense 2; loss cross_entropy; optimizer sgd lr=0.5; batch 1; epochs 1; bits {bits}; {quantize} }}"
         );
         let spec = silc_frontend::compile_source("m.mlp", src.as_bytes()).expect("parses");
         assert_eq!(spec.scaling, want, "bits {bits}");
+        assert_eq!(spec.widths.weights, weights, "bits {bits}");
         let fixed = src.replace("bits", "scaling static; bits");
         assert_eq!(silc_frontend::compile_source("m.mlp", fixed.as_bytes()).unwrap().scaling, Scaling::Static);
     }

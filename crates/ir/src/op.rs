@@ -78,7 +78,10 @@ pub enum Op {
     },
     /// `max(x, 0)`.
     Relu,
-    /// `(delta, z) → delta if z > 0 else 0`: ReLU's backward mask.
+    /// `(delta, z) → delta if 0 < z < top else 0`, `top` the upper bound of
+    /// `z`'s type: the derivative of a ReLU whose output saturates at `top`
+    /// (a `rescale … sat=relu`), zero where the forward value was clamped at
+    /// either end.
     ReluBackward,
     /// `(z, y) → grad`: the quantized cross-entropy gradient
     /// `softmax(z·z_scale) - y` in units of `1/grad_max`, computed the way the

@@ -120,8 +120,12 @@ pub fn relu(x: i64) -> i64 {
     x.max(0)
 }
 
-pub fn relu_backward(delta: i64, z: i64) -> i64 {
-    if z > 0 {
+/// The backward of a ReLU saturating at `top`: `delta` where `0 < z < top`,
+/// else 0. A gradient that went on pushing a saturated unit up would change
+/// nothing the forward pass can show, and lets weights grow without bound
+/// (MNIST at bits 5 with two-digit weights diverged, docs/learning.md).
+pub fn relu_backward(delta: i64, z: i64, top: i64) -> i64 {
+    if 0 < z && z < top {
         delta
     } else {
         0
@@ -289,6 +293,13 @@ pub fn ce_grad(z: &[i64], y: &[i64], z_scale: f64, c: &CeConsts, grad_max: i64) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relu_backward_passes_the_delta_only_between_the_saturation_bounds() {
+        let top = 7;
+        let kept: Vec<i64> = (-2..=top).map(|z| relu_backward(3, z, top)).collect();
+        assert_eq!(kept, vec![0, 0, 0, 3, 3, 3, 3, 3, 3, 0]);
+    }
 
     #[test]
     fn crt_round_trips_signed_values() {

@@ -48,15 +48,20 @@ fn relu(g: &mut Graph, x: ValueId, ty: &Type, loc: Loc) -> ValueId {
     typed_lut(g, Table::from_fn("relu", g.bits, |e| (e - off_in).max(0) + off_out), x, ty, loc)
 }
 
-/// `mask = T(z)` outputs `2^b` where `z > 0` (`b` = bits of the stored delta),
+/// `mask = T(z)` outputs `2^b` where `0 < z < top` (`b` = bits of the stored
+/// delta, `top` the upper bound of `z`'s type, see `semantics::relu_backward`),
 /// `mask + delta` packs both in one index, and a second table keeps the delta
 /// or outputs the stored zero.
 fn relu_backward(g: &mut Graph, delta: ValueId, z: ValueId, ty: &Type, loc: Loc) -> ValueId {
     let p = g.bits;
-    let off_z = g.ty(z).offset;
+    let (off_z, top) = (g.ty(z).offset, g.ty(z).hi);
     let (off_d, (dlo, dhi)) = (g.ty(delta).offset, g.ty(delta).stored());
     let big = 1i64 << silc_ir::types::range_bits(0, dhi);
-    let mask = g.lut(Table::from_fn("relu_mask", p, |e| if e - off_z > 0 { big } else { 0 }), z, loc);
+    let mask = g.lut(
+        Table::from_fn("relu_mask", p, |e| if semantics::relu_backward(1, e - off_z, top) == 1 { big } else { 0 }),
+        z,
+        loc,
+    );
     let packed = g.push(Op::Add, vec![mask, delta], loc);
     let off_out = ty.offset;
     // Clamping to the delta's stored range is the identity on every index that

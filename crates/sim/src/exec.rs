@@ -185,7 +185,10 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
                 Tensor::new(x.shape.clone(), ys.into_iter().map(|y| y + out_off).collect())
             }
             Op::Relu => logical(0).map(|x| semantics::relu(x) + out_off),
-            Op::ReluBackward => zip(&logical(0), &logical(1), |d, z| semantics::relu_backward(d, z) + out_off),
+            Op::ReluBackward => {
+                let top = g.ty(n.args[1]).hi;
+                zip(&logical(0), &logical(1), |d, z| semantics::relu_backward(d, z, top) + out_off)
+            }
             Op::SgdUpdate { num, shift, bound, lo_bits: 0 } => {
                 let (lo, hi) = (g.ty(n.args[0]).lo, g.ty(n.args[0]).hi);
                 zip(&logical(0), &logical(1), |w, gr| {
