@@ -93,3 +93,24 @@ fn bad_files_are_clear_errors() {
     assert!(err.contains("this is a compiled model"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn bench_engine_brackets_each_step_with_raw_passes_and_projects_the_training() {
+    let dir = std::env::temp_dir().join(format!("silc-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("tiny.silc").display().to_string();
+    ok(&["compile", "examples/tiny.mlp", "-o", &model]);
+    let out = ok(&["bench-engine", &model, "--steps", "1", "--raw", "32", "--samples", "8"]);
+    // One raw pass before the step and one after it.
+    assert!(out.contains("median of 2 passes of 32 independent bootstraps"), "{out}");
+    let ratio: f64 = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("efficiency ratio: "))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no efficiency ratio in {out}"));
+    assert!(ratio.is_finite() && ratio > 0.0, "{out}");
+    // tiny: batch 2, 1 epoch, so 8 samples are 4 steps.
+    assert!(out.contains("4 steps (8 samples, batch 2, 1 epochs)"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}

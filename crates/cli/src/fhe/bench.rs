@@ -16,7 +16,8 @@ pub struct BenchArgs {
     /// The compiled model.
     pub model: PathBuf,
     /// Rounds to time; each is one raw pass and one training step (on
-    /// random encrypted data), alternated. With more than one, a step is
+    /// random encrypted data), alternated, and one more raw pass follows the
+    /// last step, so that each step is bracketed. With more than one, a step is
     /// run first as a warm-up; with `--steps 1` only a raw pass warms up, so
     /// a large model costs one step.
     #[arg(long, default_value_t = 5)]
@@ -90,22 +91,21 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
         Ok(t.elapsed().as_secs_f64())
     };
     // Warm up both (FFT plans, thread pool), then alternate a raw pass and
-    // a training step, so that a slower or faster spell of the machine
-    // weighs on both figures alike; each figure is a median.
+    // a training step, with one more raw pass after the last step, so that
+    // every step is bracketed by raw passes and a slower or faster spell of
+    // the machine weighs on both figures alike; each figure is a median.
     let rounds = args.steps.max(1);
     raw_pass(&cts[..(4 * threads).min(cts.len())]);
     if rounds > 1 {
         step()?;
     }
-    let (mut raw_times, mut times) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    let (mut raw_times, mut times) = (Vec::with_capacity(rounds + 1), Vec::with_capacity(rounds));
     for _ in 0..rounds {
         raw_times.push(raw_pass(&cts));
         times.push(step()?);
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    raw_times.push(raw_pass(&cts));
+    let raw_passes = raw_times.len();
     let raw = args.raw as f64 / median(&mut raw_times);
     let pbs = g.pbs_count();
     let step_median = median(&mut times);
@@ -114,17 +114,35 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
     let steps = (samples / m.spec.batch.max(1)).max(1) * m.spec.epochs;
     let total = steps as f64 * step_median;
     crate::emit(&format!(
-        "{}: {} ({} bits), {} threads, {} alternating rounds\n  raw tfhe-rs throughput: {:.1} PBS/s (median pass of {} independent bootstraps)\n  engine during training: {:.1} PBS/s ({} PBS per step, median step {:.2} s)\n  efficiency ratio: {:.2}\n  whole training, projected: {} steps ({} samples{}, batch {}, {} epochs) ≈ {}\n",
-        m.spec.name, cand.name, p, threads, rounds, raw, args.raw, achieved, pbs, step_median, achieved / raw,
+        "{}: {} ({} bits), {} threads, {} alternating rounds\n  raw tfhe-rs throughput: {:.1} PBS/s (median of {} passes of {} independent bootstraps, before and after each step)\n  engine during training: {:.1} PBS/s ({} PBS per step, median step {:.2} s)\n  efficiency ratio: {:.2}\n  whole training, projected: {} steps ({} samples{}, batch {}, {} epochs) ≈ {}\n",
+        m.spec.name, cand.name, p, threads, rounds, raw, raw_passes, args.raw, achieved, pbs, step_median, achieved / raw,
         steps, samples, if args.samples.is_none() { " by default; pass --samples N" } else { "" }, m.spec.batch, m.spec.epochs,
         duration(total)
     ));
     Ok(())
 }
 
+/// The median of `v`; of an even count, the mean of the middle two.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::duration;
+    use super::{duration, median};
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&mut [5.0, 1.0]), 3.0);
+    }
 
     #[test]
     fn durations_read_in_the_largest_fitting_unit() {
