@@ -152,9 +152,10 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
             let ds: Vec<String> = r.block_divisors.iter().map(|d| format!("÷{d}")).collect();
             format!(", block {}", ds.join(" or "))
         };
+        let chunks = if r.chunks > 1 { format!(", in {} chunks added as digits", r.chunks) } else { String::new() };
         writeln!(
             o,
-            "    @{:<6} [{}x{}]·[{}x{}] in [{}, {}]: {} | {}   ({}){block}",
+            "    @{:<6} [{}x{}]·[{}x{}] in [{}, {}]: {} | {}   ({}){block}{chunks}",
             r.at,
             r.shape[0],
             r.shape[1],

@@ -147,18 +147,24 @@ fn help_teaches_every_flag_with_examples() {
 
 /// A model that cannot be built at its precision is refused with the
 /// product, its span, what the precision can cover, and what to change.
+/// (MNIST compiles at bits 4 since products are cut into chunks; 8 000
+/// inputs span 224 029 values, past 8 chunks of 3 360.)
 #[test]
 fn a_product_too_wide_for_its_bits_says_what_to_change() {
-    let mnist = std::fs::read_to_string(root().join("examples/mnist.mlp")).unwrap().replace("bits 8;", "bits 4;");
-    let path = std::env::temp_dir().join(format!("silc-mnist4-{}.mlp", std::process::id()));
-    std::fs::write(&path, mnist).unwrap();
+    let wide = std::fs::read_to_string(root().join("examples/mnist.mlp"))
+        .unwrap()
+        .replace("bits 8;", "bits 4;")
+        .replace("input 784;", "input 8000;");
+    let path = std::env::temp_dir().join(format!("silc-wide4-{}.mlp", std::process::id()));
+    std::fs::write(&path, wide).unwrap();
     let (code, out, err) = silc(&["compile", path.to_str().unwrap()]);
     std::fs::remove_file(&path).ok();
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("[16x785]·[785x128] ranges over [-9420, 12560]"), "{err}");
+    assert!(err.contains("[16x8001]·[8001x128] ranges over [-96012, 128016]"), "{err}");
     assert!(
-        err.contains("it spans 21981 values, and at bits 4 no residue number system covers more than 3360"),
+        err.contains("it spans 224029 values; at bits 4 one residue number system tells at most 3360 apart"),
         "{err}"
     );
+    assert!(err.contains("cut into at most 8 chunks"), "{err}");
     assert!(err.contains("raise `bits`"), "{err}");
 }

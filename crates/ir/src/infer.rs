@@ -100,7 +100,7 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             }
             mk(vec![a.shape[0], b.shape[1]], (0, modulus - 1))
         }
-        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu, low } => {
+        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu, low, chunks } => {
             let (wide, first) = (1i64 << (p + 1), moduli.first() == Some(&(1i64 << (p + 1))));
             let low_ok = *low == 2 || (first && low.count_ones() == 1 && *low > 2 && *low <= wide / 4);
             if !low_ok {
@@ -110,8 +110,23 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
                 ));
             }
             let radices = semantics::radices(p, moduli, *low);
-            if moduli.len() != args.len() || *n_div > radices.len() {
-                return Err(format!("from_residues has {} moduli and {} operands", moduli.len(), args.len()));
+            let q = chunks.len().max(1);
+            if moduli.len() * q != args.len() || *n_div > radices.len() {
+                return Err(format!(
+                    "from_residues has {} moduli and {} chunk(s), so {} operands, not {}",
+                    moduli.len(),
+                    q,
+                    moduli.len() * q,
+                    args.len()
+                ));
+            }
+            if !chunks.is_empty() {
+                let m: i128 = moduli.iter().map(|&m| m as i128).product();
+                let ranges = semantics::chunk_ranges(*c_lo, *c_hi, chunks)
+                    .ok_or_else(|| format!("[{c_lo}, {c_hi}] is not a product range cut into chunks {chunks:?}"))?;
+                if let Some((lo, hi)) = ranges.iter().find(|(lo, hi)| (hi - lo) as i128 >= m) {
+                    return Err(format!("a chunk ranges over [{lo}, {hi}], wider than the moduli's product {m}"));
+                }
             }
             check_shifts(shifts, *n_div)?;
             check_relu(*relu, shifts)?;

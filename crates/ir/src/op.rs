@@ -131,6 +131,12 @@ pub enum Op {
         /// (`semantics::radices`): 2, or a power of two up to `2^(p-1)` when
         /// it is the first modulus and that radix is the divisor.
         low: i64,
+        /// The reduction cut into chunks along `k`, their lengths (empty:
+        /// one chunk). The operands are then the residues of each chunk,
+        /// chunk after chunk, and `C` is the sum of the chunks' values, each
+        /// the unique one in its own range (`semantics::chunk_ranges`): a
+        /// product wider than any residue number system at this precision.
+        chunks: Vec<usize>,
     },
 
     // ---- low level: leveled arithmetic (no bootstrap) ----------------------

@@ -340,6 +340,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
     let lo_bits_attr = if name == "sgd_update" { a.remove("lo_bits") } else { None };
     let sat_attr = if matches!(name, "rescale" | "from_residues") { a.remove("sat") } else { None };
     let low_attr = if name == "from_residues" { a.remove("low") } else { None };
+    let chunks_attr = if name == "from_residues" { a.remove("chunks") } else { None };
     let relu: R<bool> = match sat_attr {
         None => Ok(false),
         Some(Attr::Word(w)) if w == "relu" => Ok(true),
@@ -431,6 +432,13 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             low: match low_attr {
                 None => 2,
                 Some(v) => within("low", int(v)?, 2, 1 << 15)?,
+            },
+            chunks: match chunks_attr {
+                None => vec![],
+                Some(v) => ints(v)?
+                    .into_iter()
+                    .map(|k| within("chunks", k, 1, 1 << 24).map(|k| k as usize))
+                    .collect::<R<_>>()?,
             },
         },
         "add" => Op::Add,

@@ -191,6 +191,25 @@ pub fn crt(residues: &[i64], moduli: &[i64], c_lo: i64) -> i64 {
     (c_lo as i128 + shift) as i64
 }
 
+/// The ranges of a product's chunks (`Op::FromResidues::chunks`, their
+/// lengths along `k`). A matmul's range is `k` times the range of one term
+/// (`infer`), so a chunk of `k_c` terms ranges over `k_c/k` of it; `None`
+/// when `[c_lo, c_hi]` is not such a range.
+pub fn chunk_ranges(c_lo: i64, c_hi: i64, chunks: &[usize]) -> Option<Vec<(i64, i64)>> {
+    let k: i64 = chunks.iter().map(|&c| c as i64).sum();
+    if k == 0 || c_lo % k != 0 || c_hi % k != 0 {
+        return None;
+    }
+    Some(chunks.iter().map(|&c| (c_lo / k * c as i64, c_hi / k * c as i64)).collect())
+}
+
+/// The value of a chunked product: the sum over chunks of the unique value
+/// in each chunk's range with that chunk's residues (`residues` chunk after
+/// chunk, `moduli.len()` each).
+pub fn crt_chunks(residues: &[i64], moduli: &[i64], ranges: &[(i64, i64)]) -> i64 {
+    residues.chunks(moduli.len()).zip(ranges).map(|(r, &(lo, _))| crt(r, moduli, lo)).sum()
+}
+
 /// Mixed-radix digits `d_i` in `[0, m_i)` with `x = d_1 + m_1·(d_2 + m_2·(…))`
 /// for the non-negative `x` whose residues are given.
 pub fn mixed_radix_digits(residues: &[i64], moduli: &[i64]) -> Vec<i64> {

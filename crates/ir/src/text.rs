@@ -74,7 +74,7 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
             a
         }
         Op::ModMatMul { modulus } => vec![("modulus", Int(*modulus))],
-        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu, low } => {
+        Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu, low, chunks } => {
             let mut a = vec![
                 ("moduli", Ints(moduli.clone())),
                 ("n_div", u(*n_div)),
@@ -90,6 +90,9 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
             }
             if *low != 2 {
                 a.push(("low", Int(*low)));
+            }
+            if !chunks.is_empty() {
+                a.push(("chunks", Ints(chunks.iter().map(|&k| k as i64).collect())));
             }
             a
         }

@@ -152,7 +152,7 @@ pub fn feasible_divisor(
     divisor_candidates(g.bits, target, 60).into_iter().find(|factors| {
         let d: i64 = factors.iter().product();
         let out = (semantics::rescale_to(c.0, d, bounds) + offset, semantics::rescale_to(c.1, d, bounds) + offset);
-        crate::rns::choose_moduli(g.bits, nu, shape, c, factors, out, offset, None).is_some()
+        crate::rns::choose_cover(&crate::rns::Product { p: g.bits, nu, shape, c, factors, out, offset }, None).is_some()
     })
 }
 
@@ -180,8 +180,9 @@ pub fn block_divisor(
         if first.is_some_and(|s: f64| score(&factors) > s + 0.25) {
             break;
         }
-        let Some((order, shifts)) = crate::rns::block_shifts(g.bits, nu, shape, c, &factors, (0, 2 * half - 1), half)
-        else {
+        let product =
+            crate::rns::Product { p: g.bits, nu, shape, c, factors: &factors, out: (0, 2 * half - 1), offset: half };
+        let Some((order, shifts)) = crate::rns::block_shifts(&product) else {
             continue;
         };
         first.get_or_insert(score(&factors));
@@ -342,7 +343,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
             PassError::unsupported(
                 at,
                 format!(
-                    "no residue number system at bits {p} covers this product: [{}x{}]·[{}x{}] ranges over [{}, {}]",
+                    "no residue number system at bits {p} covers this product, even cut into chunks: [{}x{}]·[{}x{}] ranges over [{}, {}]",
                     ta.shape[0],
                     ta.shape[1],
                     tb.shape[0],
@@ -350,14 +351,18 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
                     g.ty(z).lo,
                     g.ty(z).hi
                 ),
-                format!(
-                    "it spans {} values, and at bits {p} no residue number system covers more than {}: \
-                     raise `bits`, or narrow the product (fewer than {} terms per output, or smaller \
-                     widths with `quantize`)",
-                    g.ty(z).hi - g.ty(z).lo + 1,
-                    crate::rns::widest_cover(p),
-                    ta.shape[1]
-                ),
+                {
+                    let span = g.ty(z).hi - g.ty(z).lo + 1;
+                    let (cover, chunks) = (crate::rns::widest_cover(p) as i64, crate::rns::chunks::max_chunks(p));
+                    let k = ta.shape[1] as i64;
+                    format!(
+                        "it spans {span} values; at bits {p} one residue number system tells at most {cover} \
+                         apart, and a product is cut into at most {chunks} chunks of that: raise `bits`, or \
+                         narrow the product (at most about {} terms per output, or smaller widths with \
+                         `quantize`)",
+                        (k * cover * chunks as i64 / span).max(1)
+                    )
+                },
             )
         })?;
         let d: i64 = factors.iter().product();

@@ -11,6 +11,8 @@
 //! table per operand and modulus, a `mod_matmul` per modulus, and a
 //! `from_residues` that [`crate::scale`] lowers.
 
+pub mod chunks;
+
 use serde::Serialize;
 use silc_ir::{Graph, Loc, Op, Rewriter, Table};
 
@@ -39,6 +41,8 @@ pub struct RnsChoice {
     pub block_divisors: Vec<i64>,
     /// The radix the modulus `2^(p+1)` gives in its place (see [`radices`]).
     pub low: i64,
+    /// The chunks the reduction is cut into (1: whole, see [`chunks`]).
+    pub chunks: usize,
 }
 
 /// The radix the modulus `2^(p+1)` gives in its place for `moduli` chosen
@@ -142,21 +146,27 @@ pub fn plan_shift(p: u32, moduli: &[i64], shift: usize, k_off: i64, out: (i64, i
     chain_with(p, &moduli[shift..], k_off, (k_off - dj / 2) / dj, out, offset)
 }
 
+/// One `rescale(matmul)` to cover: precision and noise bound, the product's
+/// dimensions and exact range `c`, the rescale's divisor `factors`, and the
+/// stored output range `out` with its `offset`.
+#[derive(Clone, Copy, Debug)]
+pub struct Product<'a> {
+    pub p: u32,
+    pub nu: f64,
+    pub shape: Dims,
+    pub c: (i64, i64),
+    pub factors: &'a [i64],
+    pub out: (i64, i64),
+    pub offset: i64,
+}
+
 /// Block scaling for one product: the order of the divisor's `factors` and
 /// the shifts (prefix lengths, ascending, ending at `factors.len()`) whose
 /// chains exist, trying every order of the factors and keeping the one with
 /// the most shifts. Empty shifts when only the full divisor works.
-#[allow(clippy::too_many_arguments)]
-pub fn block_shifts(
-    p: u32,
-    nu: f64,
-    shape: Dims,
-    c: (i64, i64),
-    factors: &[i64],
-    out: (i64, i64),
-    offset: i64,
-) -> Option<(Vec<i64>, Vec<usize>)> {
-    let (moduli, _) = choose_moduli(p, nu, shape, c, factors, out, offset, None)?;
+pub fn block_shifts(product: &Product) -> Option<(Vec<i64>, Vec<usize>)> {
+    let Product { p, c, factors, out, offset, .. } = *product;
+    let (moduli, _) = choose_moduli(product, None, &[])?;
     let upper = radices(p, &moduli, wide_low(p, &moduli, factors)).split_off(factors.len());
     let d: i64 = factors.iter().product();
     let m_total: i128 = moduli.iter().map(|&m| m as i128).product();
@@ -203,16 +213,32 @@ struct Search<'a> {
     out: (i64, i64),
     offset: i64,
     d: i64,
-    c: (i64, i64),
+    /// The range of each chunk of the product (one: not chunked).
+    ranges: &'a [(i64, i64)],
     digit_cost: u64,
     n_div: usize,
     best: Option<(u64, Vec<i64>)>,
 }
 
 impl Search<'_> {
+    /// The conversion's PBS: per chunk, and with chunks, their addition
+    /// (about two tables per digit position and chunk added).
     fn mrns_cost(&self, n_upper: usize) -> u64 {
         let n = (self.n_div + n_upper) as u64;
-        self.digit_cost * (n * (n - 1) + n_upper as u64 + 1)
+        let q = self.ranges.len() as u64;
+        self.digit_cost * (q * n * (n - 1) + n_upper as u64 + 1 + 2 * (q - 1) * (n + 1))
+    }
+
+    /// Whether the moduli `all` (product `m_total`) admit the saturating
+    /// chain, and with chunks, offsets that keep every chunk in range.
+    fn fits(&self, all: &[i64], m_total: i128) -> bool {
+        let digits = radices(self.p, all, self.low);
+        if let [c] = self.ranges {
+            return plan_chain(self.p, &digits[self.n_div..], self.d, *c, self.out, self.offset, m_total).is_some();
+        }
+        let sum = chunks::sum_radices(self.p, &digits);
+        let n_div = chunks::sum_radices(self.p, &digits[..self.n_div]).len();
+        chunks::plan_chunks(self.p, &sum[n_div..], self.d, self.ranges, self.out, self.offset, m_total).is_some()
     }
 
     fn dfs(&mut self, start: usize, chosen: &mut Vec<i64>, product: i128, cost: u64) {
@@ -229,8 +255,7 @@ impl Search<'_> {
             let m_total = product * self.head_product;
             let mut all = self.head.to_vec();
             all.extend_from_slice(&upper);
-            let digits = radices(self.p, &all, self.low).split_off(self.n_div);
-            if plan_chain(self.p, &digits, self.d, self.c, self.out, self.offset, m_total).is_some() {
+            if self.fits(&all, m_total) {
                 let total = cost + self.mrns_cost(upper.len());
                 if self.best.as_ref().is_none_or(|(b, _)| total < *b) {
                     self.best = Some((total, upper));
@@ -259,23 +284,48 @@ pub struct Config {
     pub force: Option<String>,
 }
 
-/// Chooses the moduli for one product; returns them with the total PBS.
-#[allow(clippy::too_many_arguments)]
-pub fn choose_moduli(
-    p: u32,
-    nu: f64,
-    shape: Dims,
-    (c_lo, c_hi): (i64, i64),
-    factors: &[i64],
-    out: (i64, i64),
-    offset: i64,
-    force: Option<&str>,
-) -> Option<(Vec<i64>, u64)> {
+/// The moduli, the PBS and the chunks (lengths along `k`, empty: one) of a
+/// product.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cover {
+    pub moduli: Vec<i64>,
+    pub pbs: u64,
+    pub chunks: Vec<usize>,
+}
+
+/// The cover of a product with the fewest chunks: whole if a residue number
+/// system holds its range, else cut into 2, 3, … up to
+/// [`chunks::max_chunks`] chunks.
+pub fn choose_cover(product: &Product, force: Option<&str>) -> Option<Cover> {
+    let k = product.shape.k;
+    (1..=chunks::max_chunks(product.p).min(k)).find_map(|q| {
+        let cut = if q == 1 { vec![] } else { chunks::split_k(k, q) };
+        choose_moduli(product, force, &cut).map(|(moduli, pbs)| Cover { moduli, pbs, chunks: cut })
+    })
+}
+
+/// Chooses the moduli for one product cut into `cut` (lengths along `k`;
+/// empty: not cut); returns them with the total PBS.
+pub fn choose_moduli(product: &Product, force: Option<&str>, cut: &[usize]) -> Option<(Vec<i64>, u64)> {
+    let Product { p, nu, shape, c: (c_lo, c_hi), factors, out, offset } = *product;
     let d: i64 = factors.iter().product();
-    let (k_off, _) = rounding_offset(c_lo, d);
-    let need_total = c_hi as i128 + k_off as i128 + 1;
-    let plan_cost =
-        |m: i64| best_plan(p, nu, m, shape, force).or_else(|| best_plan(p, nu, m, shape, None)).map(|x| x.1);
+    let ranges = if cut.is_empty() { vec![(c_lo, c_hi)] } else { silc_ir::semantics::chunk_ranges(c_lo, c_hi, cut)? };
+    let lengths = if cut.is_empty() { vec![shape.k] } else { cut.to_vec() };
+    // The widest chunk with its least offset (the first also rounds).
+    let need_total = ranges
+        .iter()
+        .enumerate()
+        .map(|(i, &(lo, hi))| hi as i128 + chunks::least_offset(i, lo, d) as i128 + 1)
+        .max()?;
+    let plan_cost = |m: i64| {
+        lengths
+            .iter()
+            .map(|&k| {
+                let dims = Dims { k, ..shape };
+                best_plan(p, nu, m, dims, force).or_else(|| best_plan(p, nu, m, dims, None)).map(|x| x.1)
+            })
+            .sum::<Option<u64>>()
+    };
     // The cheapest range moduli after `head`, which costs `head_cost`.
     let search = |head: &[i64], head_cost: u64, low: i64| -> Option<(Vec<i64>, u64)> {
         let head_product: i128 = head.iter().map(|&m| m as i128).product();
@@ -305,7 +355,7 @@ pub fn choose_moduli(
             out,
             offset,
             d,
-            c: (c_lo, c_hi),
+            ranges: &ranges,
             digit_cost: (shape.n * shape.cols) as u64,
             n_div: factors.len(),
             best: None,
@@ -356,19 +406,29 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                 let shape = Dims::of(g, a, b);
                 let (c_lo, c_hi) = (mnode.ty.lo, mnode.ty.hi);
                 let out = node.ty.stored();
-                let (moduli, pbs) =
-                    choose_moduli(p, nu, shape, (c_lo, c_hi), factors, out, node.ty.offset, config.force.as_deref())
-                        .ok_or_else(|| no_moduli(node.loc, p, (shape.n, shape.k, shape.cols), (c_lo, c_hi)))?;
+                let product = Product { p, nu, shape, c: (c_lo, c_hi), factors, out, offset: node.ty.offset };
+                let cover = choose_cover(&product, config.force.as_deref())
+                    .ok_or_else(|| no_moduli(node.loc, p, (shape.n, shape.k, shape.cols), (c_lo, c_hi)))?;
+                assert!(
+                    cover.chunks.is_empty() || shifts.is_empty(),
+                    "internal error: a block-scaled rescale was planned on a chunked product"
+                );
+                let Cover { moduli, pbs, chunks } = cover;
                 let (na, nb) = (rw.get(a), rw.get(b));
+                let spans = if chunks.is_empty() { vec![(0, shape.k)] } else { chunks::spans(&chunks) };
                 let mut residues = Vec::new();
-                for &m in &moduli {
-                    // The wrapping product reads the raw operands.
-                    let (ra, rb) = if m == 1i64 << p || m == 1i64 << (p + 1) {
-                        (na, nb)
-                    } else {
-                        (residue(&mut rw.new, na, m, node.loc), residue(&mut rw.new, nb, m, node.loc))
-                    };
-                    residues.push(rw.new.push(Op::ModMatMul { modulus: m }, vec![ra, rb], node.loc));
+                for (start, len) in spans {
+                    let ca = chunks::slice_k(&mut rw.new, na, 1, start, len, node.loc);
+                    let cb = chunks::slice_k(&mut rw.new, nb, 0, start, len, node.loc);
+                    for &m in &moduli {
+                        // The wrapping product reads the raw operands.
+                        let (ra, rb) = if m == 1i64 << p || m == 1i64 << (p + 1) {
+                            (ca, cb)
+                        } else {
+                            (residue(&mut rw.new, ca, m, node.loc), residue(&mut rw.new, cb, m, node.loc))
+                        };
+                        residues.push(rw.new.push(Op::ModMatMul { modulus: m }, vec![ra, rb], node.loc));
+                    }
                 }
                 let low = wide_low(p, &moduli, factors);
                 let op = Op::FromResidues {
@@ -380,6 +440,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                     shifts: shifts.clone(),
                     relu: *relu,
                     low,
+                    chunks: chunks.clone(),
                 };
                 let new = rw.new.add(op, residues, node.ty.clone(), node.loc);
                 rw.map_to(id, new);
@@ -407,6 +468,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                         silc_ir::semantics::rescale_divisors(factors, shifts)
                     },
                     low,
+                    chunks: chunks.len().max(1),
                 });
             }
             _ => {
@@ -447,25 +509,28 @@ fn has_constant_part(g: &Graph, v: silc_ir::ValueId) -> bool {
     }
 }
 
-/// An upper bound on the values any residue number system at precision `p`
-/// can tell apart: `2^(p+1)` times the largest odd moduli up to `2^(p-1)`
-/// that are pairwise coprime, taken greedily from the top. (The saturating
-/// chain may admit fewer.) 3 360 at `p = 4`.
+/// The most values any residue number system at precision `p` can tell
+/// apart: `2^(p+1)` times, for every odd prime, its largest power up to
+/// `2^(p-1)` (pairwise coprime moduli have disjoint prime factors, so no set
+/// does better). The saturating chain may admit fewer. 3 360 at `p = 4`
+/// (32·3·5·7), 2 882 880 at `p = 5` (64·9·5·7·11·13).
 pub fn widest_cover(p: u32) -> i128 {
-    let mut chosen: Vec<i64> = Vec::new();
-    for m in (3..=1i64 << (p - 1)).rev().filter(|m| m % 2 == 1) {
-        if chosen.iter().all(|&c| gcd(c, m) == 1) {
-            chosen.push(m);
+    let max = 1i64 << (p - 1);
+    let odd_primes = (3..=max).step_by(2).filter(|&m| (3..m).step_by(2).all(|d| m % d != 0));
+    odd_primes.fold(1i128 << (p + 1), |acc, q| {
+        let mut power = q;
+        while power * q <= max {
+            power *= q;
         }
-    }
-    chosen.iter().fold(1i128 << (p + 1), |acc, &m| acc.saturating_mul(m as i128))
+        acc.saturating_mul(power as i128)
+    })
 }
 
 fn no_moduli(loc: Loc, p: u32, (n, k, m): (usize, usize, usize), (lo, hi): (i64, i64)) -> PassError {
     PassError::unsupported(
         loc,
         format!(
-            "no residue number system at bits {p} covers this product: [{n}x{k}]·[{k}x{m}] ranges over [{lo}, {hi}]"
+            "no residue number system at bits {p} covers this product, even cut into chunks: [{n}x{k}]·[{k}x{m}] ranges over [{lo}, {hi}]"
         ),
         "raise `bits`, or lower the tensor widths with `quantize`",
     )
@@ -486,9 +551,26 @@ mod tests {
         // 8·7·5·3 = 840, short of the range; 16 by wrapping sums gives 1680.
         let nu = crate::params::for_precision(4).nu();
         let dims = Dims { n: 8, k: 31, cols: 30, raw_width: 14 };
-        let (moduli, _) = choose_moduli(4, nu, dims, (-372, 496), &[16], (0, 7), 4, None).expect("fits");
+        let (moduli, _) = choose_moduli(
+            &Product { p: 4, nu, shape: dims, c: (-372, 496), factors: &[16], out: (0, 7), offset: 4 },
+            None,
+            &[],
+        )
+        .expect("fits");
         assert_eq!(moduli[0], 16);
-        let narrow = choose_moduli(4, nu, residues_only(8, 31, 30), (-372, 496), &[7], (0, 7), 4, None);
+        let narrow = choose_moduli(
+            &Product {
+                p: 4,
+                nu,
+                shape: residues_only(8, 31, 30),
+                c: (-372, 496),
+                factors: &[7],
+                out: (0, 7),
+                offset: 4,
+            },
+            None,
+            &[],
+        );
         assert!(narrow.is_none());
     }
 
@@ -496,14 +578,27 @@ mod tests {
     fn the_widest_cover_at_4_bits_is_32_3_5_7() {
         assert_eq!(widest_cover(4), 32 * 3 * 5 * 7);
         assert_eq!(widest_cover(3), 16 * 3);
+        assert_eq!(widest_cover(5), 64 * 9 * 5 * 7 * 11 * 13);
         assert!(widest_cover(5) > widest_cover(4) * 10);
     }
 
     #[test]
     fn small_products_get_a_chain_that_fits() {
         let nu = crate::params::for_precision(8).nu();
-        let (moduli, _) =
-            choose_moduli(8, nu, residues_only(8, 4, 8), (-16128, 16384), &[32], (0, 127), 64, None).expect("fits");
+        let (moduli, _) = choose_moduli(
+            &Product {
+                p: 8,
+                nu,
+                shape: residues_only(8, 4, 8),
+                c: (-16128, 16384),
+                factors: &[32],
+                out: (0, 127),
+                offset: 64,
+            },
+            None,
+            &[],
+        )
+        .expect("fits");
         let d = 32;
         let m: i128 = moduli.iter().map(|&m| m as i128).product();
         let plan = plan_chain(8, &moduli[1..], d, (-16128, 16384), (0, 127), 64, m).expect("chain");
@@ -517,7 +612,19 @@ mod tests {
         // ≤ 10 (3·n ≤ 2^5), and 8·7 leaves too few of them: this is why
         // `lower::feasible_divisor` tries the next divisors (11·5 works).
         let nu = crate::params::for_precision(5).nu();
-        let got = choose_moduli(5, nu, residues_only(16, 784, 128), (-43904, 50176), &[8, 7], (0, 15), 8, None);
+        let got = choose_moduli(
+            &Product {
+                p: 5,
+                nu,
+                shape: residues_only(16, 784, 128),
+                c: (-43904, 50176),
+                factors: &[8, 7],
+                out: (0, 15),
+                offset: 8,
+            },
+            None,
+            &[],
+        );
         assert!(got.is_none());
     }
 }

@@ -40,9 +40,12 @@
 //! result and looked up, it keeps the result or zeroes it; the kept results
 //! are summed, with a clamp table after each sum so the range stays provable.
 
+mod sum;
+
 use silc_ir::{semantics, Graph, Loc, Op, Rewriter, Table, ValueId};
 
 use crate::karatsuba::wrap;
+use crate::rns::chunks;
 use crate::rns::{plan_chain, plan_shift, radices, ChainPlan};
 
 /// Lowers every `from_residues`; `nu` bounds the flag sums of block scaling.
@@ -50,14 +53,19 @@ pub fn run(g: &Graph, nu: f64) -> Graph {
     let mut rw = Rewriter::new(g);
     for id in g.ids() {
         let node = g.node(id);
-        let Op::FromResidues { moduli, n_div, c_lo, c_hi, shifts, low, .. } = &node.op else {
+        let Op::FromResidues { moduli, n_div, c_lo, c_hi, shifts, low, chunks, .. } = &node.op else {
             rw.copy(id);
             continue;
         };
         let residues: Vec<ValueId> = node.args.iter().map(|&a| rw.get(a)).collect();
         let conv =
             Conversion { moduli, n_div: *n_div, low: *low, c_range: (*c_lo, *c_hi), ty: &node.ty, loc: node.loc };
-        let out = conv.lower(&mut rw.new, &residues, shifts, nu);
+        let out = if chunks.is_empty() {
+            conv.lower(&mut rw.new, &residues, shifts, nu)
+        } else {
+            assert!(shifts.is_empty(), "internal error: block scaling on a chunked product");
+            conv.lower_chunked(&mut rw.new, &residues, chunks, nu)
+        };
         rw.map_to(id, out);
     }
     rw.finish()
@@ -89,7 +97,39 @@ impl Conversion<'_> {
         } else {
             self.select(g, &digits, &radix, plan.k_off, shifts, nu)
         };
-        // The last table's output is the stored result; declare the logical type.
+        self.declare(g, y)
+    }
+
+    /// A product cut into `cut` (`rns::chunks`): each chunk's digits, their
+    /// sum as multi-digit numbers (`sum`), and the chain on the total's
+    /// upper digits.
+    fn lower_chunked(&self, g: &mut Graph, residues: &[ValueId], cut: &[usize], nu: f64) -> ValueId {
+        let p = g.bits;
+        let radix = radices(p, self.moduli, self.low);
+        let sum_radix = chunks::sum_radices(p, &radix);
+        let n_div = chunks::sum_radices(p, &radix[..self.n_div]).len();
+        let d: i64 = radix[..self.n_div].iter().product();
+        let m_total: i128 = self.moduli.iter().map(|&m| m as i128).product();
+        let ranges = semantics::chunk_ranges(self.c_range.0, self.c_range.1, cut)
+            .expect("internal error: rns cut a product its range does not divide");
+        let plan = chunks::plan_chunks(p, &sum_radix[n_div..], d, &ranges, self.ty.stored(), self.ty.offset, m_total)
+            .expect("internal error: rns chose chunks the chain cannot use");
+        let numbers: Vec<Vec<ValueId>> = residues
+            .chunks(self.moduli.len())
+            .zip(&plan.offsets)
+            .map(|(r, &k_off)| {
+                let digits = self.digits(g, r, k_off);
+                sum::split_digits(g, &digits, &radix, self.loc)
+            })
+            .collect();
+        let total = sum::add(g, &numbers, &sum_radix, plan.top_max, nu, self.loc);
+        let upper = chunks::upper_with_top(&sum_radix, n_div, plan.top_max);
+        let y = self.chain(g, &total[n_div..], &upper, &plan.chain, false).0;
+        self.declare(g, y)
+    }
+
+    /// The last table's output is the stored result; declares the logical type.
+    fn declare(&self, g: &mut Graph, y: ValueId) -> ValueId {
         let mut out_ty = g.ty(y).clone();
         out_ty.lo = self.ty.lo;
         out_ty.hi = self.ty.hi;

@@ -26,6 +26,39 @@ fn finish(g: &mut Graph, op: Op, args: Vec<ValueId>, offset: i64) {
     g.push(Op::Output { name: "out".into() }, vec![v], Loc::default());
 }
 
+/// The operand `a` of a product over `k`, of `w`-bit signed values: an
+/// input `[n, k]`; with `bias` 1 an input `[n, k-1]` beside a constant column
+/// of logical value `c`; with `bias` 2 the transpose of an input `[k, n]`
+/// beside that column, so the constant is the last row of `[n+1, k]` (as
+/// `lower::bias_column` makes them, stored with the input's offset).
+fn biased_operand(g: &mut Graph, (n, k): (usize, usize), w: u32, bias: usize, c: i64) -> ValueId {
+    let loc = Loc::default();
+    let constant = |g: &mut Graph, x: ValueId| {
+        let s = g.push(Op::Slice { axis: 1, start: 0, len: 1 }, vec![x], loc);
+        let z = g.push(Op::MulClear { c: 0 }, vec![s], loc);
+        let off = g.ty(x).offset;
+        let col = g.push(Op::AddClear { c: c + off }, vec![z], loc);
+        let mut t = g.ty(col).clone();
+        (t.offset, t.lo, t.hi) = (off, c, c);
+        g.set_type(col, t);
+        col
+    };
+    match bias {
+        0 => input(g, "a", signed(vec![n, k], w)),
+        1 => {
+            let x = input(g, "a", signed(vec![n, k - 1], w));
+            let col = constant(g, x);
+            g.push(Op::Concat { axis: 1 }, vec![x, col], loc)
+        }
+        _ => {
+            let x = input(g, "a", signed(vec![k, n], w));
+            let col = constant(g, x);
+            let cat = g.push(Op::Concat { axis: 1 }, vec![x, col], loc);
+            g.push(Op::Transpose, vec![cat], loc)
+        }
+    }
+}
+
 /// Lowers `g`, runs both on random inputs, compares.
 fn agree(g: Graph, seed: u64) -> Result<(), TestCaseError> {
     agree_on(g, seed, |_, _| {})
@@ -74,6 +107,53 @@ proptest! {
         agree(g, seed)?;
     }
 
+    /// A product past the widest residue number system (`rns::chunks`): cut
+    /// along `k` into chunks, each converted to digits on its own, the
+    /// digits added with carries, then rounded and saturated as a whole;
+    /// with a bias column, plain or transposed, on random inputs and on the
+    /// operands that reach either end of the range. The divisor aims near
+    /// what spreads the range over the output (`lower` aims there too, from
+    /// the formats). p = 4..5: at p = 3 the moduli (3 and 16) leave no room
+    /// for a divisor beside a range; from p = 6 the widest cover (about 10^9)
+    /// needs reductions far longer than a model's.
+    #[test]
+    fn chunked_matmul_rescale(p in 4u32..=5, n in 1usize..3, cols in 1usize..3, more in 0usize..4,
+                              bias in 0usize..3, c_pick in any::<u64>(), aim in -3.0f64..1.0,
+                              relu in any::<bool>(), extreme in 0usize..3, seed in any::<u64>()) {
+        let w = p - 1;
+        let half = 1i64 << (w - 1);
+        let cover = silc_passes::rns::widest_cover(p) as i64;
+        let span = half * half + half * (half - 1); // one term's range
+        let k = (cover / span + 1) as usize * (2 + more) / 2;
+        let mut g = Graph::new("chunked", p);
+        let loc = Loc::default();
+        let c = (c_pick % (2 * half as u64)) as i64 - half;
+        let a = biased_operand(&mut g, (n, k), w, bias, c);
+        let b = input(&mut g, "b", signed(vec![k, cols], w));
+        let z = g.push(Op::MatMul, vec![a, b], loc);
+        prop_assert!(g.ty(z).hi - g.ty(z).lo >= cover, "the product must be past the widest cover");
+        let nu = silc_passes::params::for_precision(p).nu();
+        let wo = w;
+        let target = ((g.ty(z).hi - g.ty(z).lo) as f64).log2() - wo as f64 + aim;
+        let factors = silc_passes::lower::feasible_divisor(&g, z, 2f64.powf(target), wo, relu, nu);
+        prop_assert!(factors.is_some(), "no divisor near 2^{target} is feasible for k = {k}");
+        let offset = if relu { 0 } else { 1 << (wo - 1) };
+        finish(&mut g, Op::Rescale { factors: factors.unwrap(), bits: wo, shifts: vec![], relu }, vec![z], offset);
+        let lowered = silc_passes::lower_graph(g.clone(), &Default::default()).expect("lowers");
+        let rns = &lowered.stages[1].1;
+        let cut = rns.ids().any(|i| matches!(&rns.node(i).op, Op::FromResidues { chunks, .. } if chunks.len() >= 2));
+        prop_assert!(cut, "the product is cut into chunks");
+        // Every a at -half: a·b at its largest with every b at -half, at its
+        // smallest with every b at half - 1.
+        agree_on(g, seed, move |_, inputs| {
+            if extreme > 0 {
+                inputs.get_mut("a").expect("a").data.iter_mut().for_each(|x| *x = -half);
+                let b = if extreme == 1 { -half } else { half - 1 };
+                inputs.get_mut("b").expect("b").data.iter_mut().for_each(|x| *x = b);
+            }
+        })?;
+    }
+
     /// A product modulo `2^(p+1)` (raw operands, summed by the refresh tree of
     /// `karatsuba::wrap`) and one modulo an odd `m` (on residues), converted
     /// by `from_residues`, either order: the wide digit's pre-multiplication
@@ -114,7 +194,7 @@ proptest! {
         );
         let planned = silc_passes::rns::plan_chain(p, &digits[n_div..], d, (c_lo, c_hi), out, -bounds.0, (m * wide) as i128);
         prop_assume!(planned.is_some());
-        let op = Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts: vec![], relu, low };
+        let op = Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts: vec![], relu, low, chunks: vec![] };
         finish(&mut g, op, args, -bounds.0);
         agree(g, seed)?;
     }
@@ -130,35 +210,9 @@ proptest! {
         let (wa, wb) = (wa.min(p - 1), wb.min(p - 1));
         let k = if bias == 1 { k.max(2) } else { k };
         let mut g = Graph::new("wrap", p);
-        let loc = Loc::default();
         let half = 1i64 << (wa - 1);
         let c = (c_pick % (2 * half as u64)) as i64 - half; // within a's range
-        // A constant column of logical value c, stored with x's offset (as
-        // `lower::bias_column` makes it).
-        let constant = |g: &mut Graph, x: ValueId| {
-            let s = g.push(Op::Slice { axis: 1, start: 0, len: 1 }, vec![x], loc);
-            let z = g.push(Op::MulClear { c: 0 }, vec![s], loc);
-            let off = g.ty(x).offset;
-            let col = g.push(Op::AddClear { c: c + off }, vec![z], loc);
-            let mut t = g.ty(col).clone();
-            (t.offset, t.lo, t.hi) = (off, c, c);
-            g.set_type(col, t);
-            col
-        };
-        let a = match bias {
-            0 => input(&mut g, "a", signed(vec![n, k], wa)),
-            1 => {
-                let x = input(&mut g, "a", signed(vec![n, k - 1], wa));
-                let col = constant(&mut g, x);
-                g.push(Op::Concat { axis: 1 }, vec![x, col], loc)
-            }
-            _ => {
-                let x = input(&mut g, "a", signed(vec![k, n], wa));
-                let col = constant(&mut g, x);
-                let cat = g.push(Op::Concat { axis: 1 }, vec![x, col], loc);
-                g.push(Op::Transpose, vec![cat], loc)
-            }
-        };
+        let a = biased_operand(&mut g, (n, k), wa, bias, c);
         prop_assume!(g.ty(a).shape[1] == k && g.ty(a).shape[0] >= 1);
         let b = input(&mut g, "b", signed(vec![k, m], wb));
         finish(&mut g, Op::ModMatMul { modulus: 1 << p }, vec![a, b], 0);

@@ -233,12 +233,17 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
                 let m = *modulus;
                 matmul(&logical(0), &logical(1), |x| x.rem_euclid(m))
             }
-            Op::FromResidues { moduli, n_div, c_lo, bits, shifts, relu, low, .. } => {
+            Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu, low, chunks } => {
                 let len = arg(0).len();
+                let ranges = if chunks.is_empty() {
+                    vec![(*c_lo, *c_hi)]
+                } else {
+                    semantics::chunk_ranges(*c_lo, *c_hi, chunks).expect("verified: chunk ranges")
+                };
                 let exact: Vec<i64> = (0..len)
                     .map(|e| {
                         let r: Vec<i64> = n.args.iter().map(|a| vals[a.index()].data[e]).collect();
-                        semantics::crt(&r, moduli, *c_lo)
+                        semantics::crt_chunks(&r, moduli, &ranges)
                     })
                     .collect();
                 let divisors = semantics::rescale_divisors(&semantics::radices(p, moduli, *low)[..*n_div], shifts);

@@ -177,6 +177,57 @@ fn block_scaling_at_5_bits_equals_the_simulator() {
     encrypted_training_equals_simulation("tests/in/block5.mlp", 4, 2);
 }
 
+/// A product past every residue number system at 4 bits (`[1x121]·[121x3]`
+/// of 3-bit values spans 3 388 values, the widest cover 3 360): cut into
+/// chunks, each converted apart, their digits added with carries
+/// (`rns::chunks`, `scale::sum`), on operands that reach the top and the
+/// bottom of the range and on mixed ones: 5 406 PBS.
+#[test]
+fn a_product_cut_into_chunks_at_4_bits_equals_the_simulator() {
+    use silc_ir::{Graph, Loc, Op, Role, Type};
+    let (k, half) = (121usize, 4i64);
+    let mut high = Graph::new("chunked", 4);
+    let signed = |shape: Vec<usize>| Type::enc_offset(shape, -half, half - 1, half);
+    let input = |g: &mut Graph, name: &str, ty| {
+        g.add(Op::Input { name: name.into(), role: Role::Data }, vec![], ty, Loc::default())
+    };
+    let a = input(&mut high, "a", signed(vec![1, k]));
+    let b = input(&mut high, "b", signed(vec![k, 3]));
+    let z = high.push(Op::MatMul, vec![a, b], Loc::default());
+    let nu = params_nu(4);
+    let factors = silc_passes::lower::feasible_divisor(&high, z, 3388.0 / 8.0, 3, false, nu).expect("a divisor");
+    let op = Op::Rescale { factors, bits: 3, shifts: vec![], relu: false };
+    let mut ty = silc_ir::infer::infer(&high, &op, &[z]).expect("typed");
+    ty.offset = half;
+    let y = high.add(op, vec![z], ty, Loc { line: 1, col: 1 });
+    high.push(Op::Output { name: "y".into() }, vec![y], Loc::default());
+    let lowered = silc_passes::lower_graph(high.clone(), &Default::default()).expect("lowers");
+    let rns = &lowered.stages[1].1;
+    assert!(rns.ids().any(|i| matches!(&rns.node(i).op, Op::FromResidues { chunks, .. } if chunks.len() >= 2)));
+    let g = &lowered.stages.last().expect("stages").1;
+    let client = keys_for(g);
+    let server = client.server_keys();
+    let engine = Engine::new(&server, g);
+    // Every a at -4: column 0 has every product at its largest, column 1 at
+    // its smallest, column 2 of mixed signs.
+    let column = |i: usize| [-4i64, 3, [-4, 3, -1, 2, 0, -3][(i / 3) % 6]][i % 3];
+    let logical = HashMap::from([
+        ("a".to_string(), Tensor::new(vec![1, k], vec![-4; k])),
+        ("b".to_string(), Tensor::new(vec![k, 3], (0..3 * k).map(column).collect())),
+    ]);
+    let want = silc_sim::execute(&high, &logical).expect("simulates");
+    let inputs: HashMap<_, _> = logical.iter().map(|(n, t)| (n.clone(), client.encrypt(&stored(g, n, t)))).collect();
+    let got = execute(&engine, g, &inputs).expect("runs encrypted");
+    let off = g.ty(g.find("y").map(|o| g.node(o).args[0]).expect("output")).offset;
+    assert_eq!(client.decrypt(&got["y"]).map(|v| v - off), want["y"]);
+    // The ends of the range are reached: the largest rounds to the top.
+    assert_eq!(want["y"].data[0], half - 1);
+}
+
+fn params_nu(p: u32) -> f64 {
+    silc_passes::params::for_precision(p).nu()
+}
+
 #[test]
 fn conformance_tells_parameter_sets_apart() {
     // Three 4-bit sets (KS32 among them): each accepts only its own server
