@@ -107,53 +107,6 @@ proptest! {
         agree(g, seed)?;
     }
 
-    /// A product past the widest residue number system (`rns::chunks`): cut
-    /// along `k` into chunks, each converted to digits on its own, the
-    /// digits added with carries, then rounded and saturated as a whole;
-    /// with a bias column, plain or transposed, on random inputs and on the
-    /// operands that reach either end of the range. The divisor aims near
-    /// what spreads the range over the output (`lower` aims there too, from
-    /// the formats). p = 4..5: at p = 3 the moduli (3 and 16) leave no room
-    /// for a divisor beside a range; from p = 6 the widest cover (about 10^9)
-    /// needs reductions far longer than a model's.
-    #[test]
-    fn chunked_matmul_rescale(p in 4u32..=5, n in 1usize..3, cols in 1usize..3, more in 0usize..4,
-                              bias in 0usize..3, c_pick in any::<u64>(), aim in -3.0f64..1.0,
-                              relu in any::<bool>(), extreme in 0usize..3, seed in any::<u64>()) {
-        let w = p - 1;
-        let half = 1i64 << (w - 1);
-        let cover = silc_passes::rns::widest_cover(p) as i64;
-        let span = half * half + half * (half - 1); // one term's range
-        let k = (cover / span + 1) as usize * (2 + more) / 2;
-        let mut g = Graph::new("chunked", p);
-        let loc = Loc::default();
-        let c = (c_pick % (2 * half as u64)) as i64 - half;
-        let a = biased_operand(&mut g, (n, k), w, bias, c);
-        let b = input(&mut g, "b", signed(vec![k, cols], w));
-        let z = g.push(Op::MatMul, vec![a, b], loc);
-        prop_assert!(g.ty(z).hi - g.ty(z).lo >= cover, "the product must be past the widest cover");
-        let nu = silc_passes::params::for_precision(p).nu();
-        let wo = w;
-        let target = ((g.ty(z).hi - g.ty(z).lo) as f64).log2() - wo as f64 + aim;
-        let factors = silc_passes::lower::feasible_divisor(&g, z, 2f64.powf(target), wo, relu, nu);
-        prop_assert!(factors.is_some(), "no divisor near 2^{target} is feasible for k = {k}");
-        let offset = if relu { 0 } else { 1 << (wo - 1) };
-        finish(&mut g, Op::Rescale { factors: factors.unwrap(), bits: wo, shifts: vec![], relu }, vec![z], offset);
-        let lowered = silc_passes::lower_graph(g.clone(), &Default::default()).expect("lowers");
-        let rns = &lowered.stages[1].1;
-        let cut = rns.ids().any(|i| matches!(&rns.node(i).op, Op::FromResidues { chunks, .. } if chunks.len() >= 2));
-        prop_assert!(cut, "the product is cut into chunks");
-        // Every a at -half: a·b at its largest with every b at -half, at its
-        // smallest with every b at half - 1.
-        agree_on(g, seed, move |_, inputs| {
-            if extreme > 0 {
-                inputs.get_mut("a").expect("a").data.iter_mut().for_each(|x| *x = -half);
-                let b = if extreme == 1 { -half } else { half - 1 };
-                inputs.get_mut("b").expect("b").data.iter_mut().for_each(|x| *x = b);
-            }
-        })?;
-    }
-
     /// A product modulo `2^(p+1)` (raw operands, summed by the refresh tree of
     /// `karatsuba::wrap`) and one modulo an odd `m` (on residues), converted
     /// by `from_residues`, either order: the wide digit's pre-multiplication
@@ -419,4 +372,56 @@ fn relu_backward_with_a_narrow_delta_range() {
     let z = input(&mut g, "z", signed(vec![2, 3], 7));
     finish(&mut g, Op::ReluBackward, vec![d, z], 64);
     agree(g, 3).unwrap();
+}
+
+proptest! {
+    // Long reductions (k up to about 60 000 at p = 5): fewer cases.
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// A product past the widest residue number system (`rns::chunks`): cut
+    /// along `k` into chunks, each converted to digits on its own, the
+    /// digits added with carries, then rounded and saturated as a whole;
+    /// with a bias column, plain or transposed, on random inputs and on the
+    /// operands that reach either end of the range. The divisor aims near
+    /// what spreads the range over the output (`lower` aims there too, from
+    /// the formats). p = 4..5: at p = 3 the moduli (3 and 16) leave no room
+    /// for a divisor beside a range; from p = 6 the widest cover (about 10^9)
+    /// needs reductions far longer than a model's.
+    #[test]
+    fn chunked_matmul_rescale(p in 4u32..=5, n in 1usize..3, cols in 1usize..3, more in 0usize..4,
+                              bias in 0usize..3, c_pick in any::<u64>(), aim in -3.0f64..1.0,
+                              relu in any::<bool>(), extreme in 0usize..3, seed in any::<u64>()) {
+        let w = p - 1;
+        let half = 1i64 << (w - 1);
+        let cover = silc_passes::rns::widest_cover(p) as i64;
+        let span = half * half + half * (half - 1); // one term's range
+        let k = (cover / span + 1) as usize * (2 + more) / 2;
+        let mut g = Graph::new("chunked", p);
+        let loc = Loc::default();
+        let c = (c_pick % (2 * half as u64)) as i64 - half;
+        let a = biased_operand(&mut g, (n, k), w, bias, c);
+        let b = input(&mut g, "b", signed(vec![k, cols], w));
+        let z = g.push(Op::MatMul, vec![a, b], loc);
+        prop_assert!(g.ty(z).hi - g.ty(z).lo >= cover, "the product must be past the widest cover");
+        let nu = silc_passes::params::for_precision(p).nu();
+        let wo = w;
+        let target = ((g.ty(z).hi - g.ty(z).lo) as f64).log2() - wo as f64 + aim;
+        let factors = silc_passes::lower::feasible_divisor(&g, z, 2f64.powf(target), wo, relu, nu);
+        prop_assert!(factors.is_some(), "no divisor near 2^{target} is feasible for k = {k}");
+        let offset = if relu { 0 } else { 1 << (wo - 1) };
+        finish(&mut g, Op::Rescale { factors: factors.unwrap(), bits: wo, shifts: vec![], relu }, vec![z], offset);
+        let lowered = silc_passes::lower_graph(g.clone(), &Default::default()).expect("lowers");
+        let rns = &lowered.stages[1].1;
+        let cut = rns.ids().any(|i| matches!(&rns.node(i).op, Op::FromResidues { chunks, .. } if chunks.len() >= 2));
+        prop_assert!(cut, "the product is cut into chunks");
+        // Every a at -half: a·b at its largest with every b at -half, at its
+        // smallest with every b at half - 1.
+        agree_on(g, seed, move |_, inputs| {
+            if extreme > 0 {
+                inputs.get_mut("a").expect("a").data.iter_mut().for_each(|x| *x = -half);
+                let b = if extreme == 1 { -half } else { half - 1 };
+                inputs.get_mut("b").expect("b").data.iter_mut().for_each(|x| *x = b);
+            }
+        })?;
+    }
 }
