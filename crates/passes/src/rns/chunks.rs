@@ -131,12 +131,7 @@ pub fn plan_chunks(
         if top_max >= 1i64 << (p - 1) {
             return None;
         }
-        let upper = {
-            let mut u = upper_sum.to_vec();
-            u.push(top_max + 1);
-            u
-        };
-        if let Some(chain) = chain_with(p, &upper, k_off, j, out, offset) {
+        if let Some(chain) = chain_with(p, &upper_with_top(upper_sum, 0, top_max), k_off, j, out, offset) {
             return Some(ChunkPlan { offsets, chain, top_max });
         }
     }
