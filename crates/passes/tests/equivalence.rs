@@ -90,6 +90,8 @@ fn examples_at_4_bits_match_reference() {
         check_spec(name, &spec, 1);
     }
     check_spec("hidden4", &at_4(examples_dir().join("../tests/in/hidden4.mlp")), 5);
+    // A forward product cut into two chunks (`rns::chunks`).
+    check_spec("chunked4", &at_4(examples_dir().join("../tests/in/chunked4.mlp")), 5);
 }
 
 #[test]
