@@ -540,6 +540,19 @@ fn no_moduli(loc: Loc, p: u32, (n, k, m): (usize, usize, usize), (lo, hi): (i64,
 mod tests {
     use super::*;
 
+    /// The moduli `choose_moduli` picks for a whole (not chunked) product.
+    fn moduli_for(
+        p: u32,
+        shape: Dims,
+        c: (i64, i64),
+        factors: &[i64],
+        out: (i64, i64),
+        offset: i64,
+    ) -> Option<Vec<i64>> {
+        let nu = crate::params::for_precision(p).nu();
+        choose_moduli(&Product { p, nu, shape, c, factors, out, offset }, None, &[]).map(|(m, _)| m)
+    }
+
     /// Dimensions whose operands are too wide for the wrapping product.
     fn residues_only(n: usize, k: usize, cols: usize) -> Dims {
         Dims { n, k, cols, raw_width: i64::MAX / 4 }
@@ -549,29 +562,10 @@ mod tests {
     fn the_wrapping_modulus_covers_breast_cancer_at_4_bits() {
         // [8x31]·[31x30] over 3-bit operands: moduli up to 8 cover at most
         // 8·7·5·3 = 840, short of the range; 16 by wrapping sums gives 1680.
-        let nu = crate::params::for_precision(4).nu();
         let dims = Dims { n: 8, k: 31, cols: 30, raw_width: 14 };
-        let (moduli, _) = choose_moduli(
-            &Product { p: 4, nu, shape: dims, c: (-372, 496), factors: &[16], out: (0, 7), offset: 4 },
-            None,
-            &[],
-        )
-        .expect("fits");
+        let moduli = moduli_for(4, dims, (-372, 496), &[16], (0, 7), 4).expect("fits");
         assert_eq!(moduli[0], 16);
-        let narrow = choose_moduli(
-            &Product {
-                p: 4,
-                nu,
-                shape: residues_only(8, 31, 30),
-                c: (-372, 496),
-                factors: &[7],
-                out: (0, 7),
-                offset: 4,
-            },
-            None,
-            &[],
-        );
-        assert!(narrow.is_none());
+        assert!(moduli_for(4, residues_only(8, 31, 30), (-372, 496), &[7], (0, 7), 4).is_none());
     }
 
     #[test]
@@ -584,21 +578,7 @@ mod tests {
 
     #[test]
     fn small_products_get_a_chain_that_fits() {
-        let nu = crate::params::for_precision(8).nu();
-        let (moduli, _) = choose_moduli(
-            &Product {
-                p: 8,
-                nu,
-                shape: residues_only(8, 4, 8),
-                c: (-16128, 16384),
-                factors: &[32],
-                out: (0, 127),
-                offset: 64,
-            },
-            None,
-            &[],
-        )
-        .expect("fits");
+        let moduli = moduli_for(8, residues_only(8, 4, 8), (-16128, 16384), &[32], (0, 127), 64).expect("fits");
         let d = 32;
         let m: i128 = moduli.iter().map(|&m| m as i128).product();
         let plan = plan_chain(8, &moduli[1..], d, (-16128, 16384), (0, 127), 64, m).expect("chain");
@@ -611,20 +591,7 @@ mod tests {
         // range of ~1700, but below its top digit the chain only admits moduli
         // ≤ 10 (3·n ≤ 2^5), and 8·7 leaves too few of them: this is why
         // `lower::feasible_divisor` tries the next divisors (11·5 works).
-        let nu = crate::params::for_precision(5).nu();
-        let got = choose_moduli(
-            &Product {
-                p: 5,
-                nu,
-                shape: residues_only(16, 784, 128),
-                c: (-43904, 50176),
-                factors: &[8, 7],
-                out: (0, 15),
-                offset: 8,
-            },
-            None,
-            &[],
-        );
+        let got = moduli_for(5, residues_only(16, 784, 128), (-43904, 50176), &[8, 7], (0, 15), 8);
         assert!(got.is_none());
     }
 }
