@@ -121,6 +121,9 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
                 ));
             }
             if !chunks.is_empty() {
+                if !shifts.is_empty() {
+                    return Err("a chunked from_residues cannot be block-scaled (shifts and chunks)".into());
+                }
                 let m: i128 = moduli.iter().map(|&m| m as i128).product();
                 let ranges = semantics::chunk_ranges(*c_lo, *c_hi, chunks)
                     .ok_or_else(|| format!("[{c_lo}, {c_hi}] is not a product range cut into chunks {chunks:?}"))?;

@@ -39,6 +39,11 @@
 //! already multiplied by `2^bits`. Broadcast, added to that candidate's
 //! result and looked up, it keeps the result or zeroes it; the kept results
 //! are summed, with a clamp table after each sum so the range stays provable.
+//!
+//! A product cut into chunks (`rns::chunks`) converts each chunk's residues
+//! to digits with its own offset, adds the chunks' digits with carries
+//! (`scale::sum`), and runs the (static) chain on the total, whose top digit is
+//! the chain's last level.
 
 mod sum;
 
@@ -63,7 +68,7 @@ pub fn run(g: &Graph, nu: f64) -> Graph {
         let out = if chunks.is_empty() {
             conv.lower(&mut rw.new, &residues, shifts, nu)
         } else {
-            assert!(shifts.is_empty(), "internal error: block scaling on a chunked product");
+            // The verifier refuses shifts on a chunked product.
             conv.lower_chunked(&mut rw.new, &residues, chunks, nu)
         };
         rw.map_to(id, out);

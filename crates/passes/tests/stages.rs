@@ -45,6 +45,24 @@ fn chunked_model_every_stage_snapshot() {
     }
 }
 
+/// A chunked `from_residues` read from text is checked: block scaling on
+/// it, or an operand list that does not hold every chunk's residues, is an
+/// error naming what is wrong.
+#[test]
+fn a_malformed_chunked_conversion_is_refused() {
+    let compiled = silc_passes::compile(&in_model("chunked4"), &Default::default()).expect("compiles");
+    let text = silc_ir::text::print(&compiled.stages[1].1);
+    let line = text.lines().find(|l| l.contains("chunks=[")).expect("a chunked conversion");
+    let shifted = text.replace(line, &line.replace("bits=3,", "bits=3, shifts=[1,2],"));
+    let err = silc_ir::read::read(&shifted).expect_err("shifts on a chunked product");
+    assert!(err.to_string().contains("cannot be block-scaled"), "{err}");
+    let (head, _) = line.split_once(" {").expect("attributes");
+    let fewer = head.rsplit_once(", ").expect("operands").0;
+    let dropped = text.replace(head, fewer);
+    let err = silc_ir::read::read(&dropped).expect_err("an operand short");
+    assert!(err.to_string().contains("so 8 operands, not 7"), "{err}");
+}
+
 fn in_model(name: &str) -> silc_frontend::ModelSpec {
     let path = examples_dir().join(format!("../tests/in/{name}.mlp"));
     let src = std::fs::read(&path).unwrap_or_else(|e| panic!("tests/in/{name}.mlp: {e}"));
