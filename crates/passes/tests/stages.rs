@@ -20,13 +20,7 @@ fn every_example_every_stage_snapshot() {
 /// `at_bound` flags, their OR over the tensor and the selection.
 #[test]
 fn block_scaled_model_every_stage_snapshot() {
-    let spec = block5();
-    let compiled = silc_passes::compile(&spec, &Default::default()).expect("compiles");
-    for (stage, g) in &compiled.stages {
-        insta::assert_snapshot!(format!("block5__{stage}"), silc_ir::text::print(g));
-        let back = silc_ir::read::read(&silc_ir::text::print(g)).unwrap_or_else(|e| panic!("block5/{stage}: {e}"));
-        assert_eq!(silc_ir::text::print(&back), silc_ir::text::print(g), "block5/{stage}");
-    }
+    snapshot_every_stage("block5");
 }
 
 /// `tests/in/chunked4.mlp` (a product past every residue system at 4 bits)
@@ -35,13 +29,19 @@ fn block_scaled_model_every_stage_snapshot() {
 /// and the chain on the total; and the text round trip of each.
 #[test]
 fn chunked_model_every_stage_snapshot() {
-    let spec = in_model("chunked4");
-    let compiled = silc_passes::compile(&spec, &Default::default()).expect("compiles");
-    assert!(compiled.violations.is_empty(), "{:?}", compiled.violations);
+    snapshot_every_stage("chunked4");
+}
+
+/// `tests/in/{name}.mlp` compiled without violations, snapshot after every
+/// stage, each stage's text read back to the same text.
+fn snapshot_every_stage(name: &str) {
+    let compiled = silc_passes::compile(&in_model(name), &Default::default()).expect("compiles");
+    assert!(compiled.violations.is_empty(), "{name}: {:?}", compiled.violations);
     for (stage, g) in &compiled.stages {
-        insta::assert_snapshot!(format!("chunked4__{stage}"), silc_ir::text::print(g));
-        let back = silc_ir::read::read(&silc_ir::text::print(g)).unwrap_or_else(|e| panic!("chunked4/{stage}: {e}"));
-        assert_eq!(silc_ir::text::print(&back), silc_ir::text::print(g), "chunked4/{stage}");
+        let text = silc_ir::text::print(g);
+        insta::assert_snapshot!(format!("{name}__{stage}"), text);
+        let back = silc_ir::read::read(&text).unwrap_or_else(|e| panic!("{name}/{stage}: {e}"));
+        assert_eq!(silc_ir::text::print(&back), text, "{name}/{stage}");
     }
 }
 
@@ -67,10 +67,6 @@ fn in_model(name: &str) -> silc_frontend::ModelSpec {
     let path = examples_dir().join(format!("../tests/in/{name}.mlp"));
     let src = std::fs::read(&path).unwrap_or_else(|e| panic!("tests/in/{name}.mlp: {e}"));
     silc_frontend::compile_source(&format!("tests/in/{name}.mlp"), &src).expect("compiles")
-}
-
-fn block5() -> silc_frontend::ModelSpec {
-    in_model("block5")
 }
 
 #[test]
