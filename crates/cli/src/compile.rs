@@ -43,7 +43,10 @@ pub fn run(args: &CompileArgs) -> Result<(), String> {
             match p {
                 ProductArg::Packed => "packed",
                 ProductArg::QuarterSquares => "quarter-squares",
+                ProductArg::Binomial => "binomial",
                 ProductArg::Karatsuba => "karatsuba",
+                ProductArg::Wrapping => "wrapping",
+                ProductArg::WrappingBinomial => "wrapping-binomial",
             }
             .to_string()
         }),

@@ -144,9 +144,20 @@ pub enum CheckArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ProductArg {
+    /// `T[a·m + b] = a·b mod m`: one table, small moduli only.
     Packed,
+    /// `⌊(a+b)²/4⌋ − ⌊(a−b)²/4⌋`: two tables per product.
     QuarterSquares,
+    /// `C(a+b, 2) − C(a, 2) − C(b, 2)`: one table per product, the operands'
+    /// own terms summed once per row and column.
+    Binomial,
+    /// Limb products, three tables.
     Karatsuba,
+    /// Quarter squares of the raw operands, modulo 2^p or 2^(p+1), summed
+    /// with no reduction.
+    Wrapping,
+    /// Binomial terms of the raw operands, modulo 2^p or 2^(p+1).
+    WrappingBinomial,
 }
 
 /// Writes to standard output; a closed pipe (`silc ... | head`) ends the

@@ -8,16 +8,23 @@
 //!   two halves are accumulated as separate values in `[0, m)`, not as one
 //!   term in `[0, 2m−2]`: at p = 4 three values mod 5 share a reduction, where
 //!   a whole term mod 5 could not share one with anything;
+//! - **binomial**: `a·b = C(a+b, 2) − C(a, 2) − C(b, 2)` with `C(x, 2) =
+//!   x(x−1)/2`, an integer identity, so it holds modulo any m. One PBS per
+//!   product (a table on `a+b`); the other two terms depend on one operand
+//!   each, so they are one table per operand element, summed once per row
+//!   of `a` and once per column of `b` and added to every output of that
+//!   row or column as two more values. Half the product tables of quarter
+//!   squares, and half their accumulated values;
 //! - **Karatsuba**: split residues into `h`-bit limbs `a = a1·2^h + a0` and use
 //!   three limb products `a1·b1`, `a0·b0`, `(a1+a0)(b1+b0)`, each one packed
 //!   table whose output is already multiplied by its weight mod m; three PBS.
 //!
 //! - **wrapping** (only for `m = 2^p` or `2^(p+1)`, see [`wrap`]): quarter
-//!   squares of the raw operands, whose terms are summed with no reduction at
-//!   all, because leveled sums wrap exactly modulo `2^(p+1)`; a `fold` per
-//!   chunk reads the sum modulo `2^p`, and modulo `2^(p+1)` a chunk is
-//!   refreshed by three PBS instead. Two PBS per product; needs operands
-//!   whose stored widths add up to less than `2^p`.
+//!   squares (two PBS) or binomial terms (one PBS) of the raw operands,
+//!   whose terms are summed with no reduction at all, because leveled sums
+//!   wrap exactly modulo `2^(p+1)`; a `fold` per chunk reads the sum modulo
+//!   `2^p`, and modulo `2^(p+1)` a chunk is refreshed by three PBS instead.
+//!   Needs operands whose stored widths add up to less than `2^p`.
 //!
 //! A bias row (a constant column `c` of one operand, see `lower::bias_column`)
 //! is not a product: its terms are `c·b mod m`, one table or none.
@@ -39,8 +46,13 @@ pub enum Method {
     Karatsuba {
         h: u32,
     },
-    /// Quarter squares on the raw operands, summed modulo `2^(p+1)`.
-    Wrapping,
+    /// `C(a+b, 2)` less the operands' own terms.
+    Binomial,
+    /// Products of the raw operands (quarter squares, or binomial terms
+    /// when `binomial`), summed modulo `2^p` or `2^(p+1)` with no reduction.
+    Wrapping {
+        binomial: bool,
+    },
 }
 
 /// The dimensions of a `[n,k]×[k,cols]` product, and the stored widths of its
@@ -68,7 +80,9 @@ impl Method {
             Method::Packed => "packed",
             Method::QuarterSquares => "quarter-squares",
             Method::Karatsuba { .. } => "karatsuba",
-            Method::Wrapping => "wrapping",
+            Method::Binomial => "binomial",
+            Method::Wrapping { binomial: false } => "wrapping",
+            Method::Wrapping { binomial: true } => "wrapping-binomial",
         }
     }
 }
@@ -87,6 +101,10 @@ pub struct ProductPlan {
     /// Accumulated values per product: 2 for quarter squares, whose two
     /// halves are summed separately, else 1.
     pub values: usize,
+    /// Values added to every output besides its products: the row's and the
+    /// column's own terms of binomial products, one value each (two modulo
+    /// `2^(p+1)`), else 0.
+    pub extra_values: usize,
     /// Residue tables per operand element (limbs count separately).
     pub tables_per_operand: u64,
 }
@@ -118,6 +136,7 @@ pub fn product_plans(p: u32, nu: f64, m: i64, raw_width: i64, forced: Option<&st
                 term_norm2,
                 chunk,
                 values,
+                extra_values: if method == Method::Binomial { 2 } else { 0 },
                 tables_per_operand: tables,
             });
         }
@@ -127,6 +146,8 @@ pub fn product_plans(p: u32, nu: f64, m: i64, raw_width: i64, forced: Option<&st
     }
     if 2 * m - 1 <= size {
         push(Method::QuarterSquares, 2, m - 1, 1.0, 2, 1);
+        // One residue table per operand element, one correction table too.
+        push(Method::Binomial, 1, m - 1, 1.0, 1, 2);
     }
     let h = bits_of(m - 1).div_ceil(2);
     let s = 1i64 << (h + 1); // limb sums are below 2^(h+1)
@@ -137,17 +158,29 @@ pub fn product_plans(p: u32, nu: f64, m: i64, raw_width: i64, forced: Option<&st
     // counts the products a fold reads (leaving room for the fold and for
     // the conversion's table); modulo 2^(p+1), those summed before a refresh
     // (leaving room for the fold inside it).
+    // Binomial terms are one fresh table output each (squared norm 1), and
+    // each operand element pays one correction table.
     for (modulus, spare, min_nu2) in [(size, 2.0, 4.0), (2 * size, 1.0, 5.0)] {
         if m == modulus && raw_width < size && nu2 >= min_nu2 {
-            plans.push(ProductPlan {
-                method: Method::Wrapping,
-                pbs_per_product: 2,
-                term_max: 2 * m - 2,
-                term_norm2: 2.0,
-                chunk: ((nu2 - spare) / 2.0).floor() as usize,
-                values: 1,
-                tables_per_operand: 0,
-            });
+            for binomial in [false, true] {
+                let norm2 = if binomial { 1.0 } else { 2.0 };
+                plans.push(ProductPlan {
+                    method: Method::Wrapping { binomial },
+                    pbs_per_product: if binomial { 1 } else { 2 },
+                    term_max: 2 * m - 2,
+                    term_norm2: norm2,
+                    chunk: ((nu2 - spare) / norm2).floor() as usize,
+                    values: 1,
+                    extra_values: if !binomial {
+                        0
+                    } else if m == size {
+                        2
+                    } else {
+                        4
+                    },
+                    tables_per_operand: u64::from(binomial),
+                });
+            }
         }
     }
     if let Some(f) = forced {
@@ -156,18 +189,26 @@ pub fn product_plans(p: u32, nu: f64, m: i64, raw_width: i64, forced: Option<&st
     plans
 }
 
-/// Reduction tables per output element to fold `k` products into one residue.
+/// Reduction tables per output element to fold `k` products (and the
+/// plan's extra values) into one residue.
 pub fn reduction_pbs(p: u32, nu: f64, m: i64, k: usize, plan: &ProductPlan) -> u64 {
-    if plan.method == Method::Wrapping && m == 1i64 << p {
-        return wrap::fold_plan(nu, k).iter().map(|s| s.pbs()).sum();
-    }
-    if plan.method == Method::Wrapping {
+    let k = k + plan.extra_values;
+    if let Method::Wrapping { .. } = plan.method {
+        if m == 1i64 << p {
+            return wrap::fold_plan(nu, k, plan.term_norm2).iter().map(|s| s.pbs()).sum();
+        }
         // The refresh tree, and the conversion's reading of the sum (at most
         // three PBS to pre-multiply it, four for its two digits; see `scale`).
-        return wrap::wide_pbs(nu, k).map_or(u64::MAX / 4, |pbs| pbs + 7);
+        return wrap::wide_pbs(nu, k, plan.term_norm2).map_or(u64::MAX / 4, |pbs| pbs + 7);
     }
+    residue_reduction_pbs(p, nu, m, k * plan.values, plan.chunk)
+}
+
+/// Tables that reduce `values` residues mod `m`, summed `chunk` at a time
+/// and then as many as fit, into one.
+fn residue_reduction_pbs(p: u32, nu: f64, m: i64, values: usize, chunk: usize) -> u64 {
     let after = chunk_for(p, nu, m - 1, 1.0).max(1);
-    let mut groups = (k * plan.values).div_ceil(plan.chunk) as u64;
+    let mut groups = values.div_ceil(chunk) as u64;
     let mut total = groups;
     while groups > 1 {
         if after < 2 {
@@ -188,17 +229,33 @@ pub fn best_plan(p: u32, nu: f64, m: i64, dims: Dims, forced: Option<&str>) -> O
             let outs = (n * cols) as u64;
             let cost = outs * k as u64 * pl.pbs_per_product
                 + outs * reduction_pbs(p, nu, m, k, &pl)
-                + ((n * k + k * cols) as u64) * pl.tables_per_operand;
+                + ((n * k + k * cols) as u64) * pl.tables_per_operand
+                + (n + cols) as u64 * correction_pbs(p, nu, m, k, &pl);
             (pl, cost)
         })
         .filter(|(_, c)| *c < u64::MAX / 8)
         .min_by_key(|(pl, c)| (*c, pl.pbs_per_product))
 }
 
+/// Tables that sum one row's (or one column's) `k` correction terms of a
+/// binomial product into one value; 0 for the other methods.
+fn correction_pbs(p: u32, nu: f64, m: i64, k: usize, plan: &ProductPlan) -> u64 {
+    match plan.method {
+        Method::Binomial => residue_reduction_pbs(p, nu, m, k, plan.chunk),
+        Method::Wrapping { binomial: true } if k == 1 => 0,
+        Method::Wrapping { binomial: true } if m == 1i64 << p => {
+            wrap::fold_plan(nu, k, 1.0).iter().map(|s| s.pbs()).sum::<u64>() + 1
+        }
+        Method::Wrapping { binomial: true } => wrap::wide_pbs(nu, k, 1.0).map_or(u64::MAX / 4, |pbs| pbs + 3),
+        _ => 0,
+    }
+}
+
 /// Options of the pass.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
-    /// Force one product method (`packed`, `quarter-squares`, `karatsuba`)
+    /// Force one product method (`packed`, `quarter-squares`, `binomial`,
+    /// `karatsuba`, `wrapping`, `wrapping-binomial`)
     /// where it is feasible, for tests and comparisons.
     pub force: Option<String>,
 }
@@ -233,10 +290,10 @@ fn lower_product(
     let (plan, _) = best_plan(p, nu, m, dims, force)
         .or_else(|| best_plan(p, nu, m, dims, None))
         .unwrap_or_else(|| panic!("internal error: no product method for modulus {m} at {p} bits"));
-    if plan.method == Method::Wrapping {
-        return wrap::lower(g, a, b, m, nu, loc);
+    if let Method::Wrapping { binomial } = plan.method {
+        return wrap::lower(g, a, b, m, nu, binomial, loc);
     }
-    let terms = terms_with_bias(g, a, b, loc, &|g, x, y| product_terms(g, x, y, m, &plan, loc), &|g, x, c| {
+    let terms = terms_with_bias(g, a, b, loc, &|g, x, y| product_terms(g, x, y, m, &plan, nu, loc), &|g, x, c| {
         times_constant(g, x, c, m, loc)
     });
     accumulate(g, terms, m, plan.chunk, nu, loc)
@@ -271,13 +328,16 @@ pub(crate) fn terms_with_bias(
             let t = product(g, rest, b);
             let scaled = scale(g, b, c); // [k, cols]
             let mut extra = g.push(Op::Reshape { shape: vec![1, k, cols] }, vec![scaled], loc);
-            // Products with two values each (quarter squares) give the row
-            // 2k values: the constant's k, then k noiseless zeros.
+            // Products with more values than k (quarter squares' two halves,
+            // binomial corrections) give the row as many: the constant's k,
+            // then noiseless zeros.
             let values = g.ty(t).shape[1];
             if values > k {
-                let first = g.push(Op::Slice { axis: 1, start: 0, len: values - k }, vec![extra], loc);
-                let zeros = g.push(Op::MulClear { c: 0 }, vec![first], loc);
-                extra = g.push(Op::Concat { axis: 1 }, vec![extra, zeros], loc);
+                let first = g.push(Op::Slice { axis: 1, start: 0, len: 1 }, vec![extra], loc);
+                let zero = g.push(Op::MulClear { c: 0 }, vec![first], loc);
+                let mut parts = vec![extra];
+                parts.extend(std::iter::repeat_n(zero, values - k));
+                extra = g.push(Op::Concat { axis: 1 }, parts, loc);
             }
             g.push(Op::Concat { axis: 0 }, vec![t, extra], loc)
         }
@@ -323,8 +383,18 @@ fn times_constant(g: &mut Graph, x: ValueId, c: i64, m: i64, loc: silc_ir::Loc) 
     g.lut(Table::from_fn(format!("cmul{c}_{m}"), p, |v| (v * c).rem_euclid(m)), x, loc)
 }
 
-/// The terms `[n, k, cols]` of `a·b` mod `m` by `plan`'s method.
-fn product_terms(g: &mut Graph, a: ValueId, b: ValueId, m: i64, plan: &ProductPlan, loc: silc_ir::Loc) -> ValueId {
+/// The terms `[n, k, cols]` of `a·b` mod `m` by `plan`'s method (`[n, 2k,
+/// cols]` for quarter squares' two halves, `[n, k+2, cols]` for binomial
+/// products and their two corrections).
+fn product_terms(
+    g: &mut Graph,
+    a: ValueId,
+    b: ValueId,
+    m: i64,
+    plan: &ProductPlan,
+    nu: f64,
+    loc: silc_ir::Loc,
+) -> ValueId {
     let p = g.bits;
     let n = g.ty(a).shape[0];
     let cols = g.ty(b).shape[1];
@@ -358,7 +428,26 @@ fn product_terms(g: &mut Graph, a: ValueId, b: ValueId, m: i64, plan: &ProductPl
             // Both halves go to the sum as values of their own: [n, 2k, cols].
             g.push(Op::Concat { axis: 1 }, vec![sq_sum, sq_diff], loc)
         }
-        Method::Wrapping => unreachable!("lowered by `wrap`"),
+        Method::Binomial => {
+            let (ea, eb) = spread(g, a, b);
+            let sum = g.push(Op::Add, vec![ea, eb], loc);
+            let terms = g.lut(modt("bin", &|s| s * (s - 1) / 2), sum, loc);
+            let own = modt("nbin", &|v| -(v * (v - 1) / 2));
+            let chunk = plan.chunk;
+            // Each correction joins the terms as one fresh value: a sum
+            // short enough to need no reduction is refreshed all the same.
+            let reduce = |g: &mut Graph, t: ValueId| {
+                let (rows, k, cols) = (g.ty(t).shape[0], g.ty(t).shape[1], g.ty(t).shape[2]);
+                let mut sum = accumulate(g, t, m, chunk, nu, loc);
+                if k > 1 && !matches!(g.node(g.node(sum).args[0]).op, Op::Lut { .. }) {
+                    sum = g.lut(modt("mod", &|x| x), sum, loc);
+                }
+                g.push(Op::Reshape { shape: vec![rows, 1, cols] }, vec![sum], loc)
+            };
+            let corrections = binomial_corrections(g, a, b, (own.clone(), own), &reduce, loc);
+            g.push(Op::Concat { axis: 1 }, vec![terms, corrections], loc)
+        }
+        Method::Wrapping { .. } => unreachable!("lowered by `wrap`"),
         Method::Karatsuba { h } => {
             let mask = (1i64 << h) - 1;
             let s = 1i64 << (h + 1);
@@ -388,6 +477,33 @@ fn product_terms(g: &mut Graph, a: ValueId, b: ValueId, m: i64, plan: &ProductPl
     }
 }
 
+/// The corrections of a binomial product `a·b` (`[n, k]·[k, cols]`), as
+/// `[n, 2v, cols]`: `Σ_k own.0(a)` for each row and `Σ_k own.1(b)` for each
+/// column, spread over that row's or column's outputs. `reduce` sums
+/// `[rows, k, cols]` along axis 1 into `[rows, v, cols]` fresh values.
+pub(crate) fn binomial_corrections(
+    g: &mut Graph,
+    a: ValueId,
+    b: ValueId,
+    own: (Table, Table),
+    reduce: &dyn Fn(&mut Graph, ValueId) -> ValueId,
+    loc: silc_ir::Loc,
+) -> ValueId {
+    let (n, k, cols) = (g.ty(a).shape[0], g.ty(a).shape[1], g.ty(b).shape[1]);
+    let ca = g.lut(own.0, a, loc);
+    let ca = g.push(Op::Reshape { shape: vec![n, k, 1] }, vec![ca], loc);
+    let rows = reduce(g, ca); // [n, v, 1]
+    let v = g.ty(rows).shape[1];
+    let rows = g.push(Op::Reshape { shape: vec![n, v] }, vec![rows], loc);
+    let rows = g.push(Op::Expand { axis: 2, n: cols }, vec![rows], loc);
+    let cb = g.lut(own.1, b, loc);
+    let cb = g.push(Op::Reshape { shape: vec![1, k, cols] }, vec![cb], loc);
+    let columns = reduce(g, cb); // [1, v, cols]
+    let columns = g.push(Op::Reshape { shape: vec![v, cols] }, vec![columns], loc);
+    let columns = g.push(Op::Expand { axis: 0, n }, vec![columns], loc);
+    g.push(Op::Concat { axis: 1 }, vec![rows, columns], loc)
+}
+
 /// Sums `terms` (`[n, k, cols]`) along axis 1 into residues mod `m` (`[n, cols]`).
 fn accumulate(g: &mut Graph, terms: ValueId, m: i64, chunk: usize, nu: f64, loc: silc_ir::Loc) -> ValueId {
     let p = g.bits;
@@ -398,8 +514,11 @@ fn accumulate(g: &mut Graph, terms: ValueId, m: i64, chunk: usize, nu: f64, loc:
     loop {
         let len = g.ty(cur).shape[1];
         let summed = if chunk > 1 || len == 1 { g.push(Op::ReduceSum { axis: 1, chunk }, vec![cur], loc) } else { cur };
-        let hi = g.ty(summed).stored().1;
-        cur = if hi >= m || g.ty(summed).stored().0 < 0 { g.lut(reduce.clone(), summed, loc) } else { summed };
+        let (lo, hi) = g.ty(summed).stored();
+        // Reduced when the range needs it, and refreshed before another
+        // level sums it again.
+        let again = summed != cur && g.ty(summed).shape[1] > 1;
+        cur = if hi >= m || lo < 0 || again { g.lut(reduce.clone(), summed, loc) } else { summed };
         if g.ty(cur).shape[1] == 1 {
             break;
         }

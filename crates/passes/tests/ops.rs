@@ -61,17 +61,25 @@ fn biased_operand(g: &mut Graph, (n, k): (usize, usize), w: u32, bias: usize, c:
 
 /// Lowers `g`, runs both on random inputs, compares.
 fn agree(g: Graph, seed: u64) -> Result<(), TestCaseError> {
-    agree_on(g, seed, |_, _| {})
+    agree_on(g, seed, &Default::default(), |_, _| {})
 }
 
-/// As [`agree`], with the random inputs adjusted by `adjust` first.
+/// As [`agree`], each product by the method `force` names where it applies.
+fn agree_forced(g: Graph, seed: u64, force: &str) -> Result<(), TestCaseError> {
+    let opts = silc_passes::Options { force_product: Some(force.into()), ..Default::default() };
+    agree_on(g, seed, &opts, |_, _| {})
+}
+
+/// As [`agree`], lowered with `opts`, with the random inputs adjusted by
+/// `adjust` first.
 fn agree_on(
     g: Graph,
     seed: u64,
+    opts: &silc_passes::Options,
     adjust: impl Fn(&mut Rng, &mut std::collections::HashMap<String, silc_sim::Tensor>),
 ) -> Result<(), TestCaseError> {
-    let lowered = silc_passes::lower_graph(g.clone(), &Default::default())
-        .map_err(|e| TestCaseError::fail(format!("does not lower: {e:?}")))?;
+    let lowered =
+        silc_passes::lower_graph(g.clone(), opts).map_err(|e| TestCaseError::fail(format!("does not lower: {e:?}")))?;
     prop_assert!(lowered.violations.is_empty(), "{:?}", lowered.violations);
     let mut rng = Rng(seed | 1);
     for _ in 0..3 {
@@ -112,12 +120,13 @@ proptest! {
     /// by `from_residues`, either order: the wide digit's pre-multiplication
     /// by `m⁻¹` when `m` comes first; its split into radices 2 (in its place,
     /// then the divisor when `n_div` is 1) and `2^p` (last); and the chain
-    /// over them, for p = 4..8, reductions up to 40 long.
+    /// over them, for p = 4..8, reductions up to 40 long; the wide product by
+    /// quarter squares or binomial terms, the odd one by any method.
     #[test]
     fn wide_modulus_conversion(p in 4u32..=8, n in 1usize..3, k in 1usize..40, cols in 1usize..3,
                                wa in 1u32..4, wb in 1u32..4, m_pick in 0usize..3, n_div in 0usize..2,
                                lead in any::<bool>(), low_pick in 0usize..8, relu in any::<bool>(),
-                               seed in any::<u64>()) {
+                               method in 0usize..4, seed in any::<u64>()) {
         let (wa, wb) = (wa.min(p - 1), wb.min(p - 1));
         let m = [3i64, 5, 7][m_pick];
         let wide = 2i64 << p;
@@ -149,17 +158,17 @@ proptest! {
         prop_assume!(planned.is_some());
         let op = Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts: vec![], relu, low, chunks: vec![] };
         finish(&mut g, op, args, -bounds.0);
-        agree(g, seed)?;
+        agree_forced(g, seed, ["wrapping", "wrapping-binomial", "binomial", "quarter-squares"][method])?;
     }
 
     /// The wrapping product (`mod_matmul` modulo `2^p` on raw operands, see
     /// `karatsuba::wrap`): reductions long enough for several fold levels,
     /// random operand widths and offsets, and a bias column, plain or
-    /// transposed, for p = 3..8.
+    /// transposed, for p = 3..8; by quarter squares or binomial terms.
     #[test]
     fn wrapping_mod_matmul(p in 3u32..=8, n in 1usize..4, k in 1usize..80, m in 1usize..4,
                            wa in 1u32..8, wb in 1u32..8, bias in 0usize..3, c_pick in any::<u64>(),
-                           seed in any::<u64>()) {
+                           binomial in any::<bool>(), seed in any::<u64>()) {
         let (wa, wb) = (wa.min(p - 1), wb.min(p - 1));
         let k = if bias == 1 { k.max(2) } else { k };
         let mut g = Graph::new("wrap", p);
@@ -172,7 +181,7 @@ proptest! {
         let lowered = silc_passes::lower_graph(g.clone(), &Default::default()).expect("lowers");
         let folds = lowered.stages[2].1.ids().filter(|&i| lowered.stages[2].1.node(i).op == Op::Fold).count();
         prop_assert!(folds >= 1, "lowered by the wrapping product");
-        agree(g, seed)?;
+        agree_forced(g, seed, if binomial { "wrapping-binomial" } else { "wrapping" })?;
     }
 
     /// A residue product modulo `m` (2..2^(p-1)) by each method where it is
@@ -181,10 +190,10 @@ proptest! {
     /// quarter-square values is padded with noiseless zeros; p = 3..8.
     #[test]
     fn residue_mod_matmul(p in 3u32..=8, n in 1usize..4, k in 2usize..40, cols in 1usize..4,
-                          m_pick in any::<u64>(), method in 0usize..3, bias in 0usize..3,
+                          m_pick in any::<u64>(), method in 0usize..4, bias in 0usize..3,
                           c_pick in any::<u64>(), seed in any::<u64>()) {
         let m = 2 + (m_pick % ((1u64 << (p - 1)) - 1)) as i64;
-        let force = ["packed", "quarter-squares", "karatsuba"][method];
+        let force = ["packed", "quarter-squares", "karatsuba", "binomial"][method];
         let nu = silc_passes::params::for_precision(p).nu();
         prop_assume!(!silc_passes::karatsuba::product_plans(p, nu, m, i64::MAX, Some(force)).is_empty());
         let mut g = Graph::new("res", p);
@@ -241,7 +250,7 @@ proptest! {
         let (factors, shifts) = block(&g, z, target, wo);
         prop_assume!(!shifts.is_empty());
         finish(&mut g, Op::Rescale { factors, bits: wo, shifts, relu: false }, vec![z], 1 << (wo - 1));
-        agree_on(g, seed, shrink)?;
+        agree_on(g, seed, &Default::default(), shrink)?;
     }
 
     #[test]
@@ -416,7 +425,7 @@ proptest! {
         prop_assert!(cut, "the product is cut into chunks");
         // Every a at -half: a·b at its largest with every b at -half, at its
         // smallest with every b at half - 1.
-        agree_on(g, seed, move |_, inputs| {
+        agree_on(g, seed, &Default::default(), move |_, inputs| {
             if extreme > 0 {
                 inputs.get_mut("a").expect("a").data.iter_mut().for_each(|x| *x = -half);
                 let b = if extreme == 1 { -half } else { half - 1 };

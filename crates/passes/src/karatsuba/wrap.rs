@@ -20,6 +20,12 @@
 //! `2^p·⌊x / 2^p⌋ mod 2^(p+1)`, a constant table whose negacyclic answer
 //! flips sign between the two halves (see [`top`]). The last sum is left for
 //! the mixed-radix conversion (`crate::scale`), which reads it the same way.
+//!
+//! Binomial terms (`a·b = C(a+b, 2) − C(a, 2) − C(b, 2)`, see the parent
+//! module) need one table per product instead of two, and each term is one
+//! fresh table output, so a chunk sums twice as many. The operands' own
+//! terms are summed once per row and once per column (a fold tree, or a
+//! refresh tree and one more refresh) and join every output as two values.
 
 use silc_ir::{Graph, Loc, Op, Table, ValueId};
 
@@ -43,16 +49,16 @@ impl Step {
     }
 }
 
-/// The fold tree for `k` product terms (squared norm 2 each) at noise bound
-/// `nu`: the first level folds chunks of `⌊(ν²-2)/2⌋` terms; a fold's noise
+/// The fold tree for `k` product terms (squared norm `norm2` each) at noise
+/// bound `nu`: the first level folds chunks of `⌊(ν²-2)/norm2⌋` terms; a fold's noise
 /// is its input's plus one, and later levels sum as many folds as the budget
 /// allows, refreshing them first when not even two fit. The budget `ν² - 2`
 /// leaves the result room for what reads it: the mixed-radix conversion adds
 /// one fresh table output to a residue before its bootstrap.
-pub(crate) fn fold_plan(nu: f64, k: usize) -> Vec<Step> {
+pub(crate) fn fold_plan(nu: f64, k: usize, norm2: f64) -> Vec<Step> {
     let nu2 = (nu * nu - 2.0).max(2.0);
     let mut steps = Vec::new();
-    let (mut len, mut norm2) = (k, 2.0);
+    let (mut len, mut norm2) = (k, norm2);
     let mut first = true;
     loop {
         let mut refresh_first = false;
@@ -73,14 +79,16 @@ pub(crate) fn fold_plan(nu: f64, k: usize) -> Vec<Step> {
     }
 }
 
-/// The refresh tree of `k` terms modulo `2^(p+1)` (squared norm 2 each): the
-/// chunk sizes, level by level. Each level sums chunks of `⌊(ν² - 1)/2⌋`
-/// (its values have squared norm 2), leaving one for the `fold` that reads
-/// it; every level but the last refreshes its chunk sums (three PBS each).
-/// `None` when `ν² < 5` (two terms would not fit).
-pub(crate) fn wide_plan(nu: f64, k: usize) -> Option<Vec<usize>> {
-    let chunk = ((nu * nu - 1.0) / 2.0).floor() as usize;
-    if chunk < 2 {
+/// The refresh tree of `k` terms modulo `2^(p+1)` (squared norm `norm2`
+/// each): the chunk sizes, level by level. The first level sums chunks of
+/// `⌊(ν² - 1)/norm2⌋`, later ones `⌊(ν² - 1)/2⌋` (a refreshed sum has
+/// squared norm 2), leaving one for the `fold` that reads it; every level
+/// but the last refreshes its chunk sums (three PBS each). `None` when
+/// `ν² < 5` (two refreshed sums would not fit).
+pub(crate) fn wide_plan(nu: f64, k: usize, norm2: f64) -> Option<Vec<usize>> {
+    let later = ((nu * nu - 1.0) / 2.0).floor() as usize;
+    let mut chunk = ((nu * nu - 1.0) / norm2.max(1.0)).floor() as usize;
+    if later < 2 || chunk < 2 {
         return None;
     }
     let mut levels = Vec::new();
@@ -91,12 +99,13 @@ pub(crate) fn wide_plan(nu: f64, k: usize) -> Option<Vec<usize>> {
             return Some(levels);
         }
         len = len.div_ceil(chunk);
+        chunk = later;
     }
 }
 
 /// PBS per output element of [`wide_plan`]: three per refreshed chunk sum.
-pub(crate) fn wide_pbs(nu: f64, k: usize) -> Option<u64> {
-    let levels = wide_plan(nu, k)?;
+pub(crate) fn wide_pbs(nu: f64, k: usize, norm2: f64) -> Option<u64> {
+    let levels = wide_plan(nu, k, norm2)?;
     let mut len = k.max(1);
     let mut pbs = 0;
     for &chunk in &levels[..levels.len() - 1] {
@@ -130,15 +139,22 @@ pub(crate) fn read_wide(g: &mut Graph, x: ValueId, f: Table, loc: Loc) -> ValueI
 
 /// `a·b mod modulus` (`[n, cols]`) for `a: [n, k]`, `b: [k, cols]` with raw
 /// (non-residue) operands, `modulus` being `2^p` (in `[0, 2^p)`, folded) or
-/// `2^(p+1)` (a wrapping sum within `ν² - 1`, see [`wide_plan`]).
-pub(crate) fn lower(g: &mut Graph, a: ValueId, b: ValueId, modulus: i64, nu: f64, loc: Loc) -> ValueId {
-    let terms = terms_with_bias(g, a, b, loc, &|g, x, y| product_terms(g, x, y, modulus, loc), &|g, x, c| {
-        times_constant(g, x, c, modulus, loc)
-    });
+/// `2^(p+1)` (a wrapping sum within `ν² - 1`, see [`wide_plan`]); by
+/// binomial terms or quarter squares.
+pub(crate) fn lower(g: &mut Graph, a: ValueId, b: ValueId, modulus: i64, nu: f64, binomial: bool, loc: Loc) -> ValueId {
+    let product = |g: &mut Graph, x: ValueId, y: ValueId| {
+        if binomial {
+            binomial_terms(g, x, y, modulus, nu, loc)
+        } else {
+            product_terms(g, x, y, modulus, loc)
+        }
+    };
+    let terms = terms_with_bias(g, a, b, loc, &product, &|g, x, c| times_constant(g, x, c, modulus, loc));
+    let norm2 = if binomial { 1.0 } else { 2.0 };
     if modulus == 1i64 << g.bits {
-        accumulate(g, terms, nu, loc)
+        accumulate(g, terms, nu, norm2, loc)
     } else {
-        accumulate_wide(g, terms, nu, loc)
+        accumulate_wide(g, terms, nu, norm2, loc)
     }
 }
 
@@ -163,16 +179,33 @@ fn times_constant(g: &mut Graph, x: ValueId, c: i64, size: i64, loc: Loc) -> Val
     g.lut(t, z, loc)
 }
 
-/// The terms `[n, k, cols]` of `a·b`, each `≡ a·b (mod size)`, by quarter
-/// squares of the raw operands.
-fn product_terms(g: &mut Graph, a: ValueId, b: ValueId, size: i64, loc: Loc) -> ValueId {
-    let p = g.bits;
+/// Both operands from zero (see [`from_zero`]) and spread to `[n, k, cols]`.
+struct Spread {
+    a0: ValueId,
+    b0: ValueId,
+    ea: ValueId,
+    eb: ValueId,
+    /// The operands' logical low ends, and `b`'s width.
+    la: i64,
+    lb: i64,
+    wb: i64,
+}
+
+fn spread(g: &mut Graph, a: ValueId, b: ValueId, loc: Loc) -> Spread {
     let n = g.ty(a).shape[0];
     let cols = g.ty(b).shape[1];
     let (a0, la, _) = from_zero(g, a, loc);
     let (b0, lb, wb) = from_zero(g, b, loc);
     let ea = g.push(Op::Expand { axis: 2, n: cols }, vec![a0], loc);
     let eb = g.push(Op::Expand { axis: 0, n }, vec![b0], loc);
+    Spread { a0, b0, ea, eb, la, lb, wb }
+}
+
+/// The terms `[n, k, cols]` of `a·b`, each `≡ a·b (mod size)`, by quarter
+/// squares of the raw operands.
+fn product_terms(g: &mut Graph, a: ValueId, b: ValueId, size: i64, loc: Loc) -> ValueId {
+    let p = g.bits;
+    let Spread { ea, eb, la, lb, wb, .. } = spread(g, a, b, loc);
     // a + b = (a0 + b0) + la + lb;  a - b = (a0 - b0 + wb) - wb + la - lb.
     let sum = g.push(Op::Add, vec![ea, eb], loc);
     let diff = g.push(Op::Sub, vec![ea, eb], loc);
@@ -186,13 +219,54 @@ fn product_terms(g: &mut Graph, a: ValueId, b: ValueId, size: i64, loc: Loc) -> 
     g.push(Op::Add, vec![sq_sum, sq_diff], loc)
 }
 
-/// Sums `terms` (`[n, k, cols]`) along axis 1 by the fold tree into residues
-/// modulo `2^p` (`[n, cols]`).
-fn accumulate(g: &mut Graph, terms: ValueId, nu: f64, loc: Loc) -> ValueId {
+/// The terms of `a·b`, each `≡` its part of `a·b (mod size)`, each of
+/// squared norm 1: `C(a+b, 2)` for each product, then `−Σ C(a, 2)` over the
+/// row and `−Σ C(b, 2)` over the column, as one value each modulo `2^p`
+/// (`[n, k + 2, cols]`) and as two modulo `2^(p+1)` (`[n, k + 4, cols]`:
+/// the sum's low part and its top, see [`read_wide`]).
+fn binomial_terms(g: &mut Graph, a: ValueId, b: ValueId, size: i64, nu: f64, loc: Loc) -> ValueId {
+    let p = g.bits;
+    let Spread { a0, b0, ea, eb, la, lb, .. } = spread(g, a, b, loc);
+    let sum = g.push(Op::Add, vec![ea, eb], loc);
+    let c2 = |x: i64| x * (x - 1) / 2;
+    let tag = if size == 1i64 << p { "" } else { "w" };
+    let t = Table::from_fn(format!("wbin{tag}"), p, |u| c2(u + la + lb).rem_euclid(size));
+    let terms = g.lut(t, sum, loc);
+    let own = |lo: i64| Table::from_fn(format!("wnbin{tag}{lo}"), p, move |v| (-c2(v + lo)).rem_euclid(size));
+    // A single term is one fresh table output already; a longer sum is read
+    // and refreshed (a fold's output carries its input's noise), modulo
+    // `2^(p+1)` as two fresh values.
+    let reduce = |g: &mut Graph, t: ValueId| {
+        let shape = g.ty(t).shape.clone();
+        let one = vec![shape[0], 1, shape[2]];
+        if shape[1] == 1 {
+            return t;
+        }
+        let identity = Table::from_fn("refresh", p, |x| x);
+        if size == 1i64 << p {
+            let sum = accumulate(g, t, nu, 1.0, loc);
+            let fresh = g.lut(identity, sum, loc);
+            return g.push(Op::Reshape { shape: one }, vec![fresh], loc);
+        }
+        let sum = accumulate_wide(g, t, nu, 1.0, loc);
+        let low = g.push(Op::Fold, vec![sum], loc);
+        let low = g.lut(identity, low, loc);
+        let high = top(g, sum, size / 2, loc);
+        let low = g.push(Op::Reshape { shape: one.clone() }, vec![low], loc);
+        let high = g.push(Op::Reshape { shape: one }, vec![high], loc);
+        g.push(Op::Concat { axis: 1 }, vec![low, high], loc)
+    };
+    let corrections = super::binomial_corrections(g, a0, b0, (own(la), own(lb)), &reduce, loc);
+    g.push(Op::Concat { axis: 1 }, vec![terms, corrections], loc)
+}
+
+/// Sums `terms` (`[n, k, cols]`, squared norm `norm2` each) along axis 1 by
+/// the fold tree into residues modulo `2^p` (`[n, cols]`).
+fn accumulate(g: &mut Graph, terms: ValueId, nu: f64, norm2: f64, loc: Loc) -> ValueId {
     let k = g.ty(terms).shape[1];
     let identity = Table::from_fn("refresh", g.bits, |x| x);
     let mut cur = terms;
-    for step in fold_plan(nu, k) {
+    for step in fold_plan(nu, k, norm2) {
         if step.refresh_first {
             cur = g.lut(identity.clone(), cur, loc);
         }
@@ -205,11 +279,11 @@ fn accumulate(g: &mut Graph, terms: ValueId, nu: f64, loc: Loc) -> ValueId {
     g.push(Op::Reshape { shape }, vec![cur], loc)
 }
 
-/// Sums `terms` (`[n, k, cols]`) along axis 1 by the refresh tree into
-/// wrapping sums modulo `2^(p+1)` (`[n, cols]`).
-fn accumulate_wide(g: &mut Graph, terms: ValueId, nu: f64, loc: Loc) -> ValueId {
+/// Sums `terms` (`[n, k, cols]`, squared norm `norm2` each) along axis 1 by
+/// the refresh tree into wrapping sums modulo `2^(p+1)` (`[n, cols]`).
+fn accumulate_wide(g: &mut Graph, terms: ValueId, nu: f64, norm2: f64, loc: Loc) -> ValueId {
     let k = g.ty(terms).shape[1];
-    let levels = wide_plan(nu, k).expect("internal error: the wide product needs ν² ≥ 5");
+    let levels = wide_plan(nu, k, norm2).expect("internal error: the wide product needs ν² ≥ 5");
     let identity = Table::from_fn("refresh", g.bits, |x| x);
     let mut cur = terms;
     for (i, &chunk) in levels.iter().enumerate() {
@@ -233,7 +307,7 @@ mod tests {
         for nu in [2.0f64, 3.0, 5.0, 10.0, 15.0] {
             let nu2 = nu * nu - 2.0;
             for k in 1..300 {
-                let plan = fold_plan(nu, k);
+                let plan = fold_plan(nu, k, 2.0);
                 let mut norm2 = 2.0;
                 let mut len = k;
                 for s in &plan {
@@ -255,7 +329,7 @@ mod tests {
     fn the_wide_tree_keeps_every_read_within_the_noise_bound() {
         for nu in [3.0f64, 5.0, 10.0, 15.0] {
             for k in 1..300 {
-                let levels = wide_plan(nu, k).expect("ν² ≥ 5");
+                let levels = wide_plan(nu, k, 2.0).expect("ν² ≥ 5");
                 let mut len = k;
                 for (i, &chunk) in levels.iter().enumerate() {
                     // A sum of `chunk` values of squared norm 2, plus the fold's fresh output.
@@ -265,16 +339,23 @@ mod tests {
                 }
             }
         }
-        assert_eq!(wide_plan(2.0, 10), None);
+        assert_eq!(wide_plan(2.0, 10, 2.0), None);
         // k = 31 at ν = 5: chunks of 12 → 3 sums, refreshed (9 PBS), summed.
-        assert_eq!(wide_pbs(5.0, 31), Some(9));
+        assert_eq!(wide_pbs(5.0, 31, 2.0), Some(9));
+        // Binomial terms (norm² 1) and the four values of their corrections:
+        // 35 values in chunks of 24 → 2 sums, refreshed (6 PBS), summed.
+        assert_eq!(wide_plan(5.0, 35, 1.0), Some(vec![24, 2]));
+        assert_eq!(wide_pbs(5.0, 35, 1.0), Some(6));
     }
 
     #[test]
     fn a_breast_cancer_reduction_costs_a_few_folds() {
         // k = 31 at ν = 5: chunks of 11 → 3 folds (norm² 23), refreshed,
         // summed, folded once more.
-        let pbs: u64 = fold_plan(5.0, 31).iter().map(Step::pbs).sum();
+        let pbs: u64 = fold_plan(5.0, 31, 2.0).iter().map(Step::pbs).sum();
         assert_eq!(pbs, 7);
+        // Binomial terms: chunks of 23 → 2 folds, refreshed, folded: 5.
+        let pbs: u64 = fold_plan(5.0, 31, 1.0).iter().map(Step::pbs).sum();
+        assert_eq!(pbs, 5);
     }
 }
