@@ -44,6 +44,7 @@ pub fn run(args: &CompileArgs) -> Result<(), String> {
                 ProductArg::Packed => "packed",
                 ProductArg::QuarterSquares => "quarter-squares",
                 ProductArg::Binomial => "binomial",
+                ProductArg::RawBinomial => "raw-binomial",
                 ProductArg::Karatsuba => "karatsuba",
                 ProductArg::Wrapping => "wrapping",
                 ProductArg::WrappingBinomial => "wrapping-binomial",

@@ -151,6 +151,8 @@ pub enum ProductArg {
     /// `C(a+b, 2) − C(a, 2) − C(b, 2)`: one table per product, the operands'
     /// own terms summed once per row and column.
     Binomial,
+    /// The same on the raw operands, whose residues are then not needed.
+    RawBinomial,
     /// Limb products, three tables.
     Karatsuba,
     /// Quarter squares of the raw operands, modulo 2^p or 2^(p+1), summed

@@ -14,7 +14,9 @@
 //!   each, so they are one table per operand element, summed once per row
 //!   of `a` and once per column of `b` and added to every output of that
 //!   row or column as two more values. Half the product tables of quarter
-//!   squares, and half their accumulated values;
+//!   squares, and half their accumulated values. The identity needs no
+//!   residues: on the **raw** operands (their sum within `2^p` entries) the
+//!   tables answer modulo m directly, and the operands' residue tables go;
 //! - **Karatsuba**: split residues into `h`-bit limbs `a = a1·2^h + a0` and use
 //!   three limb products `a1·b1`, `a0·b0`, `(a1+a0)(b1+b0)`, each one packed
 //!   table whose output is already multiplied by its weight mod m; three PBS.
@@ -46,8 +48,11 @@ pub enum Method {
     Karatsuba {
         h: u32,
     },
-    /// `C(a+b, 2)` less the operands' own terms.
-    Binomial,
+    /// `C(a+b, 2)` less the operands' own terms, on residues or on the raw
+    /// operands.
+    Binomial {
+        raw: bool,
+    },
     /// Products of the raw operands (quarter squares, or binomial terms
     /// when `binomial`), summed modulo `2^p` or `2^(p+1)` with no reduction.
     Wrapping {
@@ -75,12 +80,18 @@ impl Dims {
 }
 
 impl Method {
+    /// Whether the method reads the raw operands rather than their residues.
+    pub fn reads_raw(self) -> bool {
+        matches!(self, Method::Wrapping { .. } | Method::Binomial { raw: true })
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Method::Packed => "packed",
             Method::QuarterSquares => "quarter-squares",
             Method::Karatsuba { .. } => "karatsuba",
-            Method::Binomial => "binomial",
+            Method::Binomial { raw: false } => "binomial",
+            Method::Binomial { raw: true } => "raw-binomial",
             Method::Wrapping { binomial: false } => "wrapping",
             Method::Wrapping { binomial: true } => "wrapping-binomial",
         }
@@ -136,7 +147,7 @@ pub fn product_plans(p: u32, nu: f64, m: i64, raw_width: i64, forced: Option<&st
                 term_norm2,
                 chunk,
                 values,
-                extra_values: if method == Method::Binomial { 2 } else { 0 },
+                extra_values: if matches!(method, Method::Binomial { .. }) { 2 } else { 0 },
                 tables_per_operand: tables,
             });
         }
@@ -147,7 +158,11 @@ pub fn product_plans(p: u32, nu: f64, m: i64, raw_width: i64, forced: Option<&st
     if 2 * m - 1 <= size {
         push(Method::QuarterSquares, 2, m - 1, 1.0, 2, 1);
         // One residue table per operand element, one correction table too.
-        push(Method::Binomial, 1, m - 1, 1.0, 1, 2);
+        push(Method::Binomial { raw: false }, 1, m - 1, 1.0, 1, 2);
+    }
+    // On the raw operands: the correction tables only.
+    if raw_width < size && m < size {
+        push(Method::Binomial { raw: true }, 1, m - 1, 1.0, 1, 1);
     }
     let h = bits_of(m - 1).div_ceil(2);
     let s = 1i64 << (h + 1); // limb sums are below 2^(h+1)
@@ -222,8 +237,19 @@ fn residue_reduction_pbs(p: u32, nu: f64, m: i64, values: usize, chunk: usize) -
 
 /// The cheapest plan for a `[n,k]×[k,cols]` product mod `m`, with its PBS.
 pub fn best_plan(p: u32, nu: f64, m: i64, dims: Dims, forced: Option<&str>) -> Option<(ProductPlan, u64)> {
-    let Dims { n, k, cols, raw_width } = dims;
-    product_plans(p, nu, m, raw_width, forced)
+    cheapest(p, nu, m, dims, product_plans(p, nu, m, dims.raw_width, forced))
+}
+
+/// The cheapest plan among those that read the raw operands.
+fn best_raw_plan(p: u32, nu: f64, m: i64, dims: Dims, forced: Option<&str>) -> Option<(ProductPlan, u64)> {
+    let mut plans = product_plans(p, nu, m, dims.raw_width, forced);
+    plans.retain(|pl| pl.method.reads_raw());
+    cheapest(p, nu, m, dims, plans)
+}
+
+fn cheapest(p: u32, nu: f64, m: i64, dims: Dims, plans: Vec<ProductPlan>) -> Option<(ProductPlan, u64)> {
+    let Dims { n, k, cols, .. } = dims;
+    plans
         .into_iter()
         .map(|pl| {
             let outs = (n * cols) as u64;
@@ -241,7 +267,7 @@ pub fn best_plan(p: u32, nu: f64, m: i64, dims: Dims, forced: Option<&str>) -> O
 /// binomial product into one value; 0 for the other methods.
 fn correction_pbs(p: u32, nu: f64, m: i64, k: usize, plan: &ProductPlan) -> u64 {
     match plan.method {
-        Method::Binomial => residue_reduction_pbs(p, nu, m, k, plan.chunk),
+        Method::Binomial { .. } => residue_reduction_pbs(p, nu, m, k, plan.chunk),
         Method::Wrapping { binomial: true } if k == 1 => 0,
         Method::Wrapping { binomial: true } if m == 1i64 << p => {
             wrap::fold_plan(nu, k, 1.0).iter().map(|s| s.pbs()).sum::<u64>() + 1
@@ -287,14 +313,26 @@ fn lower_product(
 ) -> ValueId {
     let p = g.bits;
     let dims = Dims::of(g, a, b);
-    let (plan, _) = best_plan(p, nu, m, dims, force)
-        .or_else(|| best_plan(p, nu, m, dims, None))
-        .unwrap_or_else(|| panic!("internal error: no product method for modulus {m} at {p} bits"));
+    // `rns` gives residues in [0, m), or the raw operands to methods that read them.
+    let residues = [a, b].iter().all(|&v| {
+        let ty = g.ty(v);
+        ty.offset == 0 && ty.lo >= 0 && ty.hi < m
+    });
+    let plan = if residues { best_plan(p, nu, m, dims, force) } else { best_raw_plan(p, nu, m, dims, force) }
+        .or_else(|| if residues { best_plan(p, nu, m, dims, None) } else { best_raw_plan(p, nu, m, dims, None) })
+        .unwrap_or_else(|| panic!("internal error: no product method for modulus {m} at {p} bits"))
+        .0;
     if let Method::Wrapping { binomial } = plan.method {
         return wrap::lower(g, a, b, m, nu, binomial, loc);
     }
     let terms = terms_with_bias(g, a, b, loc, &|g, x, y| product_terms(g, x, y, m, &plan, nu, loc), &|g, x, c| {
-        times_constant(g, x, c, m, loc)
+        if residues {
+            times_constant(g, x, c, m, loc)
+        } else {
+            // A raw operand's terms `c·x` are reduced into [0, m) by a table
+            // (the residue sums cannot take a raw value as it is).
+            wrap::times_constant_table(g, x, c, m, loc)
+        }
     });
     accumulate(g, terms, m, plan.chunk, nu, loc)
 }
@@ -428,11 +466,19 @@ fn product_terms(
             // Both halves go to the sum as values of their own: [n, 2k, cols].
             g.push(Op::Concat { axis: 1 }, vec![sq_sum, sq_diff], loc)
         }
-        Method::Binomial => {
+        Method::Binomial { .. } => {
+            // Residues start at 0; raw operands are shifted there, and the
+            // tables add their low ends back.
+            let (a, la, _) = wrap::from_zero(g, a, loc);
+            let (b, lb, _) = wrap::from_zero(g, b, loc);
             let (ea, eb) = spread(g, a, b);
             let sum = g.push(Op::Add, vec![ea, eb], loc);
-            let terms = g.lut(modt("bin", &|s| s * (s - 1) / 2), sum, loc);
-            let own = modt("nbin", &|v| -(v * (v - 1) / 2));
+            let c2 = |x: i64| x * (x - 1) / 2;
+            let terms = g.lut(modt("bin", &|s| c2(s + la + lb)), sum, loc);
+            let own = |lo: i64| {
+                let name = if lo == 0 { "nbin".to_string() } else { format!("nbin{lo}_") };
+                Table::from_fn(format!("{name}{m}"), p, move |v| (-c2(v + lo)).rem_euclid(m))
+            };
             let chunk = plan.chunk;
             // Each correction joins the terms as one fresh value: a sum
             // short enough to need no reduction is refreshed all the same.
@@ -444,7 +490,7 @@ fn product_terms(
                 }
                 g.push(Op::Reshape { shape: vec![rows, 1, cols] }, vec![sum], loc)
             };
-            let corrections = binomial_corrections(g, a, b, (own.clone(), own), &reduce, loc);
+            let corrections = binomial_corrections(g, a, b, (own(la), own(lb)), &reduce, loc);
             g.push(Op::Concat { axis: 1 }, vec![terms, corrections], loc)
         }
         Method::Wrapping { .. } => unreachable!("lowered by `wrap`"),

@@ -421,8 +421,14 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                     let ca = chunks::slice_k(&mut rw.new, na, 1, start, len, node.loc);
                     let cb = chunks::slice_k(&mut rw.new, nb, 0, start, len, node.loc);
                     for &m in &moduli {
-                        // The wrapping product reads the raw operands.
-                        let (ra, rb) = if m == 1i64 << p || m == 1i64 << (p + 1) {
+                        // The wrapping and raw binomial products read the raw operands.
+                        let dims = Dims { k: len, ..shape };
+                        let raw = m == 1i64 << p
+                            || m == 1i64 << (p + 1)
+                            || best_plan(p, nu, m, dims, config.force.as_deref())
+                                .or_else(|| best_plan(p, nu, m, dims, None))
+                                .is_some_and(|(pl, _)| pl.method.reads_raw());
+                        let (ra, rb) = if raw {
                             (ca, cb)
                         } else {
                             (residue(&mut rw.new, ca, m, node.loc), residue(&mut rw.new, cb, m, node.loc))

@@ -184,16 +184,36 @@ proptest! {
         agree_forced(g, seed, if binomial { "wrapping-binomial" } else { "wrapping" })?;
     }
 
+    /// A residue product of the raw operands (`mod_matmul` modulo a small
+    /// `m` on signed values, binomial terms answered modulo `m`, see
+    /// `karatsuba`), with a bias column plain or transposed, for p = 3..8.
+    #[test]
+    fn raw_binomial_mod_matmul(p in 3u32..=8, n in 1usize..4, k in 1usize..60, cols in 1usize..4,
+                               wa in 1u32..8, wb in 1u32..8, bias in 0usize..3, m_pick in any::<u64>(),
+                               c_pick in any::<u64>(), seed in any::<u64>()) {
+        let (wa, wb) = (wa.min(p - 1), wb.min(p - 1));
+        let m = 2 + (m_pick % ((1u64 << (p - 1)) - 1)) as i64;
+        let k = if bias == 1 { k.max(2) } else { k };
+        let mut g = Graph::new("raw", p);
+        let half = 1i64 << (wa - 1);
+        let c = (c_pick % (2 * half as u64)) as i64 - half;
+        let a = biased_operand(&mut g, (n, k), wa, bias, c);
+        prop_assume!(g.ty(a).shape[1] == k && g.ty(a).shape[0] >= 1);
+        let b = input(&mut g, "b", signed(vec![k, cols], wb));
+        finish(&mut g, Op::ModMatMul { modulus: m }, vec![a, b], 0);
+        agree_forced(g, seed, "raw-binomial")?;
+    }
+
     /// A residue product modulo `m` (2..2^(p-1)) by each method where it is
     /// feasible (quarter squares accumulate their two halves as values of
     /// their own), with a bias column plain or transposed, whose extra row of
     /// quarter-square values is padded with noiseless zeros; p = 3..8.
     #[test]
     fn residue_mod_matmul(p in 3u32..=8, n in 1usize..4, k in 2usize..40, cols in 1usize..4,
-                          m_pick in any::<u64>(), method in 0usize..4, bias in 0usize..3,
+                          m_pick in any::<u64>(), method in 0usize..5, bias in 0usize..3,
                           c_pick in any::<u64>(), seed in any::<u64>()) {
         let m = 2 + (m_pick % ((1u64 << (p - 1)) - 1)) as i64;
-        let force = ["packed", "quarter-squares", "karatsuba", "binomial"][method];
+        let force = ["packed", "quarter-squares", "karatsuba", "binomial", "raw-binomial"][method];
         let nu = silc_passes::params::for_precision(p).nu();
         prop_assume!(!silc_passes::karatsuba::product_plans(p, nu, m, i64::MAX, Some(force)).is_empty());
         let mut g = Graph::new("res", p);

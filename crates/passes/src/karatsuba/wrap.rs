@@ -160,7 +160,7 @@ pub(crate) fn lower(g: &mut Graph, a: ValueId, b: ValueId, modulus: i64, nu: f64
 
 /// `v` shifted so its stored values start at 0; with its logical low end and
 /// its width.
-fn from_zero(g: &mut Graph, v: ValueId, loc: Loc) -> (ValueId, i64, i64) {
+pub(crate) fn from_zero(g: &mut Graph, v: ValueId, loc: Loc) -> (ValueId, i64, i64) {
     let ty = g.ty(v).clone();
     let (lo, hi) = ty.stored();
     let z = g.push(Op::AddClear { c: -lo }, vec![v], loc);
@@ -174,8 +174,13 @@ fn times_constant(g: &mut Graph, x: ValueId, c: i64, size: i64, loc: Loc) -> Val
         let off = g.ty(x).offset;
         return g.push(Op::AddClear { c: -off }, vec![x], loc);
     }
+    times_constant_table(g, x, c, size, loc)
+}
+
+/// `c·x mod size` for raw `x`, by one table, in `[0, size)`.
+pub(crate) fn times_constant_table(g: &mut Graph, x: ValueId, c: i64, size: i64, loc: Loc) -> ValueId {
     let (z, lo, _) = from_zero(g, x, loc);
-    let t = Table::from_fn(format!("wmul{}_", c.rem_euclid(size)), g.bits, |v| (c * (v + lo)).rem_euclid(size));
+    let t = Table::from_fn(format!("wmul{}_{size}", c.rem_euclid(size)), g.bits, |v| (c * (v + lo)).rem_euclid(size));
     g.lut(t, z, loc)
 }
 
