@@ -116,7 +116,8 @@ pub struct ProductPlan {
     /// column's own terms of binomial products, one value each (two modulo
     /// `2^(p+1)`), else 0.
     pub extra_values: usize,
-    /// Residue tables per operand element (limbs count separately).
+    /// Tables per operand element: its residue (limbs count separately)
+    /// and, for binomial products, its own term `C(x, 2)`.
     pub tables_per_operand: u64,
 }
 
