@@ -222,6 +222,13 @@ pub fn reduction_pbs(p: u32, nu: f64, m: i64, k: usize, plan: &ProductPlan) -> u
 
 /// Tables that reduce `values` residues mod `m`, summed `chunk` at a time
 /// and then as many as fit, into one.
+///
+/// This counts one table per group and level, an upper bound on what
+/// `accumulate` builds when it carries leftover residues to the next level.
+/// The exact count was tried: it made `rns` pick, for Iris's first product
+/// at bits 4, the moduli 2·3·5·7 over 3·5·32, whose compiled step is 95
+/// PBS dearer (the model does not price the conversion's extra radix), so
+/// the bound stays.
 fn residue_reduction_pbs(p: u32, nu: f64, m: i64, values: usize, chunk: usize) -> u64 {
     let after = chunk_for(p, nu, m - 1, 1.0).max(1);
     let mut groups = values.div_ceil(chunk) as u64;
@@ -552,10 +559,43 @@ pub(crate) fn binomial_corrections(
 }
 
 /// Sums `terms` (`[n, k, cols]`) along axis 1 into residues mod `m` (`[n, cols]`).
+///
+/// When the terms are residues themselves (at most `m − 1`, fresh: `chunk`
+/// is the residues' own), each level reduces its full chunks and carries
+/// the few values left over to the next level as they are, so every table
+/// folds a whole chunk: `⌈(len − 1)/(chunk − 1)⌉` tables, against one per
+/// group and level (a 10-long sum of residues mod 5 takes 5 tables, not 7).
+/// Other terms (Karatsuba's, wider and noisier) are reduced group by group.
 fn accumulate(g: &mut Graph, terms: ValueId, m: i64, chunk: usize, nu: f64, loc: silc_ir::Loc) -> ValueId {
     let p = g.bits;
     let reduce = Table::from_fn(format!("mod{m}"), p, |x| x.rem_euclid(m));
     let after = chunk_for(p, nu, m - 1, 1.0).max(1);
+    if chunk == after && chunk >= 2 {
+        let mut cur = terms;
+        loop {
+            let len = g.ty(cur).shape[1];
+            if len <= chunk {
+                let summed = g.push(Op::ReduceSum { axis: 1, chunk: len }, vec![cur], loc);
+                let (lo, hi) = g.ty(summed).stored();
+                cur = if hi >= m || lo < 0 { g.lut(reduce, summed, loc) } else { summed };
+                break;
+            }
+            let full = len / chunk * chunk;
+            let head =
+                if full == len { cur } else { g.push(Op::Slice { axis: 1, start: 0, len: full }, vec![cur], loc) };
+            let sums = g.push(Op::ReduceSum { axis: 1, chunk }, vec![head], loc);
+            // Reduced, and so fresh for the next level.
+            let reduced = g.lut(reduce.clone(), sums, loc);
+            cur = if full == len {
+                reduced
+            } else {
+                let rest = g.push(Op::Slice { axis: 1, start: full, len: len - full }, vec![cur], loc);
+                g.push(Op::Concat { axis: 1 }, vec![reduced, rest], loc)
+            };
+        }
+        let shape = vec![g.ty(cur).shape[0], g.ty(cur).shape[2]];
+        return g.push(Op::Reshape { shape }, vec![cur], loc);
+    }
     let mut cur = terms;
     let mut chunk = chunk;
     loop {
@@ -574,4 +614,36 @@ fn accumulate(g: &mut Graph, terms: ValueId, m: i64, chunk: usize, nu: f64, loc:
     }
     let shape = vec![g.ty(cur).shape[0], g.ty(cur).shape[2]];
     g.push(Op::Reshape { shape }, vec![cur], loc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use silc_ir::{Loc, Role, Type};
+
+    /// Table lookups (PBS) `accumulate` builds for `len` residues mod `m` at
+    /// p = 4, ν = 5.
+    fn reduction_tables(m: i64, len: usize) -> usize {
+        let mut g = Graph::new("acc", 4);
+        let loc = Loc::default();
+        let ty = Type::enc(vec![1, len, 1], 0, m - 1);
+        let terms = g.add(Op::Input { name: "t".into(), role: Role::Data }, vec![], ty, loc);
+        let chunk = chunk_for(4, 5.0, m - 1, 1.0);
+        accumulate(&mut g, terms, m, chunk, 5.0, loc);
+        g.ids().filter(|&i| matches!(g.node(i).op, Op::Lut { .. })).map(|i| g.ty(i).len()).sum()
+    }
+
+    #[test]
+    fn leftover_residues_are_carried_so_every_table_folds_a_whole_chunk() {
+        // Mod 5, three residues (≤ 12) per table: ⌈(len − 1)/2⌉ tables.
+        assert_eq!(reduction_tables(5, 10), 5); // 7 when every group was reduced
+        assert_eq!(reduction_tables(5, 18), 9);
+        assert_eq!(reduction_tables(5, 3), 1);
+        // Mod 7, two per table: len − 1 tables.
+        assert_eq!(reduction_tables(7, 33), 32);
+        // Mod 3, seven per table: 8 residues take 2 tables, not 3.
+        assert_eq!(reduction_tables(3, 8), 2);
+        // A single residue needs none.
+        assert_eq!(reduction_tables(5, 1), 0);
+    }
 }
