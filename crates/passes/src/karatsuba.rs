@@ -289,7 +289,7 @@ fn correction_pbs(p: u32, nu: f64, m: i64, k: usize, plan: &ProductPlan) -> u64 
 #[derive(Clone, Debug, Default)]
 pub struct Config {
     /// Force one product method (`packed`, `quarter-squares`, `binomial`,
-    /// `karatsuba`, `wrapping`, `wrapping-binomial`)
+    /// `raw-binomial`, `karatsuba`, `wrapping`, `wrapping-binomial`)
     /// where it is feasible, for tests and comparisons.
     pub force: Option<String>,
 }

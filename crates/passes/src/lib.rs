@@ -41,7 +41,8 @@ pub struct Options {
     pub formats: Formats,
     pub check: CheckMode,
     /// Force a product method where feasible (`packed`, `quarter-squares`,
-    /// `binomial`, `karatsuba`, `wrapping`, `wrapping-binomial`).
+    /// `binomial`, `raw-binomial`, `karatsuba`, `wrapping`,
+    /// `wrapping-binomial`).
     pub force_product: Option<String>,
     pub schedule: schedule::Config,
     /// Training samples per epoch, for the per-epoch figures (default: one batch).
