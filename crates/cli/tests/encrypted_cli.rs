@@ -103,13 +103,16 @@ fn bench_engine_brackets_each_step_with_raw_passes_and_projects_the_training() {
     ok(&["compile", "examples/tiny.mlp", "-o", &model]);
     let out = ok(&["bench-engine", &model, "--steps", "1", "--raw", "32", "--samples", "8"]);
     // One raw pass before the step and one after it.
-    assert!(out.contains("median of 2 passes of 32 independent bootstraps"), "{out}");
-    let ratio: f64 = out
+    assert!(out.contains("median of 2 passes of 32 independent bootstraps one by one"), "{out}");
+    // "efficiency ratio: R of raw one by one, B of batched"
+    let ratios: Vec<f64> = out
         .lines()
         .find_map(|l| l.trim().strip_prefix("efficiency ratio: "))
-        .and_then(|r| r.parse().ok())
+        .map(|r| r.split(", ").filter_map(|part| part.split(' ').next()?.parse().ok()).collect())
         .unwrap_or_else(|| panic!("no efficiency ratio in {out}"));
-    assert!(ratio.is_finite() && ratio > 0.0, "{out}");
+    assert_eq!(ratios.len(), 2, "{out}");
+    assert!(ratios.iter().all(|r| r.is_finite() && *r > 0.0), "{out}");
+    assert!(out.contains("the same bootstraps batched: "), "{out}");
     // tiny: batch 2, 1 epoch, so 8 samples are 4 steps.
     assert!(out.contains("4 steps (8 samples, batch 2, 1 epochs)"), "{out}");
     std::fs::remove_dir_all(&dir).ok();

@@ -25,7 +25,7 @@ use mpi::Count;
 use rayon::prelude::*;
 use tfhe::shortint::Ciphertext;
 
-use crate::exec::Spread;
+use crate::exec::{in_batches, Batch, Spread};
 
 /// Bytes in one MPI message at most: counts are C `int`s.
 const MAX_MESSAGE: usize = 1 << 30;
@@ -177,10 +177,10 @@ fn block(len: usize, n: usize, r: usize) -> (usize, usize) {
 }
 
 impl Spread for Cluster {
-    fn run(&self, jobs: usize, job: &(dyn Fn(usize) -> Vec<Ciphertext> + Sync)) -> Vec<Vec<Ciphertext>> {
+    fn run(&self, jobs: usize, batch: &Batch<'_>) -> Vec<Vec<Ciphertext>> {
         let (n, r) = (self.size(), self.rank());
         if n == 1 {
-            return (0..jobs).into_par_iter().map(job).collect();
+            return in_batches(0..jobs, batch);
         }
         // Large waves go in slices, so that one all-gather stays under
         // MPI's message limit (a result is at most a few tens of KiB).
@@ -190,7 +190,7 @@ impl Spread for Cluster {
             let len = slice.min(jobs - start);
             let (lo, hi) = block(len, n, r);
             let t = Instant::now();
-            let mine: Vec<Vec<Ciphertext>> = (start + lo..start + hi).into_par_iter().map(job).collect();
+            let mine: Vec<Vec<Ciphertext>> = in_batches(start + lo..start + hi, batch);
             let computed = Instant::now();
             let bytes = bincode::serialize(&mine).expect("ciphertexts serialize to memory");
             let mut counts = vec![0 as Count; n];

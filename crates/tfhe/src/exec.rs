@@ -10,9 +10,12 @@
 //! depth are independent, so they run together on rayon's threads, or are
 //! dealt out to several processes by a [`Spread`] (`cluster`, with the
 //! `mpi` feature); the leveled ops between waves are cheap and run in id
-//! order, on every process alike.
+//! order, on every process alike. Each thread takes the bootstraps of a wave
+//! a few at a time ([`in_batches`]) and runs them as one batched blind
+//! rotation (`batch`), which reads the bootstrapping key once per batch.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use rayon::prelude::*;
 use silc_ir::{Graph, Op, TableId, ValueId};
@@ -24,6 +27,7 @@ use tfhe::core_crypto::entities::{Cleartext, Plaintext};
 use tfhe::shortint::server_key::{LookupTableOwned, ManyLookupTableOwned};
 use tfhe::shortint::Ciphertext;
 
+use crate::batch::{bootstrap_batch, Table};
 use crate::keys::ServerKeys;
 
 /// A tensor of ciphertexts, row-major.
@@ -33,22 +37,45 @@ pub struct CtTensor {
     pub cts: Vec<Ciphertext>,
 }
 
-/// Who runs a wave's bootstraps. `run(jobs, job)` returns `job(i)` for
-/// every `i < jobs`, in order; every process that calls it gets every
+/// The results of the jobs in a range, one `Vec` per job, in order.
+pub type Batch<'f> = dyn Fn(Range<usize>) -> Vec<Vec<Ciphertext>> + Sync + 'f;
+
+/// Who runs a wave's bootstraps. `run(jobs, batch)` returns the results of
+/// every job `i < jobs`, in order, computing them by calling `batch` on
+/// ranges that cover `0..jobs` once; every process that calls it gets every
 /// result, so the leveled ops after the wave need no further exchange.
-/// A bootstrap is deterministic, so where a job runs cannot change its
-/// result.
+/// A bootstrap is deterministic, so where and with which others a job runs
+/// cannot change its result.
 pub trait Spread: Sync {
-    fn run(&self, jobs: usize, job: &(dyn Fn(usize) -> Vec<Ciphertext> + Sync)) -> Vec<Vec<Ciphertext>>;
+    fn run(&self, jobs: usize, batch: &Batch<'_>) -> Vec<Vec<Ciphertext>>;
 }
 
 /// This process's threads (rayon's global pool).
 pub struct Local;
 
 impl Spread for Local {
-    fn run(&self, jobs: usize, job: &(dyn Fn(usize) -> Vec<Ciphertext> + Sync)) -> Vec<Vec<Ciphertext>> {
-        (0..jobs).into_par_iter().map(job).collect()
+    fn run(&self, jobs: usize, batch: &Batch<'_>) -> Vec<Vec<Ciphertext>> {
+        in_batches(0..jobs, batch)
     }
+}
+
+/// The most bootstraps one batched blind rotation takes. Measured on 2
+/// threads (`batch` module): 8 gains as much as 32 or 64, and small
+/// batches leave more of them to share a short wave between threads.
+pub const MAX_BATCH: usize = 8;
+
+/// Runs the jobs of `range` on this process's threads, a batch at a time:
+/// batches of at most [`MAX_BATCH`], small enough that every thread gets
+/// one even in a short wave.
+pub fn in_batches(range: Range<usize>, batch: &Batch<'_>) -> Vec<Vec<Ciphertext>> {
+    let len = range.len();
+    if len == 0 {
+        return Vec::new();
+    }
+    let per = len.div_ceil(rayon::current_num_threads()).clamp(1, MAX_BATCH);
+    let starts: Vec<usize> = range.clone().step_by(per).collect();
+    let parts: Vec<Vec<Vec<Ciphertext>>> = starts.into_par_iter().map(|s| batch(s..(s + per).min(range.end))).collect();
+    parts.into_iter().flatten().collect()
 }
 
 /// A server key with the circuit's tables generated.
@@ -111,24 +138,50 @@ impl<'a> Engine<'a> {
         lwe_ciphertext_cleartext_mul_assign(&mut ct.ct, Cleartext(c as u64));
     }
 
-    fn pbs(&self, table: TableId, ct: &Ciphertext) -> Ciphertext {
-        self.keys.key.apply_lookup_table(ct, &self.luts[&table])
+    /// The accumulator a bootstrapping op rotates.
+    fn table(&self, op: &Op) -> Table<'_> {
+        match op {
+            Op::Lut { table } => Table::One(&self.luts[table]),
+            Op::LutMany { tables } => Table::Many(&self.many[tables]),
+            Op::Fold => Table::One(&self.half),
+            other => unreachable!("`{}` is not a bootstrap", other.name()),
+        }
+    }
+
+    /// Bootstraps every `(op, input)` pair, in one batched blind rotation
+    /// where the key allows it (`batch`), else one by one; one `Vec` per
+    /// pair (a `lut_many` of k tables gives k ciphertexts).
+    fn bootstrap(&self, jobs: &[(&Op, &Ciphertext)]) -> Vec<Vec<Ciphertext>> {
+        let tables: Vec<(&Ciphertext, Table<'_>)> = jobs.iter().map(|&(op, ct)| (ct, self.table(op))).collect();
+        let rotated = bootstrap_batch(&self.keys.key, &tables).unwrap_or_else(|| {
+            tables
+                .iter()
+                .map(|&(ct, t)| match t {
+                    Table::One(t) => vec![self.keys.key.apply_lookup_table(ct, t)],
+                    Table::Many(t) => self.keys.key.apply_many_lookup_table(ct, t),
+                })
+                .collect()
+        });
+        rotated
+            .into_iter()
+            .zip(jobs)
+            .map(|(mut out, &(op, ct))| {
+                if let Op::Fold = op {
+                    self.finish_fold(&mut out[0], ct);
+                }
+                out
+            })
+            .collect()
     }
 
     /// `x mod 2^p` for `x` anywhere in `[0, 2^(p+1))`: the constant table
     /// `2^(p-1)` answers `±2^(p-1)` by the half `x` lies in (negacyclic),
     /// and `x + answer - 2^(p-1)` drops the top bit (`semantics::fold`).
-    fn fold(&self, ct: &Ciphertext) -> Ciphertext {
+    /// `out` holds the table's answer; this adds the rest.
+    fn finish_fold(&self, out: &mut Ciphertext, x: &Ciphertext) {
         let half = 1i64 << (self.keys.precision - 1);
-        let mut out = self.keys.key.apply_lookup_table(ct, &self.half);
-        lwe_ciphertext_add_assign(&mut out.ct, &ct.ct);
-        self.add_clear(&mut out, -half);
-        out
-    }
-
-    /// One blind rotation, one result per table of the group.
-    fn pbs_many(&self, tables: &[TableId], ct: &Ciphertext) -> Vec<Ciphertext> {
-        self.keys.key.apply_many_lookup_table(ct, &self.many[tables])
+        lwe_ciphertext_add_assign(&mut out.ct, &x.ct);
+        self.add_clear(out, -half);
     }
 }
 
@@ -177,16 +230,15 @@ pub fn execute(
             .enumerate()
             .flat_map(|(w, &id)| (0..g.ty(g.node(id).args[0]).len()).map(move |e| (w, e)))
             .collect();
-        let results = engine.spread.run(jobs.len(), &|j| {
-            let (w, e) = jobs[j];
-            let n = g.node(wave[w]);
-            let src = &vals[n.args[0].index()].as_ref().expect("operand computed").cts[e];
-            match &n.op {
-                Op::Lut { table } => vec![engine.pbs(*table, src)],
-                Op::LutMany { tables } => engine.pbs_many(tables, src),
-                Op::Fold => vec![engine.fold(src)],
-                _ => unreachable!("bootstrap ops"),
-            }
+        let results = engine.spread.run(jobs.len(), &|range| {
+            let batch: Vec<(&Op, &Ciphertext)> = jobs[range]
+                .iter()
+                .map(|&(w, e)| {
+                    let n = g.node(wave[w]);
+                    (&n.op, &vals[n.args[0].index()].as_ref().expect("operand computed").cts[e])
+                })
+                .collect();
+            engine.bootstrap(&batch)
         });
         let mut results = results.into_iter();
         for &id in &wave {

@@ -6,11 +6,13 @@
 //! the cleartext simulator: leveled ops are plain LWE arithmetic (they wrap
 //! modulo `2^(p+1)`, the padding bit included), each table is one
 //! programmable bootstrap generated once per run, and the bootstraps of one
-//! scheduled wave run together on rayon's threads, or, with the `mpi`
+//! scheduled wave run together on rayon's threads, a few at a time as one
+//! batched blind rotation ([`batch`]), or, with the `mpi`
 //! feature, across the ranks of an MPI job ([`cluster`]). Architecture invariant:
 //! the only crate that depends on tfhe-rs; a GPU backend would be a cargo
 //! feature here, behind the same [`exec`] interface.
 
+pub mod batch;
 #[cfg(feature = "mpi")]
 pub mod cluster;
 pub mod exec;

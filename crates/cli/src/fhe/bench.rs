@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use silc_sim::Tensor;
+use silc_tfhe::batch::{bootstrap_batch, Table};
+use silc_tfhe::exec::in_batches;
 use silc_tfhe::{params, ClientKeys, Engine};
 use tfhe::shortint::Ciphertext;
 
@@ -65,6 +67,17 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
         let _: Vec<Ciphertext> = cts.par_iter().map(|c| server.key.apply_lookup_table(c, &lut)).collect();
         t.elapsed().as_secs_f64()
     };
+    // The same bootstraps, a few at a time through the batched blind
+    // rotation the engine uses (`silc_tfhe::batch`): what batching alone buys.
+    let batched_pass = |cts: &[Ciphertext]| {
+        let jobs: Vec<(&Ciphertext, Table)> = cts.iter().map(|c| (c, Table::One(&lut))).collect();
+        let t = Instant::now();
+        let _ = in_batches(0..jobs.len(), &|r| {
+            bootstrap_batch(&server.key, &jobs[r.clone()])
+                .unwrap_or_else(|| jobs[r].iter().map(|(c, _)| vec![server.key.apply_lookup_table(c, &lut)]).collect())
+        });
+        t.elapsed().as_secs_f64()
+    };
 
     // Engine: training steps on random (valid) inputs.
     let mut rng = silc_sim::rng::Rng::new(1);
@@ -96,17 +109,22 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
     // the machine weighs on both figures alike; each figure is a median.
     let rounds = args.steps.max(1);
     raw_pass(&cts[..(4 * threads).min(cts.len())]);
+    batched_pass(&cts[..(4 * threads).min(cts.len())]);
     if rounds > 1 {
         step()?;
     }
-    let (mut raw_times, mut times) = (Vec::with_capacity(rounds + 1), Vec::with_capacity(rounds));
+    let (mut raw_times, mut batched_times, mut times) =
+        (Vec::with_capacity(rounds + 1), Vec::with_capacity(rounds + 1), Vec::with_capacity(rounds));
     for _ in 0..rounds {
         raw_times.push(raw_pass(&cts));
+        batched_times.push(batched_pass(&cts));
         times.push(step()?);
     }
     raw_times.push(raw_pass(&cts));
+    batched_times.push(batched_pass(&cts));
     let raw_passes = raw_times.len();
     let raw = args.raw as f64 / median(&mut raw_times);
+    let batched = args.raw as f64 / median(&mut batched_times);
     let pbs = g.pbs_count();
     let step_median = median(&mut times);
     let achieved = pbs as f64 / step_median;
@@ -114,8 +132,9 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
     let steps = (samples / m.spec.batch.max(1)).max(1) * m.spec.epochs;
     let total = steps as f64 * step_median;
     crate::emit(&format!(
-        "{}: {} ({} bits), {} threads, {} alternating rounds\n  raw tfhe-rs throughput: {:.1} PBS/s (median of {} passes of {} independent bootstraps, before and after each step)\n  engine during training: {:.1} PBS/s ({} PBS per step, median step {:.2} s)\n  efficiency ratio: {:.2}\n  whole training, projected: {} steps ({} samples{}, batch {}, {} epochs) ≈ {}\n",
-        m.spec.name, cand.name, p, threads, rounds, raw, raw_passes, args.raw, achieved, pbs, step_median, achieved / raw,
+        "{}: {} ({} bits), {} threads, {} alternating rounds\n  raw tfhe-rs throughput: {:.1} PBS/s (median of {} passes of {} independent bootstraps one by one, before and after each step)\n  the same bootstraps batched: {:.1} PBS/s ({:.2}× one by one; batches of at most {})\n  engine during training: {:.1} PBS/s ({} PBS per step, median step {:.2} s)\n  efficiency ratio: {:.2} of raw one by one, {:.2} of batched\n  whole training, projected: {} steps ({} samples{}, batch {}, {} epochs) ≈ {}\n",
+        m.spec.name, cand.name, p, threads, rounds, raw, raw_passes, args.raw, batched, batched / raw, silc_tfhe::exec::MAX_BATCH,
+        achieved, pbs, step_median, achieved / raw, achieved / batched,
         steps, samples, if args.samples.is_none() { " by default; pass --samples N" } else { "" }, m.spec.batch, m.spec.epochs,
         duration(total)
     ));

@@ -1,0 +1,245 @@
+//! Bootstraps in batches: one pass over the bootstrapping key serves several
+//! ciphertexts.
+//!
+//! A blind rotation walks the bootstrapping key, one GGSW per element of the
+//! LWE mask (64 KiB each at the 4-bit sets, about 57 MiB in all, more than
+//! the cache). One bootstrap at a time streams the whole key from memory for
+//! every ciphertext. core_crypto's batched blind rotation applies each GGSW
+//! to every ciphertext of a batch while it is still in cache. The keyswitch
+//! and the modulus switch before it are the ones shortint's
+//! `apply_lookup_table` performs (the parameter set's own modulus switch,
+//! noise reduction included), and the arithmetic per ciphertext is the same,
+//! so a batched bootstrap returns the very ciphertext the one-by-one path
+//! returns, bit for bit (tested below), with the same noise and failure
+//! probability. `silc bench-engine` measures what it buys.
+//!
+//! Keys this module does not know how to batch (multi-bit bootstrapping,
+//! bootstrap-then-keyswitch order, dynamic atomic patterns) make
+//! [`bootstrap_batch`] return `None`; the caller then bootstraps one by one.
+
+use std::cell::RefCell;
+
+use tfhe::core_crypto::algorithms::{
+    extract_lwe_sample_from_glwe_ciphertext, keyswitch_lwe_ciphertext, keyswitch_lwe_ciphertext_with_scalar_change,
+    ModulusSwitchedLweCiphertext,
+};
+use tfhe::core_crypto::commons::computation_buffers::ComputationBuffers;
+use tfhe::core_crypto::commons::numeric::{CastInto, UnsignedInteger};
+use tfhe::core_crypto::commons::parameters::{
+    CiphertextCount, CiphertextModulusLog, GlweCiphertextCount, LweDimension, MonomialDegree,
+};
+use tfhe::core_crypto::commons::traits::{ContiguousEntityContainer, ContiguousEntityContainerMut};
+use tfhe::core_crypto::entities::{GlweCiphertextList, LweCiphertext, LweCiphertextOwned};
+use tfhe::core_crypto::fft_impl::fft64::crypto::bootstrap::batch_blind_rotate_assign_scratch;
+use tfhe::core_crypto::fft_impl::fft64::math::fft::Fft;
+use tfhe::shortint::atomic_pattern::AtomicPatternServerKey;
+use tfhe::shortint::server_key::{LookupTableOwned, ManyLookupTableOwned, ShortintBootstrappingKey};
+use tfhe::shortint::{Ciphertext, PBSOrder, ServerKey};
+
+/// What one bootstrap of a batch applies to its input.
+#[derive(Clone, Copy)]
+pub enum Table<'a> {
+    /// One table: one result.
+    One(&'a LookupTableOwned),
+    /// A many-LUT accumulator: one result per function, from one rotation.
+    Many(&'a ManyLookupTableOwned),
+}
+
+impl Table<'_> {
+    fn accumulator(&self) -> &[u64] {
+        match self {
+            Table::One(t) => t.acc.as_ref(),
+            Table::Many(t) => t.acc.as_ref(),
+        }
+    }
+}
+
+/// Bootstraps `jobs` (input, table) together; one `Vec` of results per job,
+/// in order, each ciphertext equal to what `apply_lookup_table` (or
+/// `apply_many_lookup_table`) returns for it. `None` when the key's atomic
+/// pattern is not one this module batches.
+pub fn bootstrap_batch(key: &ServerKey, jobs: &[(&Ciphertext, Table<'_>)]) -> Option<Vec<Vec<Ciphertext>>> {
+    if jobs.iter().any(|(ct, _)| ct.is_trivial()) {
+        return None;
+    }
+    match &key.atomic_pattern {
+        AtomicPatternServerKey::KeySwitch32(ap) => {
+            let ks = &ap.key_switching_key;
+            let switched: Vec<LweCiphertextOwned<u32>> = jobs
+                .iter()
+                .map(|(ct, _)| {
+                    let mut out = LweCiphertext::new(0u32, ks.output_lwe_size(), ks.ciphertext_modulus());
+                    keyswitch_lwe_ciphertext_with_scalar_change(ks, &ct.ct, &mut out);
+                    out
+                })
+                .collect();
+            rotate(&ap.bootstrapping_key, &switched, jobs)
+        }
+        AtomicPatternServerKey::Standard(ap) if ap.pbs_order == PBSOrder::KeyswitchBootstrap => {
+            let ks = &ap.key_switching_key;
+            let switched: Vec<LweCiphertextOwned<u64>> = jobs
+                .iter()
+                .map(|(ct, _)| {
+                    let mut out = LweCiphertext::new(0u64, ks.output_lwe_size(), ks.ciphertext_modulus());
+                    keyswitch_lwe_ciphertext(ks, &ct.ct, &mut out);
+                    out
+                })
+                .collect();
+            rotate(&ap.bootstrapping_key, &switched, jobs)
+        }
+        _ => None,
+    }
+}
+
+/// A modulus-switched LWE ciphertext held as plain numbers. The batched
+/// blind rotation asks for the `i`-th mask element of every ciphertext in
+/// turn; core_crypto's lazy form would recompute the mask up to `i` each
+/// time, a slice answers at once.
+struct Switched {
+    mask: Vec<usize>,
+    body: usize,
+    log_modulus: CiphertextModulusLog,
+}
+
+impl ModulusSwitchedLweCiphertext<usize> for Switched {
+    fn log_modulus(&self) -> CiphertextModulusLog {
+        self.log_modulus
+    }
+    fn lwe_dimension(&self) -> LweDimension {
+        LweDimension(self.mask.len())
+    }
+    fn body(&self) -> usize {
+        self.body
+    }
+    fn mask(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
+        self.mask.iter().copied()
+    }
+}
+
+thread_local! {
+    /// Scratch memory of this thread's batched rotations, kept between calls.
+    static BUFFERS: RefCell<ComputationBuffers> = RefCell::new(ComputationBuffers::new());
+}
+
+fn rotate<S>(
+    bsk: &ShortintBootstrappingKey<S>,
+    switched: &[LweCiphertextOwned<S>],
+    jobs: &[(&Ciphertext, Table<'_>)],
+) -> Option<Vec<Vec<Ciphertext>>>
+where
+    S: UnsignedInteger + CastInto<usize>,
+{
+    let ShortintBootstrappingKey::Classic { bsk, modulus_switch_noise_reduction_key: ms } = bsk else {
+        return None;
+    };
+    let (glwe, poly) = (bsk.glwe_size(), bsk.polynomial_size());
+    let log_modulus = poly.to_blind_rotation_input_modulus_log();
+    let msed: Vec<Switched> = switched
+        .iter()
+        .map(|lwe| {
+            let lazy = ms.lwe_ciphertext_modulus_switch::<usize, _>(lwe, log_modulus);
+            Switched { mask: lazy.mask().collect(), body: lazy.body(), log_modulus }
+        })
+        .collect();
+    let modulus = match jobs[0].1 {
+        Table::One(t) => t.acc.ciphertext_modulus(),
+        Table::Many(t) => t.acc.ciphertext_modulus(),
+    };
+    let mut accs = GlweCiphertextList::new(0u64, glwe, poly, GlweCiphertextCount(jobs.len()), modulus);
+    for (mut acc, (_, table)) in accs.iter_mut().zip(jobs) {
+        acc.as_mut().copy_from_slice(table.accumulator());
+    }
+    let fft = Fft::new(poly);
+    let fft = fft.as_view();
+    BUFFERS.with(|b| {
+        let mut buffers = b.borrow_mut();
+        let need = batch_blind_rotate_assign_scratch::<u64>(glwe, poly, CiphertextCount(jobs.len()), fft);
+        buffers.resize(need.unaligned_bytes_required());
+        bsk.as_view().batch_blind_rotate_assign(accs.as_mut_view(), &msed, fft, buffers.stack());
+    });
+    let results = accs
+        .iter()
+        .zip(jobs)
+        .map(|(acc, (input, table))| {
+            // Shortint's results keep the input's metadata but for the degree
+            // (the table's) and the noise level (nominal after a bootstrap).
+            let extract = |degree: usize| {
+                let mut out = (*input).clone();
+                extract_lwe_sample_from_glwe_ciphertext(&acc, &mut out.ct, MonomialDegree(degree));
+                out.set_noise_level_to_nominal();
+                out
+            };
+            match table {
+                Table::One(t) => {
+                    let mut out = extract(0);
+                    out.degree = t.degree;
+                    vec![out]
+                }
+                Table::Many(t) => t
+                    .per_function_output_degree
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &degree)| {
+                        let mut out = extract(i * t.sample_extraction_stride);
+                        out.degree = degree;
+                        out
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Some(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::ClientKeys;
+    use crate::params::named;
+
+    /// Batched bootstraps return the ciphertexts the one-by-one path
+    /// returns, byte for byte: for single tables and a many-LUT group, on
+    /// the KS32 set (4 bits) and a standard keyswitch-bootstrap set
+    /// (3 bits), with different tables inside one batch.
+    #[test]
+    fn batched_bootstraps_equal_one_by_one() {
+        for (p, name) in [(4, "MESSAGE_2_CARRY_2_KS32"), (3, "MESSAGE_2_CARRY_1")] {
+            let cand = named(p, name)[0];
+            let client = ClientKeys::new(&cand, p);
+            let server = client.server_keys();
+            let key = &server.key;
+            let space = 1u64 << p;
+            let square = key.generate_lookup_table(|x| x * x % (2 * space));
+            let affine = key.generate_lookup_table(|x| (3 * x + 1) % (2 * space));
+            let half = |x: u64| x % (space / 2);
+            let neg = |x: u64| (2 * space - x) % (2 * space);
+            let many = key.generate_many_lookup_table(&[&half, &neg]);
+            let cts: Vec<Ciphertext> = (0..6).map(|i| client.key.unchecked_encrypt(i % (space / 2))).collect();
+            let jobs: Vec<(&Ciphertext, Table)> = cts
+                .iter()
+                .enumerate()
+                .map(|(i, ct)| {
+                    let t = match i % 3 {
+                        0 => Table::One(&square),
+                        1 => Table::Many(&many),
+                        _ => Table::One(&affine),
+                    };
+                    (ct, t)
+                })
+                .collect();
+            let batched = bootstrap_batch(key, &jobs).expect("a keyswitch-bootstrap key batches");
+            for ((ct, table), got) in jobs.iter().zip(&batched) {
+                let want = match table {
+                    Table::One(t) => vec![key.apply_lookup_table(ct, t)],
+                    Table::Many(t) => key.apply_many_lookup_table(ct, t),
+                };
+                assert_eq!(got.len(), want.len());
+                for (g, w) in got.iter().zip(&want) {
+                    assert_eq!(g.ct.as_ref(), w.ct.as_ref(), "{name}: ciphertexts differ");
+                    assert_eq!(g.degree, w.degree, "{name}: degrees differ");
+                    assert_eq!(g.noise_level(), w.noise_level(), "{name}: noise levels differ");
+                }
+            }
+        }
+    }
+}
