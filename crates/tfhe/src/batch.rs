@@ -1,4 +1,4 @@
-//! Bootstraps in batches: one pass over the bootstrapping key serves several
+//! Bootstraps in batches: one pass over the evaluation keys serves several
 //! ciphertexts.
 //!
 //! A blind rotation walks the bootstrapping key, one GGSW per element of the
@@ -6,9 +6,12 @@
 //! the cache). One bootstrap at a time streams the whole key from memory for
 //! every ciphertext. core_crypto's batched blind rotation applies each GGSW
 //! to every ciphertext of a batch while it is still in cache. The keyswitch
-//! and the modulus switch before it are the ones shortint's
-//! `apply_lookup_table` performs (the parameter set's own modulus switch,
-//! noise reduction included), and the arithmetic per ciphertext is the same,
+//! before it is batched the same way for the KS32 pattern (the default at
+//! 4 bits): one block of the keyswitching key serves every ciphertext of
+//! the batch ([`keyswitch32`]). The modulus switch between them is the
+//! parameter set's own, noise reduction included.
+//!
+//! The arithmetic per ciphertext is that of shortint's `apply_lookup_table`,
 //! so a batched bootstrap returns the very ciphertext the one-by-one path
 //! returns, bit for bit (tested below), with the same noise and failure
 //! probability. `silc bench-engine` measures what it buys.
@@ -19,17 +22,20 @@
 
 use std::cell::RefCell;
 
+use tfhe::core_crypto::algorithms::slice_algorithms::slice_wrapping_sub_scalar_mul_assign;
 use tfhe::core_crypto::algorithms::{
     extract_lwe_sample_from_glwe_ciphertext, keyswitch_lwe_ciphertext, keyswitch_lwe_ciphertext_with_scalar_change,
     ModulusSwitchedLweCiphertext,
 };
 use tfhe::core_crypto::commons::computation_buffers::ComputationBuffers;
+use tfhe::core_crypto::commons::math::decomposition::SignedDecomposer;
 use tfhe::core_crypto::commons::numeric::{CastInto, UnsignedInteger};
 use tfhe::core_crypto::commons::parameters::{
-    CiphertextCount, CiphertextModulusLog, GlweCiphertextCount, LweDimension, MonomialDegree,
+    CiphertextCount, CiphertextModulusLog, DecompositionBaseLog, DecompositionLevelCount, GlweCiphertextCount,
+    LweDimension, MonomialDegree,
 };
 use tfhe::core_crypto::commons::traits::{ContiguousEntityContainer, ContiguousEntityContainerMut};
-use tfhe::core_crypto::entities::{GlweCiphertextList, LweCiphertext, LweCiphertextOwned};
+use tfhe::core_crypto::entities::{GlweCiphertextList, LweCiphertext, LweCiphertextOwned, LweKeyswitchKeyOwned};
 use tfhe::core_crypto::fft_impl::fft64::crypto::bootstrap::batch_blind_rotate_assign_scratch;
 use tfhe::core_crypto::fft_impl::fft64::math::fft::Fft;
 use tfhe::shortint::atomic_pattern::AtomicPatternServerKey;
@@ -64,16 +70,8 @@ pub fn bootstrap_batch(key: &ServerKey, jobs: &[(&Ciphertext, Table<'_>)]) -> Op
     }
     match &key.atomic_pattern {
         AtomicPatternServerKey::KeySwitch32(ap) => {
-            let ks = &ap.key_switching_key;
-            let switched: Vec<LweCiphertextOwned<u32>> = jobs
-                .iter()
-                .map(|(ct, _)| {
-                    let mut out = LweCiphertext::new(0u32, ks.output_lwe_size(), ks.ciphertext_modulus());
-                    keyswitch_lwe_ciphertext_with_scalar_change(ks, &ct.ct, &mut out);
-                    out
-                })
-                .collect();
-            rotate(&ap.bootstrapping_key, &switched, jobs)
+            let inputs: Vec<&Ciphertext> = jobs.iter().map(|(ct, _)| *ct).collect();
+            rotate(&ap.bootstrapping_key, &keyswitch32(&ap.key_switching_key, &inputs), jobs)
         }
         AtomicPatternServerKey::Standard(ap) if ap.pbs_order == PBSOrder::KeyswitchBootstrap => {
             let ks = &ap.key_switching_key;
@@ -89,6 +87,42 @@ pub fn bootstrap_batch(key: &ServerKey, jobs: &[(&Ciphertext, Table<'_>)]) -> Op
         }
         _ => None,
     }
+}
+
+/// Keyswitches every input to the 32-bit LWE of the KS32 pattern, the key
+/// a block at a time: the block of one input coefficient (its
+/// decomposition levels, about 15 KiB at 4 bits) serves the whole batch
+/// while it is in cache, where one keyswitch at a time streams the whole
+/// key (about 30 MiB) per ciphertext. The arithmetic is that of
+/// core_crypto's `keyswitch_lwe_ciphertext_with_scalar_change` (the body
+/// rounded to the top 32 bits, the mask decomposed and multiplied by the
+/// key), in another order; sums modulo `2^32` do not depend on the order,
+/// so the result is the same ciphertext.
+fn keyswitch32(ksk: &LweKeyswitchKeyOwned<u32>, inputs: &[&Ciphertext]) -> Vec<LweCiphertextOwned<u32>> {
+    let modulus = ksk.ciphertext_modulus();
+    let mut outs: Vec<LweCiphertextOwned<u32>> =
+        inputs.iter().map(|_| LweCiphertext::new(0u32, ksk.output_lwe_size(), modulus)).collect();
+    if !modulus.is_native_modulus() {
+        // Not a KS32 key tfhe-rs makes today; core_crypto handles it.
+        for (out, ct) in outs.iter_mut().zip(inputs) {
+            keyswitch_lwe_ciphertext_with_scalar_change(ksk, &ct.ct, out);
+        }
+        return outs;
+    }
+    let body = SignedDecomposer::<u64>::new(DecompositionBaseLog(32), DecompositionLevelCount(1));
+    for (out, ct) in outs.iter_mut().zip(inputs) {
+        *out.get_mut_body().data = (body.closest_representable(*ct.ct.get_body().data) >> 32) as u32;
+    }
+    let mask = SignedDecomposer::<u64>::new(ksk.decomposition_base_log(), ksk.decomposition_level_count());
+    for (i, block) in ksk.iter().enumerate() {
+        for (out, ct) in outs.iter_mut().zip(inputs) {
+            let digits = mask.decompose(ct.ct.get_mask().as_ref()[i]);
+            for (level, digit) in block.iter().zip(digits) {
+                slice_wrapping_sub_scalar_mul_assign(out.as_mut(), level.as_ref(), digit.value() as u32);
+            }
+        }
+    }
+    outs
 }
 
 /// A modulus-switched LWE ciphertext held as plain numbers. The batched
