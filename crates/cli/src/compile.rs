@@ -203,7 +203,7 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
     .unwrap();
     writeln!(
         o,
-        "  time         ≈ {} per step, {} per epoch, {} in all (2 cores, DESIGN.md PBS rates)",
+        "  time         ≈ {} per step, {} per epoch, {} in all (2 cores, at the engine's measured PBS rate; an estimate)",
         human_secs(k.estimated_seconds_per_step),
         human_secs(k.estimated_seconds_per_epoch),
         human_secs(k.estimated_seconds_total)

@@ -19,7 +19,10 @@ pub struct ParamSet {
     pub cost: u32,
     /// One PBS, single thread, median, milliseconds.
     pub pbs_ms: f64,
-    /// PBS per second with both cores busy.
+    /// PBS per second with both cores busy, for the compiler's time
+    /// estimate: silc's engine in training steps where measured (p = 4
+    /// and 5, bootstraps batched, 2026-11-24: `silc bench-engine`, README
+    /// "Engine efficiency"), else DESIGN.md's one-by-one figure.
     pub pbs_per_s_2_cores: f64,
     /// One ciphertext, KiB.
     pub ciphertext_kib: u32,
@@ -61,7 +64,8 @@ const SETS: [ParamSet; 7] = [
         carry_modulus: 4,
         cost: 110,
         pbs_ms: 25.0,
-        pbs_per_s_2_cores: 64.0,
+        // Engine during Iris and Breast Cancer steps: 119.9 and 117.7.
+        pbs_per_s_2_cores: 118.0,
         ciphertext_kib: 16,
     },
     ParamSet {
@@ -71,7 +75,8 @@ const SETS: [ParamSet; 7] = [
         carry_modulus: 8,
         cost: 373,
         pbs_ms: 100.0,
-        pbs_per_s_2_cores: 19.5,
+        // Engine during tiny.mlp steps at bits 5 (DESIGN.md: 19.5 one by one).
+        pbs_per_s_2_cores: 32.0,
         ciphertext_kib: 32,
     },
     ParamSet {
