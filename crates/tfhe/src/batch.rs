@@ -65,6 +65,9 @@ impl Table<'_> {
 /// `apply_many_lookup_table`) returns for it. `None` when the key's atomic
 /// pattern is not one this module batches.
 pub fn bootstrap_batch(key: &ServerKey, jobs: &[(&Ciphertext, Table<'_>)]) -> Option<Vec<Vec<Ciphertext>>> {
+    if jobs.is_empty() {
+        return Some(Vec::new());
+    }
     if jobs.iter().any(|(ct, _)| ct.is_trivial()) {
         return None;
     }
@@ -261,6 +264,7 @@ mod tests {
                     (ct, t)
                 })
                 .collect();
+            assert_eq!(bootstrap_batch(key, &[]).map(|r| r.len()), Some(0), "an empty batch");
             let batched = bootstrap_batch(key, &jobs).expect("a keyswitch-bootstrap key batches");
             for ((ct, table), got) in jobs.iter().zip(&batched) {
                 let want = match table {
