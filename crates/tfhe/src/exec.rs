@@ -16,6 +16,8 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::Mutex;
+use std::time::Instant;
 
 use rayon::prelude::*;
 use silc_ir::{Graph, Op, TableId, ValueId};
@@ -91,6 +93,18 @@ pub struct Engine<'a> {
     half: LookupTableOwned,
     /// Scale of one unit in the plaintext: `2^63 / 2^p`.
     delta: u64,
+    /// Where the time of every [`execute`] went, summed over its calls.
+    time: Mutex<Time>,
+}
+
+/// Wall time of [`execute`], split by kind of work.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Time {
+    /// In the bootstrap waves (keyswitches and blind rotations, and with a
+    /// `Cluster` the exchange of results).
+    pub waves: f64,
+    /// In the leveled and layout ops between waves.
+    pub leveled: f64,
 }
 
 impl<'a> Engine<'a> {
@@ -121,13 +135,18 @@ impl<'a> Engine<'a> {
             }
         }
         let half = keys.key.generate_lookup_table(|_| 1u64 << (p - 1));
-        Engine { keys, spread: &Local, luts, many, half, delta: 1u64 << (63 - p) }
+        Engine { keys, spread: &Local, luts, many, half, delta: 1u64 << (63 - p), time: Mutex::new(Time::default()) }
     }
 
     /// Runs every wave's bootstraps through `spread` (several processes,
     /// say) instead of this process's threads alone.
     pub fn spread_over(self, spread: &'a dyn Spread) -> Self {
         Engine { spread, ..self }
+    }
+
+    /// Where the time of the circuits run so far went.
+    pub fn time(&self) -> Time {
+        *self.time.lock().expect("time lock")
     }
 
     fn add_clear(&self, ct: &mut Ciphertext, c: i64) {
@@ -230,6 +249,7 @@ pub fn execute(
             .enumerate()
             .flat_map(|(w, &id)| (0..g.ty(g.node(id).args[0]).len()).map(move |e| (w, e)))
             .collect();
+        let started = Instant::now();
         let results = engine.spread.run(jobs.len(), &|range| {
             let batch: Vec<(&Op, &Ciphertext)> = jobs[range]
                 .iter()
@@ -240,6 +260,7 @@ pub fn execute(
                 .collect();
             engine.bootstrap(&batch)
         });
+        let waves_done = Instant::now();
         let mut results = results.into_iter();
         for &id in &wave {
             let n = g.node(id);
@@ -390,6 +411,9 @@ pub fn execute(
                 vals[i] = None;
             }
         }
+        let mut time = engine.time.lock().expect("time lock");
+        time.waves += (waves_done - started).as_secs_f64();
+        time.leveled += waves_done.elapsed().as_secs_f64();
     }
     Ok(outputs)
 }

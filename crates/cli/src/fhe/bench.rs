@@ -128,13 +128,15 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
     let pbs = g.pbs_count();
     let step_median = median(&mut times);
     let achieved = pbs as f64 / step_median;
+    let time = engine.time();
+    let share = 100.0 * time.waves / (time.waves + time.leveled).max(f64::MIN_POSITIVE);
     let samples = args.samples.unwrap_or(m.spec.batch);
     let steps = (samples / m.spec.batch.max(1)).max(1) * m.spec.epochs;
     let total = steps as f64 * step_median;
     crate::emit(&format!(
-        "{}: {} ({} bits), {} threads, {} alternating rounds\n  raw tfhe-rs throughput: {:.1} PBS/s (median of {} passes of {} independent bootstraps one by one, before and after each step)\n  the same bootstraps batched: {:.1} PBS/s ({:.2}× one by one; batches of at most {})\n  engine during training: {:.1} PBS/s ({} PBS per step, median step {:.2} s)\n  efficiency ratio: {:.2} of raw one by one, {:.2} of batched\n  whole training, projected: {} steps ({} samples{}, batch {}, {} epochs) ≈ {}\n",
+        "{}: {} ({} bits), {} threads, {} alternating rounds\n  raw tfhe-rs throughput: {:.1} PBS/s (median of {} passes of {} independent bootstraps one by one, before and after each step)\n  the same bootstraps batched: {:.1} PBS/s ({:.2}× one by one; batches of at most {})\n  engine during training: {:.1} PBS/s ({} PBS per step, median step {:.2} s; {:.1} % of its time in bootstrap waves, the rest in leveled and layout ops)\n  efficiency ratio: {:.2} of raw one by one, {:.2} of batched\n  whole training, projected: {} steps ({} samples{}, batch {}, {} epochs) ≈ {}\n",
         m.spec.name, cand.name, p, threads, rounds, raw, raw_passes, args.raw, batched, batched / raw, silc_tfhe::exec::MAX_BATCH,
-        achieved, pbs, step_median, achieved / raw, achieved / batched,
+        achieved, pbs, step_median, share, achieved / raw, achieved / batched,
         steps, samples, if args.samples.is_none() { " by default; pass --samples N" } else { "" }, m.spec.batch, m.spec.epochs,
         duration(total)
     ));
