@@ -93,6 +93,12 @@ enum Command {
     /// Measure the encrypted engine's efficiency: raw tfhe-rs PBS throughput at
     /// the circuit's parameters against the throughput achieved in training steps.
     ///
+    /// Two raw figures, from the same run: independent bootstraps one by one
+    /// (tfhe-rs's `apply_lookup_table` on every thread), and the same
+    /// bootstraps batched as the engine runs them (one pass over the keys per
+    /// batch of up to 8). The engine's ratio to each is printed, and the share
+    /// of its time spent in bootstrap waves.
+    ///
     /// Example:
     ///   silc bench-engine model.silc --steps 3 --samples 120   # and the whole training, projected
     #[cfg(feature = "fhe")]

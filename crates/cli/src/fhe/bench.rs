@@ -24,7 +24,8 @@ pub struct BenchArgs {
     /// a large model costs one step.
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
-    /// Independent bootstraps for the raw throughput figure.
+    /// Independent bootstraps for each raw throughput figure (one by one,
+    /// and batched).
     #[arg(long, default_value_t = 256)]
     pub raw: usize,
     /// Training samples per epoch, to project the whole training's time
