@@ -294,7 +294,7 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
             .with_help("add at least the output layer, e.g. `dense 3;` for three classes"));
     }
     let loss = seen.loss.ok_or_else(|| missing("loss", "loss cross_entropy;"))?;
-    let (lr, opt_span) = seen.optimizer.ok_or_else(|| missing("optimizer", "optimizer sgd lr=0.125;"))?;
+    let (lr, opt_span) = seen.optimizer.ok_or_else(|| missing("optimizer", "optimizer sgd;"))?;
     let (batch, batch_span) = seen.batch.ok_or_else(|| missing("batch", "batch 8;"))?;
     let (epochs, _) = seen.epochs.ok_or_else(|| missing("epochs", "epochs 30;"))?;
     let (bits, bits_span) = seen.bits.ok_or_else(|| missing("bits", "bits 8;   // circuit precision, 2..8"))?;
@@ -448,7 +448,7 @@ fn check_dense(c: &Checker<'_, '_>, st: &Statement) -> Result<(Layer, Span, Opti
 }
 
 fn check_optimizer(c: &Checker<'_, '_>, st: &Statement) -> Result<f64> {
-    let usage = "write it as `optimizer sgd lr=0.125;`";
+    let usage = "write it as `optimizer sgd;` or `optimizer sgd lr=0.0625;`";
     let Some(Arg { kind: ArgKind::Value(first), span: first_span }) = st.args.first() else {
         return Err(c.err(ErrorKind::BadArgument, st.span, "`optimizer` needs a name").with_help(usage));
     };
@@ -456,7 +456,7 @@ fn check_optimizer(c: &Checker<'_, '_>, st: &Statement) -> Result<f64> {
     if name != "sgd" {
         return Err(c
             .err(ErrorKind::UnknownOptimizer, *first_span, format!("unknown optimizer `{name}`"))
-            .with_help("the only optimizer is `sgd` (plain SGD, no momentum): `optimizer sgd lr=0.125;`"));
+            .with_help("the only optimizer is `sgd` (plain SGD, no momentum): `optimizer sgd;`"));
     }
     let mut lr = None;
     for arg in &st.args[1..] {
@@ -465,7 +465,7 @@ fn check_optimizer(c: &Checker<'_, '_>, st: &Statement) -> Result<f64> {
                 if key != "lr" {
                     return Err(c
                         .err(ErrorKind::UnknownKey, *key_span, format!("`sgd` has no setting `{key}`"))
-                        .with_help("the only setting is the learning rate, `lr=0.125`"));
+                        .with_help("the only setting is the learning rate, `lr=0.125` (the default)"));
                 }
                 let ok = match value {
                     Value::Number(t) => t.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0 && *x <= 1e6),
@@ -498,8 +498,13 @@ fn check_optimizer(c: &Checker<'_, '_>, st: &Statement) -> Result<f64> {
             }
         }
     }
-    lr.ok_or_else(|| c.err(ErrorKind::BadLearningRate, st.span, "`sgd` needs a learning rate").with_help(usage))
+    Ok(lr.unwrap_or(DEFAULT_LR))
 }
+
+/// The learning rate of `optimizer sgd;` without `lr=`: the best of the
+/// rates measured at bits 4 on Iris, Wine, Breast Cancer and Digits
+/// (docs/learning.md, "Learning rates"), and the one all four ship with.
+pub const DEFAULT_LR: f64 = 0.125;
 
 fn check_quantize(c: &Checker<'_, '_>, st: &Statement) -> Result<Vec<(String, u8, Span)>> {
     const KEYS: &[&str] = &["input", "weights", "activations", "gradients"];

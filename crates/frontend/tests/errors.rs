@@ -85,6 +85,17 @@ model iris {
 }
 
 #[test]
+fn sgd_without_a_rate_takes_the_measured_default() {
+    let src = "model m { input 2; dense 2; loss cross_entropy; optimizer sgd; batch 1; epochs 1; bits 4; }";
+    let spec = silc_frontend::compile_source("m.mlp", src.as_bytes()).expect("parses");
+    assert_eq!(spec.lr, silc_frontend::check::DEFAULT_LR);
+    assert_eq!(spec.lr, 0.125);
+    let src = src.replace("optimizer sgd;", "optimizer sgd lr=0.0625;");
+    let spec = silc_frontend::compile_source("m.mlp", src.as_bytes()).expect("parses");
+    assert_eq!(spec.lr, 0.0625, "a given rate wins");
+}
+
+#[test]
 fn optional_statements_are_read() {
     let src = "model m { input 2; dense 2; loss cross_entropy; optimizer sgd lr=0.5; batch 1; epochs 1; bits 6;
                seed 99; quantize weights=5 gradients=4; pfail 2^-64; }";
