@@ -11,8 +11,8 @@
 //! dealt out to several processes by a [`Spread`] (`cluster`, with the
 //! `mpi` feature); the leveled ops between waves are cheap and run in id
 //! order, on every process alike. Each thread takes the bootstraps of a wave
-//! a few at a time ([`in_batches`]) and runs them as one batched blind
-//! rotation (`batch`), which reads the bootstrapping key once per batch.
+//! a few at a time ([`in_batches`]) and runs them as one batched keyswitch
+//! and blind rotation (`batch`), which reads the keys once per batch.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -62,8 +62,9 @@ impl Spread for Local {
 }
 
 /// The most bootstraps one batched blind rotation takes. Measured on 2
-/// threads (`batch` module): 8 gains as much as 32 or 64, and small
-/// batches leave more of them to share a short wave between threads.
+/// threads (docs/arithmetic.md, "Batched bootstraps, measured"): 8 gains
+/// as much as 16, 32 or 64, and small batches leave more of them to share
+/// a short wave between threads.
 pub const MAX_BATCH: usize = 8;
 
 /// Runs the jobs of `range` on this process's threads, a batch at a time:
