@@ -6,10 +6,9 @@
 //! the cache). One bootstrap at a time streams the whole key from memory for
 //! every ciphertext. core_crypto's batched blind rotation applies each GGSW
 //! to every ciphertext of a batch while it is still in cache. The keyswitch
-//! before it is batched the same way for the KS32 pattern (the default at
-//! 4 bits): one block of the keyswitching key serves every ciphertext of
-//! the batch ([`keyswitch32`]). The modulus switch between them is the
-//! parameter set's own, noise reduction included.
+//! before it is batched the same way: one block of the keyswitching key
+//! serves every ciphertext of the batch ([`keyswitch`]). The modulus switch
+//! between them is the parameter set's own, noise reduction included.
 //!
 //! The arithmetic per ciphertext is that of shortint's `apply_lookup_table`,
 //! so a batched bootstrap returns the very ciphertext the one-by-one path
@@ -29,7 +28,7 @@ use tfhe::core_crypto::algorithms::{
 };
 use tfhe::core_crypto::commons::computation_buffers::ComputationBuffers;
 use tfhe::core_crypto::commons::math::decomposition::SignedDecomposer;
-use tfhe::core_crypto::commons::numeric::{CastInto, UnsignedInteger};
+use tfhe::core_crypto::commons::numeric::{CastInto, Numeric, UnsignedInteger};
 use tfhe::core_crypto::commons::parameters::{
     CiphertextCount, CiphertextModulusLog, DecompositionBaseLog, DecompositionLevelCount, GlweCiphertextCount,
     LweDimension, MonomialDegree,
@@ -74,54 +73,93 @@ pub fn bootstrap_batch(key: &ServerKey, jobs: &[(&Ciphertext, Table<'_>)]) -> Op
     match &key.atomic_pattern {
         AtomicPatternServerKey::KeySwitch32(ap) => {
             let inputs: Vec<&Ciphertext> = jobs.iter().map(|(ct, _)| *ct).collect();
-            rotate(&ap.bootstrapping_key, &keyswitch32(&ap.key_switching_key, &inputs), jobs)
+            let switched = keyswitch(&ap.key_switching_key, &inputs, To32, |ksk, ct, out| {
+                keyswitch_lwe_ciphertext_with_scalar_change(ksk, ct, out)
+            });
+            rotate(&ap.bootstrapping_key, &switched, jobs)
         }
         AtomicPatternServerKey::Standard(ap) if ap.pbs_order == PBSOrder::KeyswitchBootstrap => {
-            let ks = &ap.key_switching_key;
-            let switched: Vec<LweCiphertextOwned<u64>> = jobs
-                .iter()
-                .map(|(ct, _)| {
-                    let mut out = LweCiphertext::new(0u64, ks.output_lwe_size(), ks.ciphertext_modulus());
-                    keyswitch_lwe_ciphertext(ks, &ct.ct, &mut out);
-                    out
-                })
-                .collect();
+            let inputs: Vec<&Ciphertext> = jobs.iter().map(|(ct, _)| *ct).collect();
+            let switched =
+                keyswitch(&ap.key_switching_key, &inputs, To64, |ksk, ct, out| keyswitch_lwe_ciphertext(ksk, ct, out));
             rotate(&ap.bootstrapping_key, &switched, jobs)
         }
         _ => None,
     }
 }
 
-/// Keyswitches every input to the 32-bit LWE of the KS32 pattern, the key
-/// a block at a time: the block of one input coefficient (its
-/// decomposition levels, about 15 KiB at 4 bits) serves the whole batch
-/// while it is in cache, where one keyswitch at a time streams the whole
-/// key (about 30 MiB) per ciphertext. The arithmetic is that of
-/// core_crypto's `keyswitch_lwe_ciphertext_with_scalar_change` (the body
-/// rounded to the top 32 bits, the mask decomposed and multiplied by the
-/// key), in another order; sums modulo `2^32` do not depend on the order,
-/// so the result is the same ciphertext.
-fn keyswitch32(ksk: &LweKeyswitchKeyOwned<u32>, inputs: &[&Ciphertext]) -> Vec<LweCiphertextOwned<u32>> {
+/// How a keyswitch maps the input's 64-bit numbers onto the output's.
+trait Narrow {
+    type Out: UnsignedInteger;
+    /// The output body from the input body.
+    fn body(b: u64) -> Self::Out;
+    /// A decomposition digit as an output number.
+    fn digit(d: u64) -> Self::Out;
+}
+
+/// To the 32-bit LWE of the KS32 pattern: the body rounded to its top 32
+/// bits (core_crypto's `keyswitch_lwe_ciphertext_with_scalar_change`).
+struct To32;
+
+impl Narrow for To32 {
+    type Out = u32;
+    fn body(b: u64) -> u32 {
+        let round = SignedDecomposer::<u64>::new(DecompositionBaseLog(32), DecompositionLevelCount(1));
+        (round.closest_representable(b) >> 32) as u32
+    }
+    fn digit(d: u64) -> u32 {
+        d as u32
+    }
+}
+
+/// To a 64-bit LWE: the body as it is (core_crypto's
+/// `keyswitch_lwe_ciphertext` at the native modulus).
+struct To64;
+
+impl Narrow for To64 {
+    type Out = u64;
+    fn body(b: u64) -> u64 {
+        b
+    }
+    fn digit(d: u64) -> u64 {
+        d
+    }
+}
+
+/// Keyswitches every input, the key a block at a time: the block of one
+/// input coefficient (its decomposition levels, about 15 KiB at 4 bits)
+/// serves the whole batch while it is in cache, where one keyswitch at a
+/// time streams the whole key (about 30 MiB at 4 bits) per ciphertext. The
+/// arithmetic is core_crypto's (the body carried over, the mask decomposed
+/// and multiplied by the key) in another order; sums modulo `2^32` or
+/// `2^64` do not depend on the order, so the result is the same ciphertext.
+/// Keys at a non-native modulus go through core_crypto (`one`), one
+/// ciphertext at a time.
+fn keyswitch<N: Narrow>(
+    ksk: &LweKeyswitchKeyOwned<N::Out>,
+    inputs: &[&Ciphertext],
+    _: N,
+    one: impl Fn(&LweKeyswitchKeyOwned<N::Out>, &LweCiphertextOwned<u64>, &mut LweCiphertextOwned<N::Out>),
+) -> Vec<LweCiphertextOwned<N::Out>> {
     let modulus = ksk.ciphertext_modulus();
-    let mut outs: Vec<LweCiphertextOwned<u32>> =
-        inputs.iter().map(|_| LweCiphertext::new(0u32, ksk.output_lwe_size(), modulus)).collect();
-    if !modulus.is_native_modulus() {
-        // Not a KS32 key tfhe-rs makes today; core_crypto handles it.
+    let mut outs: Vec<LweCiphertextOwned<N::Out>> =
+        inputs.iter().map(|_| LweCiphertext::new(N::Out::ZERO, ksk.output_lwe_size(), modulus)).collect();
+    let native = modulus.is_native_modulus() && inputs.iter().all(|ct| ct.ct.ciphertext_modulus().is_native_modulus());
+    if !native {
         for (out, ct) in outs.iter_mut().zip(inputs) {
-            keyswitch_lwe_ciphertext_with_scalar_change(ksk, &ct.ct, out);
+            one(ksk, &ct.ct, out);
         }
         return outs;
     }
-    let body = SignedDecomposer::<u64>::new(DecompositionBaseLog(32), DecompositionLevelCount(1));
     for (out, ct) in outs.iter_mut().zip(inputs) {
-        *out.get_mut_body().data = (body.closest_representable(*ct.ct.get_body().data) >> 32) as u32;
+        *out.get_mut_body().data = N::body(*ct.ct.get_body().data);
     }
     let mask = SignedDecomposer::<u64>::new(ksk.decomposition_base_log(), ksk.decomposition_level_count());
     for (i, block) in ksk.iter().enumerate() {
         for (out, ct) in outs.iter_mut().zip(inputs) {
             let digits = mask.decompose(ct.ct.get_mask().as_ref()[i]);
             for (level, digit) in block.iter().zip(digits) {
-                slice_wrapping_sub_scalar_mul_assign(out.as_mut(), level.as_ref(), digit.value() as u32);
+                slice_wrapping_sub_scalar_mul_assign(out.as_mut(), level.as_ref(), N::digit(digit.value()));
             }
         }
     }
