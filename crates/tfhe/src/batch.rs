@@ -59,6 +59,20 @@ impl Table<'_> {
     }
 }
 
+/// Bootstraps `jobs` (input, table): together where the key allows it
+/// ([`bootstrap_batch`]), else one by one through shortint. One `Vec` of
+/// results per job, in order; the ciphertexts are the same either way.
+pub fn bootstrap(key: &ServerKey, jobs: &[(&Ciphertext, Table<'_>)]) -> Vec<Vec<Ciphertext>> {
+    bootstrap_batch(key, jobs).unwrap_or_else(|| {
+        jobs.iter()
+            .map(|&(ct, table)| match table {
+                Table::One(t) => vec![key.apply_lookup_table(ct, t)],
+                Table::Many(t) => key.apply_many_lookup_table(ct, t),
+            })
+            .collect()
+    })
+}
+
 /// Bootstraps `jobs` (input, table) together; one `Vec` of results per job,
 /// in order, each ciphertext equal to what `apply_lookup_table` (or
 /// `apply_many_lookup_table`) returns for it. `None` when the key's atomic
@@ -71,14 +85,16 @@ pub fn bootstrap_batch(key: &ServerKey, jobs: &[(&Ciphertext, Table<'_>)]) -> Op
         return None;
     }
     match &key.atomic_pattern {
-        AtomicPatternServerKey::KeySwitch32(ap) => {
+        AtomicPatternServerKey::KeySwitch32(ap) if is_classic(&ap.bootstrapping_key) => {
             let inputs: Vec<&Ciphertext> = jobs.iter().map(|(ct, _)| *ct).collect();
             let switched = keyswitch(&ap.key_switching_key, &inputs, To32, |ksk, ct, out| {
                 keyswitch_lwe_ciphertext_with_scalar_change(ksk, ct, out)
             });
             rotate(&ap.bootstrapping_key, &switched, jobs)
         }
-        AtomicPatternServerKey::Standard(ap) if ap.pbs_order == PBSOrder::KeyswitchBootstrap => {
+        AtomicPatternServerKey::Standard(ap)
+            if ap.pbs_order == PBSOrder::KeyswitchBootstrap && is_classic(&ap.bootstrapping_key) =>
+        {
             let inputs: Vec<&Ciphertext> = jobs.iter().map(|(ct, _)| *ct).collect();
             let switched =
                 keyswitch(&ap.key_switching_key, &inputs, To64, |ksk, ct, out| keyswitch_lwe_ciphertext(ksk, ct, out));
@@ -86,6 +102,12 @@ pub fn bootstrap_batch(key: &ServerKey, jobs: &[(&Ciphertext, Table<'_>)]) -> Op
         }
         _ => None,
     }
+}
+
+/// Whether the bootstrapping key is the classic (not multi-bit) kind, the
+/// one core_crypto's batched blind rotation takes.
+fn is_classic<S: UnsignedInteger>(bsk: &ShortintBootstrappingKey<S>) -> bool {
+    matches!(bsk, ShortintBootstrappingKey::Classic { .. })
 }
 
 /// How a keyswitch maps the input's 64-bit numbers onto the output's.
@@ -205,7 +227,7 @@ where
     S: UnsignedInteger + CastInto<usize>,
 {
     let ShortintBootstrappingKey::Classic { bsk, modulus_switch_noise_reduction_key: ms } = bsk else {
-        return None;
+        return None; // checked by the caller before any keyswitch
     };
     let (glwe, poly) = (bsk.glwe_size(), bsk.polynomial_size());
     let log_modulus = poly.to_blind_rotation_input_modulus_log();

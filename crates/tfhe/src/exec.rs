@@ -29,7 +29,7 @@ use tfhe::core_crypto::entities::{Cleartext, Plaintext};
 use tfhe::shortint::server_key::{LookupTableOwned, ManyLookupTableOwned};
 use tfhe::shortint::Ciphertext;
 
-use crate::batch::{bootstrap_batch, Table};
+use crate::batch::{self, Table};
 use crate::keys::ServerKeys;
 
 /// A tensor of ciphertexts, row-major.
@@ -173,15 +173,7 @@ impl<'a> Engine<'a> {
     /// pair (a `lut_many` of k tables gives k ciphertexts).
     fn bootstrap(&self, jobs: &[(&Op, &Ciphertext)]) -> Vec<Vec<Ciphertext>> {
         let tables: Vec<(&Ciphertext, Table<'_>)> = jobs.iter().map(|&(op, ct)| (ct, self.table(op))).collect();
-        let rotated = bootstrap_batch(&self.keys.key, &tables).unwrap_or_else(|| {
-            tables
-                .iter()
-                .map(|&(ct, t)| match t {
-                    Table::One(t) => vec![self.keys.key.apply_lookup_table(ct, t)],
-                    Table::Many(t) => self.keys.key.apply_many_lookup_table(ct, t),
-                })
-                .collect()
-        });
+        let rotated = batch::bootstrap(&self.keys.key, &tables);
         rotated
             .into_iter()
             .zip(jobs)
