@@ -153,7 +153,9 @@ impl Graph {
             .map(|i| {
                 let n = self.node(i);
                 match &n.op {
-                    Op::Lut { .. } | Op::Fold => n.ty.len() as u64,
+                    Op::Lut { .. } | Op::Fold | Op::LutTorus { .. } | Op::TorusSign | Op::TorusRead { .. } => {
+                        n.ty.len() as u64
+                    }
                     // many-LUT: one blind rotation yields all tables
                     Op::LutMany { tables } => (n.ty.len() / tables.len().max(1)) as u64,
                     _ => 0,

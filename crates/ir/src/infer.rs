@@ -39,9 +39,10 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
         }
         Ok(t[0].shape.clone())
     };
-    let mk = |shape: Vec<usize>, (lo, hi): (i64, i64)| Ok(Type { vis, shape, lo, hi, offset: 0 });
+    let mk = |shape: Vec<usize>, (lo, hi): (i64, i64)| Ok(Type { vis, shape, lo, hi, offset: 0, torus: None });
     let p = g.bits;
-    match op {
+    let torus = torus_rule(op, &t, p)?;
+    let ty = match op {
         Op::Input { .. } => Err("inputs declare their type".into()),
         Op::Output { .. } => Ok(t[0].clone()),
         Op::MatMul => {
@@ -230,8 +231,8 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             let mut range = (t[0].lo, t[0].hi);
             for x in &t[1..] {
                 let mut s = x.shape.clone();
-                if s.len() != shape.len() || x.offset != t[0].offset {
-                    return Err("concat of tensors of different rank or offset".into());
+                if s.len() != shape.len() || x.offset != t[0].offset || x.torus != t[0].torus {
+                    return Err("concat of tensors of different rank, offset or torus".into());
                 }
                 s[*axis] = shape[*axis];
                 if s != shape {
@@ -240,9 +241,83 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
                 shape[*axis] += x.shape[*axis];
                 range = join(range, (x.lo, x.hi));
             }
-            Ok(Type { vis, shape, lo: range.0, hi: range.1, offset: t[0].offset })
+            Ok(Type { vis, shape, lo: range.0, hi: range.1, offset: t[0].offset, torus: t[0].torus })
         }
+        Op::LutTorus { table, m } => {
+            let tab = g.tables.get(*table);
+            if tab.entries.len() != 1usize << p {
+                return Err(format!("table {table} has {} entries, not 2^{p}", tab.entries.len()));
+            }
+            if let Some(e) = tab.entries.iter().find(|&&e| !(0..*m).contains(&e)) {
+                return Err(format!("lut_torus answers residues modulo {m}: table {table} holds {e}"));
+            }
+            Ok(Type { vis, ..Type::enc_torus(t[0].shape.clone(), *m) })
+        }
+        Op::TorusSign => mk(t[0].shape.clone(), (1i64 << (p - 1), 3 << (p - 1))),
+        Op::TorusRead { table, torus: out } => {
+            let shape = same_shape("torus_read")?;
+            let (slo, shi) = t[1].stored();
+            if t[1].torus.is_some() || slo < 1i64 << (p - 1) || shi > 3 << (p - 1) {
+                return Err(format!("torus_read's second operand is a torus_sign, not {}", t[1]));
+            }
+            let m = t[0].torus.expect("torus_rule: a torus operand");
+            let tab = g.tables.get(*table);
+            if tab.entries.len() != m as usize {
+                return Err(format!(
+                    "torus_read of residues modulo {m} takes a table of {m} entries, not {}",
+                    tab.entries.len()
+                ));
+            }
+            let lo = *tab.entries.iter().min().expect("m ≥ 3 entries");
+            let hi = *tab.entries.iter().max().expect("m ≥ 3 entries");
+            match out {
+                Some(o) if lo < 0 || hi >= *o => {
+                    Err(format!("torus_read answers residues modulo {o}: table {table} holds {lo}..{hi}"))
+                }
+                Some(o) => Ok(Type { vis, ..Type::enc_torus(shape, *o) }),
+                None if lo < 0 || hi >= 1i64 << (p + 1) => {
+                    Err(format!("torus_read answers on the message grid: table {table} holds {lo}..{hi}"))
+                }
+                None => mk(shape, (lo, hi)),
+            }
+        }
+    }?;
+    // Leveled arithmetic on torus residues wraps modulo their `m`.
+    Ok(match torus {
+        Some(m) if !matches!(op, Op::TorusSign | Op::TorusRead { .. }) && !op.is_layout() => {
+            Type { lo: 0, hi: m - 1, offset: 0, torus: Some(m), ..ty }
+        }
+        _ => ty,
+    })
+}
+
+/// Which ops take residues held at a torus position (`Type::torus`), and
+/// the `m` they share: leveled arithmetic and layout keep it, the two read
+/// bootstraps take it (an odd `m` below `2^p`, the ones whose folded
+/// positions stay a window apart), and nothing else may.
+fn torus_rule(op: &Op, t: &[&Type], p: u32) -> Result<Option<i64>, String> {
+    let first = match op {
+        Op::TorusSign | Op::TorusRead { .. } => {
+            let m = t[0].torus.ok_or_else(|| format!("`{}` reads a torus residue, not {}", op.name(), t[0]))?;
+            if m % 2 == 0 || m < 3 || m >= 1i64 << p {
+                return Err(format!(
+                    "a torus residue modulo {m} cannot be read at {p} bits: odd moduli from 3 to {}",
+                    (1i64 << p) - 1
+                ));
+            }
+            return Ok(Some(m));
+        }
+        _ => t.iter().find_map(|x| x.torus),
+    };
+    let Some(m) = first else { return Ok(None) };
+    let leveled = matches!(op, Op::Add | Op::Sub | Op::AddClear { .. } | Op::MulClear { .. } | Op::ReduceSum { .. });
+    if !leveled && (!op.is_layout() || matches!(op, Op::Output { .. })) {
+        return Err(format!("`{}` cannot take a torus residue (modulo {m})", op.name()));
     }
+    if let Some(x) = t.iter().find(|x| x.torus != Some(m)) {
+        return Err(format!("`{}` mixes a torus residue modulo {m} with {x}", op.name()));
+    }
+    Ok(Some(m))
 }
 
 /// Output interval of a bootstrap of `entries` over stored inputs `lo..=hi`,

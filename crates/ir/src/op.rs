@@ -176,6 +176,27 @@ pub enum Op {
     /// with `-2^(p-1)`. The only bootstrap whose input may leave `[0, 2^p)`:
     /// it reads a sum that wraps freely modulo `2^(p+1)` (see `karatsuba`).
     Fold,
+    /// `table[x]` like `lut`, answered at the torus position `table[x]/m`
+    /// instead of on the message grid: the result is a residue modulo `m`
+    /// (type `torus m`) whose sums wrap modulo `m` with no reduction. For `x`
+    /// in `[2^p, 2^(p+1))` TFHE returns `-table[x - 2^p] mod m`.
+    LutTorus {
+        table: TableId,
+        m: i64,
+    },
+    /// The first bootstrap of a torus residue's read: for `r` modulo an odd
+    /// `m ≤ 2^p - 1`, held at `r/m`, the constant table `2^(p-1)` looked up
+    /// at `r/m + 1/(4m)`: `2^(p-1)` (a quarter of the torus) when that lies
+    /// in the lower half, `3·2^(p-1)` when in the upper half (negacyclic).
+    TorusSign,
+    /// The second bootstrap of the read: `x + 1/(4m) - sign + 1/4` lies in
+    /// the lower half of the torus, at a position that tells every residue
+    /// apart; a table placed at those positions answers `table[r]` on the
+    /// message grid, or at `table[r]/t` with `torus = Some(t)`.
+    TorusRead {
+        table: TableId,
+        torus: Option<i64>,
+    },
 
     // ---- low level: layout (no arithmetic) --------------------------------
     Reshape {
@@ -220,6 +241,9 @@ impl Op {
             Op::Lut { .. } => "lut",
             Op::LutMany { .. } => "lut_many",
             Op::Fold => "fold",
+            Op::LutTorus { .. } => "lut_torus",
+            Op::TorusSign => "torus_sign",
+            Op::TorusRead { .. } => "torus_read",
             Op::Reshape { .. } => "reshape",
             Op::Expand { .. } => "expand",
             Op::Slice { .. } => "slice",
@@ -241,6 +265,8 @@ impl Op {
             | Op::Lut { .. }
             | Op::LutMany { .. }
             | Op::Fold
+            | Op::LutTorus { .. }
+            | Op::TorusSign
             | Op::Reshape { .. }
             | Op::Expand { .. }
             | Op::Slice { .. } => 1,
@@ -251,7 +277,8 @@ impl Op {
             | Op::ModMatMul { .. }
             | Op::Add
             | Op::Sub
-            | Op::Pack { .. } => 2,
+            | Op::Pack { .. }
+            | Op::TorusRead { .. } => 2,
             Op::FromResidues { .. } | Op::Concat { .. } => return None,
         })
     }
@@ -273,7 +300,10 @@ impl Op {
 
     /// Ops evaluated with one programmable bootstrap per element (per table).
     pub fn is_bootstrap(&self) -> bool {
-        matches!(self, Op::Lut { .. } | Op::LutMany { .. } | Op::Fold)
+        matches!(
+            self,
+            Op::Lut { .. } | Op::LutMany { .. } | Op::Fold | Op::LutTorus { .. } | Op::TorusSign | Op::TorusRead { .. }
+        )
     }
 
     /// Ops that only move data.

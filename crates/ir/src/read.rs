@@ -244,8 +244,10 @@ fn read_table(c: &mut Cursor<'_>, g: &mut Graph) -> R<()> {
             return Err("unterminated table".into());
         }
     }
-    if !entries.len().is_power_of_two() {
-        return Err(format!("a table has a power-of-two number of entries, found {}", entries.len()));
+    // 2^p entries for a grid table, m for a torus read: the ops that use a
+    // table check its length (`infer`).
+    if entries.len() < 2 {
+        return Err(format!("a table has at least 2 entries, found {}", entries.len()));
     }
     let got = g.tables.intern(Table { name, entries });
     if got != id {
@@ -323,10 +325,11 @@ fn read_type(c: &mut Cursor<'_>) -> R<Type> {
     let hi = c.int()?;
     c.expect("]")?;
     let offset = if c.eat("off") { c.int()? } else { 0 };
+    let torus = if c.eat("torus") { Some(c.int()?) } else { None };
     if lo > hi {
         return Err(format!("empty range [{lo}, {hi}]"));
     }
-    let ty = Type { vis, shape, lo, hi, offset };
+    let ty = Type { vis, shape, lo, hi, offset, torus };
     if ty.width_name() != width {
         return Err(format!("width `{width}` does not match the range [{lo}, {hi}] (that is `{}`)", ty.width_name()));
     }
@@ -341,6 +344,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
     let sat_attr = if matches!(name, "rescale" | "from_residues") { a.remove("sat") } else { None };
     let low_attr = if name == "from_residues" { a.remove("low") } else { None };
     let chunks_attr = if name == "from_residues" { a.remove("chunks") } else { None };
+    let torus_attr = if name == "torus_read" { a.remove("torus") } else { None };
     let relu: R<bool> = match sat_attr {
         None => Ok(false),
         Some(Attr::Word(w)) if w == "relu" => Ok(true),
@@ -450,6 +454,21 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
         "reduce_sum" => Op::ReduceSum { axis: uint(take("axis")?)?, chunk: uint(take("chunk")?)? },
         "lut" => match take("table")? {
             Attr::Table(t) => Op::Lut { table: check_table(t)? },
+            other => return Err(format!("expected a table id, found `{other}`")),
+        },
+        "lut_torus" => match take("table")? {
+            Attr::Table(t) => Op::LutTorus { table: check_table(t)?, m: within("m", int(take("m")?)?, 2, 1 << 16)? },
+            other => return Err(format!("expected a table id, found `{other}`")),
+        },
+        "torus_sign" => Op::TorusSign,
+        "torus_read" => match take("table")? {
+            Attr::Table(t) => Op::TorusRead {
+                table: check_table(t)?,
+                torus: match torus_attr {
+                    None => None,
+                    Some(v) => Some(within("torus", int(v)?, 2, 1 << 16)?),
+                },
+            },
             other => return Err(format!("expected a table id, found `{other}`")),
         },
         "lut_many" => match take("tables")? {

@@ -25,6 +25,44 @@ pub fn lut(entries: &[i64], x: i64, p: u32) -> i64 {
     }
 }
 
+/// `lut_torus`: the table's answer for the stored grid value `x`, as a
+/// residue modulo `m` (negacyclic above `2^p`: `-table[x - 2^p] mod m`).
+pub fn lut_torus(entries: &[i64], x: i64, m: i64, p: u32) -> i64 {
+    let half = 1i64 << p;
+    let x = x.rem_euclid(2 * half);
+    if x < half {
+        entries[x as usize].rem_euclid(m)
+    } else {
+        (-entries[(x - half) as usize]).rem_euclid(m)
+    }
+}
+
+/// `torus_sign` of the residue `r` modulo `m`: the constant table `2^(p-1)`
+/// at the torus position `r/m + 1/(4m)`, which lies in the upper half
+/// exactly when `4r + 1 > 2m` (never equal for odd `m`); the upper half
+/// answers `-2^(p-1)`, stored `3·2^(p-1)`.
+pub fn torus_sign(r: i64, m: i64, p: u32) -> i64 {
+    let q = 1i64 << (p - 1);
+    if 4 * r.rem_euclid(m) + 1 > 2 * m {
+        3 * q
+    } else {
+        q
+    }
+}
+
+/// The torus position, in units of `1/(4m)`, at which `torus_read` looks the
+/// residue `r` up: `r/m + 1/(4m)` folded into the lower half, `4r + 1` or
+/// `4r + 1 - 2m`. Distinct for every `r` (one is 1, the other 3, modulo 4)
+/// and two units apart at least.
+pub fn torus_read_position(r: i64, m: i64) -> i64 {
+    let x = 4 * r.rem_euclid(m) + 1;
+    if x > 2 * m {
+        x - 2 * m
+    } else {
+        x
+    }
+}
+
 /// What TFHE computes for a `fold` of the stored `x`: `x mod 2^p`, from the
 /// negacyclic answer of the constant table `2^(p-1)` added to `x`.
 pub fn fold(x: i64, p: u32) -> i64 {

@@ -21,7 +21,8 @@ impl fmt::Display for TableId {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Table {
     pub name: String,
-    /// `entries[x]` for every input `x` in `[0, len)`; `len` is a power of two.
+    /// `entries[x]` for every input `x` in `[0, len)`; `len` is a power of two
+    /// (`2^p`), or the modulus of the residues a `torus_read` reads.
     pub entries: Vec<i64>,
 }
 

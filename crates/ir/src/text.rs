@@ -100,12 +100,22 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
         Op::Pack { scale } => vec![("scale", Int(*scale))],
         Op::ReduceSum { axis, chunk } => vec![("axis", u(*axis)), ("chunk", u(*chunk))],
         Op::Lut { table } => vec![("table", Table(*table))],
+        Op::LutTorus { table, m } => vec![("table", Table(*table)), ("m", Int(*m))],
+        Op::TorusRead { table, torus } => {
+            let mut a = vec![("table", Table(*table))];
+            if let Some(t) = torus {
+                a.push(("torus", Int(*t)));
+            }
+            a
+        }
         Op::LutMany { tables } => vec![("tables", Tables(tables.clone()))],
         Op::Reshape { shape } => vec![("shape", Ints(shape.iter().map(|&d| d as i64).collect()))],
         Op::Expand { axis, n } => vec![("axis", u(*axis)), ("n", u(*n))],
         Op::Slice { axis, start, len } => vec![("axis", u(*axis)), ("start", u(*start)), ("len", u(*len))],
         Op::Concat { axis } => vec![("axis", u(*axis))],
-        Op::MatMul | Op::Transpose | Op::Relu | Op::ReluBackward | Op::Add | Op::Sub | Op::Fold => vec![],
+        Op::MatMul | Op::Transpose | Op::Relu | Op::ReluBackward | Op::Add | Op::Sub | Op::Fold | Op::TorusSign => {
+            vec![]
+        }
     }
 }
 

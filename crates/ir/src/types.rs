@@ -35,16 +35,23 @@ pub struct Type {
     /// `stored = logical + offset`: how the value sits in its ciphertext.
     #[serde(default)]
     pub offset: i64,
+    /// `Some(m)`: a residue modulo `m` held at the torus position `r/m`
+    /// (tfhe-rs's native CRT encoding), not on the message grid
+    /// `r/2^(p+1)`. Its sums wrap modulo `m`; only `torus_sign` and
+    /// `torus_read` bootstrap it (docs/arithmetic.md, "Residues at the
+    /// scale of their modulus"). `None`: the message grid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torus: Option<i64>,
 }
 
 impl Type {
     pub fn enc(shape: Vec<usize>, lo: i64, hi: i64) -> Self {
-        Type { vis: Vis::Enc, shape, lo, hi, offset: 0 }
+        Type { vis: Vis::Enc, shape, lo, hi, offset: 0, torus: None }
     }
 
     /// An encrypted value stored with an offset.
     pub fn enc_offset(shape: Vec<usize>, lo: i64, hi: i64, offset: i64) -> Self {
-        Type { vis: Vis::Enc, shape, lo, hi, offset }
+        Type { vis: Vis::Enc, shape, lo, hi, offset, torus: None }
     }
 
     /// Range of the stored integer: `[lo + offset, hi + offset]`.
@@ -73,6 +80,11 @@ impl Type {
     /// `u6` or `i7`: the width as printed.
     pub fn width_name(&self) -> String {
         format!("{}{}", if self.signed() { 'i' } else { 'u' }, self.bits())
+    }
+
+    /// A residue modulo `m` at the torus position `r/m`.
+    pub fn enc_torus(shape: Vec<usize>, m: i64) -> Self {
+        Type { vis: Vis::Enc, shape, lo: 0, hi: m - 1, offset: 0, torus: Some(m) }
     }
 
     pub fn with_range(&self, lo: i64, hi: i64) -> Type {
@@ -107,6 +119,9 @@ impl fmt::Display for Type {
         write!(f, "{vis}[{}] {} [{}, {}]", dims.join(","), self.width_name(), self.lo, self.hi)?;
         if self.offset != 0 {
             write!(f, " off {}", self.offset)?;
+        }
+        if let Some(m) = self.torus {
+            write!(f, " torus {m}")?;
         }
         Ok(())
     }

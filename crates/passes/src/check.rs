@@ -84,12 +84,23 @@ pub fn analyse(g: &Graph) -> Analysis {
         work.set_type(id, t);
         let arg = |i: usize| noise2[n.args[i]];
         let nz = match &n.op {
-            Op::Input { .. } | Op::Lut { .. } | Op::LutMany { .. } => 1.0,
+            Op::Input { .. }
+            | Op::Lut { .. }
+            | Op::LutMany { .. }
+            | Op::LutTorus { .. }
+            | Op::TorusSign
+            | Op::TorusRead { .. } => 1.0,
             // The input plus a fresh bootstrap output.
             Op::Fold => arg(0) + 1.0,
             Op::Add | Op::Sub => arg(0) + arg(1),
             Op::MulClear { c } => arg(0) * (*c as f64).powi(2),
             Op::Pack { scale } => arg(0) * (*scale as f64).powi(2) + arg(1),
+            // One group over a concatenation along the summed axis: each
+            // part counts with its own norm (`karatsuba::torus` sums
+            // products, row and column terms of different norms this way).
+            Op::ReduceSum { axis, chunk } if *chunk >= g.ty(n.args[0]).shape[*axis] => {
+                concat_sum_noise2(g, &noise2, n.args[0], *axis)
+            }
             Op::ReduceSum { axis, chunk } => arg(0) * (*chunk).min(g.ty(n.args[0]).shape[*axis]) as f64,
             Op::Concat { .. } => n.args.iter().map(|&a| noise2[a]).fold(0.0, f64::max),
             // High-level ops are bootstrapped internally; their outputs are fresh.
@@ -101,11 +112,35 @@ pub fn analyse(g: &Graph) -> Analysis {
     Analysis { ranges, noise2 }
 }
 
+/// The squared norm of the sum of `v` along `axis`: per part where `v`
+/// concatenates along that axis, else its norm times the length.
+fn concat_sum_noise2(g: &Graph, noise2: &SideTable<f64>, v: ValueId, axis: usize) -> f64 {
+    match &g.node(v).op {
+        Op::Concat { axis: a } if *a == axis => {
+            g.node(v).args.iter().map(|&x| concat_sum_noise2(g, noise2, x, axis)).sum()
+        }
+        _ => noise2[v] * g.ty(v).shape[axis] as f64,
+    }
+}
+
 /// The largest 2-norm of any value feeding a bootstrap: what a parameter set's
 /// noise bound must cover.
 pub fn max_bootstrap_norm(g: &Graph) -> f64 {
     let a = analyse(g);
-    g.ids().filter(|&i| g.node(i).op.is_bootstrap()).map(|i| a.noise2[g.node(i).args[0]].sqrt()).fold(0.0, f64::max)
+    g.ids()
+        .filter(|&i| g.node(i).op.is_bootstrap())
+        .map(|i| bootstrap_input_noise2(g, &a, i).sqrt())
+        .fold(0.0, f64::max)
+}
+
+/// The squared norm of what bootstrap `id` rotates: its operand, or for a
+/// `torus_read` the residue minus its sign.
+fn bootstrap_input_noise2(g: &Graph, a: &Analysis, id: ValueId) -> f64 {
+    let n = g.node(id);
+    match n.op {
+        Op::TorusRead { .. } => a.noise2[n.args[0]] + a.noise2[n.args[1]],
+        _ => a.noise2[n.args[0]],
+    }
 }
 
 /// Every violation in `g` at noise bound `nu`.
@@ -117,7 +152,16 @@ pub fn check(g: &Graph, nu: f64) -> (Analysis, Vec<Violation>) {
     for id in g.ids() {
         let n = g.node(id);
         let feeds: Vec<ValueId> = match &n.op {
-            Op::Lut { .. } | Op::LutMany { .. } | Op::Fold => vec![n.args[0]],
+            Op::Lut { .. } | Op::LutMany { .. } | Op::Fold | Op::LutTorus { .. } => vec![n.args[0]],
+            // A torus residue is read wherever it lies; only its noise counts.
+            Op::TorusSign | Op::TorusRead { .. } => {
+                let norm2 = bootstrap_input_noise2(g, &a, id);
+                if norm2 > nu * nu + 1e-9 {
+                    let (value, op, loc) = describe(n.args[0]);
+                    out.push(Violation { value, op, kind: ViolationKind::Noise { norm: norm2.sqrt(), nu }, loc });
+                }
+                continue;
+            }
             Op::Output { .. } | Op::Input { .. } => vec![id],
             _ => continue,
         };

@@ -104,6 +104,10 @@ pub fn run(
                 tables.iter().map(|t| kind(&g.tables.get(*t).name)).collect::<Vec<_>>().join("+"),
             ),
             Op::Fold => (n.ty.len() as u64, "fold".to_string()),
+            Op::LutTorus { table, .. } | Op::TorusRead { table, .. } => {
+                (n.ty.len() as u64, kind(&g.tables.get(*table).name))
+            }
+            Op::TorusSign => (n.ty.len() as u64, "torus_sign".to_string()),
             _ => continue,
         };
         *by_kind.entry(k).or_default() += count;

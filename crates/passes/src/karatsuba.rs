@@ -34,7 +34,11 @@
 //! Products are accumulated along the reduction axis in chunks small enough
 //! that no partial sum leaves `[0, 2^p)` nor exceeds the noise bound, each chunk
 //! reduced mod m by a table, repeatedly, until one residue per output remains.
+//! Where that costs more than two PBS per output, an odd modulus's terms are
+//! answered at the torus position `r/m` instead and summed with no reduction
+//! at all (`karatsuba/torus`); two PBS read each sum.
 
+pub(crate) mod torus;
 pub(crate) mod wrap;
 
 use silc_ir::{Graph, Op, Rewriter, Table, ValueId};
@@ -333,6 +337,9 @@ fn lower_product(
     if let Method::Wrapping { binomial } = plan.method {
         return wrap::lower(g, a, b, m, nu, binomial, loc);
     }
+    if torus::pays(p, nu, m, &plan, dims.k) {
+        return torus::lower(g, a, b, m, nu, &plan, loc);
+    }
     let terms = terms_with_bias(g, a, b, loc, &|g, x, y| product_terms(g, x, y, m, &plan, nu, loc), &|g, x, c| {
         if residues {
             times_constant(g, x, c, m, loc)
@@ -429,6 +436,49 @@ fn times_constant(g: &mut Graph, x: ValueId, c: i64, m: i64, loc: silc_ir::Loc) 
     g.lut(Table::from_fn(format!("cmul{c}_{m}"), p, |v| (v * c).rem_euclid(m)), x, loc)
 }
 
+/// `a` (`[n, k]`) and `b` (`[k, cols]`) broadcast to `[n, k, cols]`.
+pub(crate) fn spread(g: &mut Graph, a: ValueId, b: ValueId, loc: silc_ir::Loc) -> (ValueId, ValueId) {
+    let (n, cols) = (g.ty(a).shape[0], g.ty(b).shape[1]);
+    let ea = g.push(Op::Expand { axis: 2, n: cols }, vec![a], loc);
+    let eb = g.push(Op::Expand { axis: 0, n }, vec![b], loc);
+    (ea, eb)
+}
+
+/// A packed product of residues: the index `m·a + b` (`[n, k, cols]`) and
+/// its table `a·b mod m`.
+pub(crate) fn packed(g: &mut Graph, a: ValueId, b: ValueId, m: i64, loc: silc_ir::Loc) -> (ValueId, Table) {
+    let (ea, eb) = spread(g, a, b, loc);
+    let index = g.push(Op::Pack { scale: m }, vec![ea, eb], loc);
+    (index, Table::from_fn(format!("mulmod{m}"), g.bits, |x| ((x / m) * (x % m)).rem_euclid(m)))
+}
+
+/// What a binomial product `a·b = C(a+b, 2) − C(a, 2) − C(b, 2)` mod `m`
+/// looks up: the operands shifted to start at 0 (residues already do; the
+/// tables add the low ends back), the index `a + b` (`[n, k, cols]`) with
+/// its table, and each operand's own table `−C(x, 2)`.
+pub(crate) struct Binomial {
+    pub a0: ValueId,
+    pub b0: ValueId,
+    pub sum: ValueId,
+    pub table: Table,
+    pub own: (Table, Table),
+}
+
+pub(crate) fn binomial(g: &mut Graph, a: ValueId, b: ValueId, m: i64, loc: silc_ir::Loc) -> Binomial {
+    let p = g.bits;
+    let (a0, la, _) = wrap::from_zero(g, a, loc);
+    let (b0, lb, _) = wrap::from_zero(g, b, loc);
+    let (ea, eb) = spread(g, a0, b0, loc);
+    let sum = g.push(Op::Add, vec![ea, eb], loc);
+    let c2 = |x: i64| x * (x - 1) / 2;
+    let table = Table::from_fn(format!("bin{m}"), p, |s| c2(s + la + lb).rem_euclid(m));
+    let own = |lo: i64| {
+        let name = if lo == 0 { "nbin".to_string() } else { format!("nbin{lo}_") };
+        Table::from_fn(format!("{name}{m}"), p, move |v| (-c2(v + lo)).rem_euclid(m))
+    };
+    Binomial { a0, b0, sum, table, own: (own(la), own(lb)) }
+}
+
 /// The terms `[n, k, cols]` of `a·b` mod `m` by `plan`'s method (`[n, 2k,
 /// cols]` for quarter squares' two halves, `[n, k+2, cols]` for binomial
 /// products and their two corrections).
@@ -442,20 +492,12 @@ fn product_terms(
     loc: silc_ir::Loc,
 ) -> ValueId {
     let p = g.bits;
-    let n = g.ty(a).shape[0];
-    let cols = g.ty(b).shape[1];
     let modt = |name: &str, f: &dyn Fn(i64) -> i64| Table::from_fn(format!("{name}{m}"), p, |x| f(x).rem_euclid(m));
-    // Broadcast both operands to [n, k, cols].
-    let spread = |g: &mut Graph, ra: ValueId, rb: ValueId| {
-        let ea = g.push(Op::Expand { axis: 2, n: cols }, vec![ra], loc);
-        let eb = g.push(Op::Expand { axis: 0, n }, vec![rb], loc);
-        (ea, eb)
-    };
+    let spread = |g: &mut Graph, ra: ValueId, rb: ValueId| spread(g, ra, rb, loc);
     match plan.method {
         Method::Packed => {
-            let (ea, eb) = spread(g, a, b);
-            let packed = g.push(Op::Pack { scale: m }, vec![ea, eb], loc);
-            g.lut(modt("mulmod", &|x| (x / m) * (x % m)), packed, loc)
+            let (index, table) = packed(g, a, b, m, loc);
+            g.lut(table, index, loc)
         }
         Method::QuarterSquares => {
             let (ea, eb) = spread(g, a, b);
@@ -475,18 +517,8 @@ fn product_terms(
             g.push(Op::Concat { axis: 1 }, vec![sq_sum, sq_diff], loc)
         }
         Method::Binomial { .. } => {
-            // Residues start at 0; raw operands are shifted there, and the
-            // tables add their low ends back.
-            let (a, la, _) = wrap::from_zero(g, a, loc);
-            let (b, lb, _) = wrap::from_zero(g, b, loc);
-            let (ea, eb) = spread(g, a, b);
-            let sum = g.push(Op::Add, vec![ea, eb], loc);
-            let c2 = |x: i64| x * (x - 1) / 2;
-            let terms = g.lut(modt("bin", &|s| c2(s + la + lb)), sum, loc);
-            let own = |lo: i64| {
-                let name = if lo == 0 { "nbin".to_string() } else { format!("nbin{lo}_") };
-                Table::from_fn(format!("{name}{m}"), p, move |v| (-c2(v + lo)).rem_euclid(m))
-            };
+            let bin = binomial(g, a, b, m, loc);
+            let terms = g.lut(bin.table, bin.sum, loc);
             let chunk = plan.chunk;
             // Each correction joins the terms as one fresh value: a sum
             // short enough to need no reduction is refreshed all the same.
@@ -498,7 +530,7 @@ fn product_terms(
                 }
                 g.push(Op::Reshape { shape: vec![rows, 1, cols] }, vec![sum], loc)
             };
-            let corrections = binomial_corrections(g, a, b, (own(la), own(lb)), &reduce, loc);
+            let corrections = binomial_corrections(g, bin.a0, bin.b0, bin.own, &reduce, loc);
             g.push(Op::Concat { axis: 1 }, vec![terms, corrections], loc)
         }
         Method::Wrapping { .. } => unreachable!("lowered by `wrap`"),

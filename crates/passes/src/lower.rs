@@ -180,9 +180,10 @@ pub fn block_divisor(
     let c = (g.ty(z).lo, g.ty(z).hi);
     let half = 1i64 << (bits - 1);
     let score = |f: &[i64]| (f.iter().product::<i64>() as f64 / target).ln().abs();
-    // (PBS, fewer shifts first reversed) orders the candidates; the first
-    // of equals stays, so ties go to the divisor nearest the target.
-    let mut best: Option<(u64, std::cmp::Reverse<usize>, Vec<i64>, Vec<usize>)> = None;
+    // (PBS, more shifts) orders the candidates; the first of equals stays,
+    // so ties go to the divisor nearest the target.
+    type Priced = (u64, std::cmp::Reverse<usize>, Vec<i64>, Vec<usize>);
+    let mut best: Option<Priced> = None;
     let mut first = None;
     for factors in divisor_candidates(g.bits, target, 60) {
         if first.is_some_and(|s: f64| score(&factors) > s + 0.25) {

@@ -155,7 +155,11 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
             arg(i).map(|x| x - off)
         };
         let out_off = n.ty.offset;
-        let wrap = |x: i64| semantics::wrap(x, p);
+        // Residues held at a torus position wrap modulo their own `m`.
+        let wrap = |x: i64| match n.ty.torus {
+            Some(m) => x.rem_euclid(m),
+            None => semantics::wrap(x, p),
+        };
         let t = match &n.op {
             Op::Input { name, .. } => {
                 let t = inputs.get(name).ok_or_else(|| SimError::MissingInput(name.clone()))?;
@@ -261,6 +265,21 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
                 Tensor::new(arg(0).shape.clone(), par_map(&arg(0).data, |x| semantics::lut(entries, x, p)))
             }
             Op::Fold => Tensor::new(arg(0).shape.clone(), par_map(&arg(0).data, |x| semantics::fold(x, p))),
+            Op::LutTorus { table, m } => {
+                let entries = &g.tables.get(*table).entries;
+                Tensor::new(arg(0).shape.clone(), par_map(&arg(0).data, |x| semantics::lut_torus(entries, x, *m, p)))
+            }
+            Op::TorusSign => {
+                let m = g.ty(n.args[0]).torus.expect("verified: a torus residue");
+                Tensor::new(arg(0).shape.clone(), par_map(&arg(0).data, |r| semantics::torus_sign(r, m, p)))
+            }
+            // The sign operand only places the residue; the answer is the
+            // table's at the residue.
+            Op::TorusRead { table, .. } => {
+                let m = g.ty(n.args[0]).torus.expect("verified: a torus residue");
+                let entries = &g.tables.get(*table).entries;
+                Tensor::new(arg(0).shape.clone(), par_map(&arg(0).data, |r| entries[r.rem_euclid(m) as usize]))
+            }
             Op::LutMany { tables } => {
                 let parts: Vec<Tensor> = tables
                     .iter()

@@ -6,7 +6,9 @@
 //! Tables are generated once per engine; a `lut_many` group becomes one
 //! tfhe-rs many-LUT accumulator, so its `k` tables cost one blind rotation
 //! (the scheduler only groups inputs below `2^p / k`, which tfhe-rs
-//! requires). Execution goes wave by wave: all bootstraps of one bootstrap
+//! requires). Residues held at a torus position (`torus m`) take their
+//! clear additions at that scale, and their two read bootstraps rotate a
+//! combination of their operands (`crate::torus`). Execution goes wave by wave: all bootstraps of one bootstrap
 //! depth are independent, so they run together on rayon's threads, or are
 //! dealt out to several processes by a [`Spread`] (`cluster`, with the
 //! `mpi` feature); the leveled ops between waves are cheap and run in id
@@ -31,6 +33,7 @@ use tfhe::shortint::Ciphertext;
 
 use crate::batch::{self, Table};
 use crate::keys::ServerKeys;
+use crate::torus;
 
 /// A tensor of ciphertexts, row-major.
 #[derive(Clone)]
@@ -92,6 +95,11 @@ pub struct Engine<'a> {
     many: HashMap<Vec<TableId>, ManyLookupTableOwned>,
     /// The constant table `2^(p-1)` of `fold`.
     half: LookupTableOwned,
+    /// `lut_torus` accumulators by (table, m), `torus_read`'s by (table,
+    /// m, answer's torus), and `torus_sign`'s (see [`crate::torus`]).
+    torus_luts: HashMap<(TableId, i64), LookupTableOwned>,
+    torus_reads: HashMap<(TableId, i64, Option<i64>), LookupTableOwned>,
+    sign: LookupTableOwned,
     /// Scale of one unit in the plaintext: `2^63 / 2^p`.
     delta: u64,
     /// Where the time of every [`execute`] went, summed over its calls.
@@ -116,14 +124,16 @@ impl<'a> Engine<'a> {
         let full = 1i64 << (p + 1);
         let stored =
             |id: TableId| -> Vec<u64> { g.tables.get(id).entries.iter().map(|e| e.rem_euclid(full) as u64).collect() };
-        let luts = g
-            .tables
-            .iter()
-            .map(|(id, _)| {
-                let entries = stored(id);
-                (id, keys.key.generate_lookup_table(|x| entries[x as usize]))
-            })
-            .collect();
+        // Grid tables of `lut` nodes (a `torus_read`'s table has m entries).
+        let mut luts = HashMap::new();
+        for id in g.ids() {
+            if let Op::Lut { table } = g.node(id).op {
+                luts.entry(table).or_insert_with(|| {
+                    let entries = stored(table);
+                    keys.key.generate_lookup_table(|x| entries[x as usize])
+                });
+            }
+        }
         let mut many = HashMap::new();
         for id in g.ids() {
             if let Op::LutMany { tables } = &g.node(id).op {
@@ -136,7 +146,36 @@ impl<'a> Engine<'a> {
             }
         }
         let half = keys.key.generate_lookup_table(|_| 1u64 << (p - 1));
-        Engine { keys, spread: &Local, luts, many, half, delta: 1u64 << (63 - p), time: Mutex::new(Time::default()) }
+        let (mut torus_luts, mut torus_reads) = (HashMap::new(), HashMap::new());
+        for id in g.ids() {
+            let n = g.node(id);
+            match &n.op {
+                Op::LutTorus { table, m } => {
+                    let entries = &g.tables.get(*table).entries;
+                    torus_luts.entry((*table, *m)).or_insert_with(|| torus::lut_torus(&keys.key, entries, *m, p));
+                }
+                Op::TorusRead { table, torus: out } => {
+                    let m = g.ty(n.args[0]).torus.expect("verified: a torus residue");
+                    let entries = &g.tables.get(*table).entries;
+                    torus_reads
+                        .entry((*table, m, *out))
+                        .or_insert_with(|| torus::torus_read(&keys.key, entries, m, *out, p));
+                }
+                _ => {}
+            }
+        }
+        Engine {
+            keys,
+            spread: &Local,
+            luts,
+            many,
+            half,
+            torus_luts,
+            torus_reads,
+            sign: torus::sign(&keys.key),
+            delta: 1u64 << (63 - p),
+            time: Mutex::new(Time::default()),
+        }
     }
 
     /// Runs every wave's bootstraps through `spread` (several processes,
@@ -154,30 +193,63 @@ impl<'a> Engine<'a> {
         lwe_ciphertext_plaintext_add_assign(&mut ct.ct, Plaintext((c as u64).wrapping_mul(self.delta)));
     }
 
+    /// `c` added to a residue modulo `m` held at `r/m`.
+    fn add_clear_torus(&self, ct: &mut Ciphertext, c: i64, m: i64) {
+        lwe_ciphertext_plaintext_add_assign(&mut ct.ct, Plaintext(torus::phase(c, m)));
+    }
+
     fn mul_clear(&self, ct: &mut Ciphertext, c: i64) {
         lwe_ciphertext_cleartext_mul_assign(&mut ct.ct, Cleartext(c as u64));
     }
 
-    /// The accumulator a bootstrapping op rotates.
-    fn table(&self, op: &Op) -> Table<'_> {
+    /// The accumulator a bootstrapping op rotates (`m`: the torus of its
+    /// first operand, for `torus_read`).
+    fn table(&self, op: &Op, m: Option<i64>) -> Table<'_> {
         match op {
             Op::Lut { table } => Table::One(&self.luts[table]),
             Op::LutMany { tables } => Table::Many(&self.many[tables]),
             Op::Fold => Table::One(&self.half),
+            Op::LutTorus { table, m } => Table::One(&self.torus_luts[&(*table, *m)]),
+            Op::TorusSign => Table::One(&self.sign),
+            Op::TorusRead { table, torus: out } => {
+                Table::One(&self.torus_reads[&(*table, m.expect("a torus operand"), *out)])
+            }
             other => unreachable!("`{}` is not a bootstrap", other.name()),
+        }
+    }
+
+    /// The ciphertext a torus read bootstraps, from its operands (element
+    /// `e`): the residue plus `1/(4m)` for `torus_sign`, and that minus the
+    /// sign plus a quarter for `torus_read` (see [`crate::torus`]). `None`
+    /// for every other op, which bootstraps its operand as it is.
+    fn prepared(&self, op: &Op, m: Option<i64>, x: &Ciphertext, sign: Option<&Ciphertext>) -> Option<Ciphertext> {
+        let off = || torus::sign_offset(m.expect("a torus operand"));
+        match op {
+            Op::TorusSign => {
+                let mut c = x.clone();
+                lwe_ciphertext_plaintext_add_assign(&mut c.ct, Plaintext(off()));
+                Some(c)
+            }
+            Op::TorusRead { .. } => {
+                let mut c = x.clone();
+                lwe_ciphertext_sub_assign(&mut c.ct, &sign.expect("torus_read's sign").ct);
+                lwe_ciphertext_plaintext_add_assign(&mut c.ct, Plaintext(off().wrapping_add(torus::QUARTER)));
+                Some(c)
+            }
+            _ => None,
         }
     }
 
     /// Bootstraps every `(op, input)` pair, in one batched blind rotation
     /// where the key allows it (`batch`), else one by one; one `Vec` per
     /// pair (a `lut_many` of k tables gives k ciphertexts).
-    fn bootstrap(&self, jobs: &[(&Op, &Ciphertext)]) -> Vec<Vec<Ciphertext>> {
-        let tables: Vec<(&Ciphertext, Table<'_>)> = jobs.iter().map(|&(op, ct)| (ct, self.table(op))).collect();
+    fn bootstrap(&self, jobs: &[(&Op, Option<i64>, &Ciphertext)]) -> Vec<Vec<Ciphertext>> {
+        let tables: Vec<(&Ciphertext, Table<'_>)> = jobs.iter().map(|&(op, m, ct)| (ct, self.table(op, m))).collect();
         let rotated = batch::bootstrap(&self.keys.key, &tables);
         rotated
             .into_iter()
             .zip(jobs)
-            .map(|(mut out, &(op, ct))| {
+            .map(|(mut out, &(op, _, ct))| {
                 if let Op::Fold = op {
                     self.finish_fold(&mut out[0], ct);
                 }
@@ -243,12 +315,26 @@ pub fn execute(
             .flat_map(|(w, &id)| (0..g.ty(g.node(id).args[0]).len()).map(move |e| (w, e)))
             .collect();
         let started = Instant::now();
+        // Torus reads bootstrap a combination of their operands.
+        let torus_of = |id: ValueId| g.ty(g.node(id).args[0]).torus;
+        let prepared: Vec<Option<Ciphertext>> = jobs
+            .par_iter()
+            .map(|&(w, e)| {
+                let n = g.node(wave[w]);
+                let x = &vals[n.args[0].index()].as_ref().expect("operand computed").cts[e];
+                let sign = n.args.get(1).map(|s| &vals[s.index()].as_ref().expect("operand computed").cts[e]);
+                engine.prepared(&n.op, torus_of(wave[w]), x, sign)
+            })
+            .collect();
         let results = engine.spread.run(jobs.len(), &|range| {
-            let batch: Vec<(&Op, &Ciphertext)> = jobs[range]
-                .iter()
-                .map(|&(w, e)| {
+            let batch: Vec<(&Op, Option<i64>, &Ciphertext)> = range
+                .map(|j| {
+                    let (w, e) = jobs[j];
                     let n = g.node(wave[w]);
-                    (&n.op, &vals[n.args[0].index()].as_ref().expect("operand computed").cts[e])
+                    let ct = prepared[j]
+                        .as_ref()
+                        .unwrap_or_else(|| &vals[n.args[0].index()].as_ref().expect("operand computed").cts[e]);
+                    (&n.op, torus_of(wave[w]), ct)
                 })
                 .collect();
             engine.bootstrap(&batch)
@@ -318,7 +404,10 @@ pub fn execute(
                     engine.mul_clear(x, *scale);
                     lwe_ciphertext_add_assign(&mut x.ct, &y.ct)
                 }),
-                Op::AddClear { c } => map(&|x| engine.add_clear(x, *c)),
+                Op::AddClear { c } => match n.ty.torus {
+                    Some(m) => map(&|x| engine.add_clear_torus(x, *c, m)),
+                    None => map(&|x| engine.add_clear(x, *c)),
+                },
                 Op::MulClear { c } => map(&|x| engine.mul_clear(x, *c)),
                 Op::ReduceSum { axis, chunk } => {
                     let a = arg(0);

@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod exec;
 pub mod keys;
 pub mod params;
+pub mod torus;
 pub mod train;
 
 pub use exec::{execute, CtTensor, Engine, Local, Spread};

@@ -67,21 +67,68 @@ fn every_low_level_op_matches_the_simulator() {
     let client = keys_for(&g);
     let server = client.server_keys();
     let engine = Engine::new(&server, &g);
-    let mut seed = 7u64;
+    let mut rnd = lcg(7);
     for _ in 0..3 {
-        let mut rnd = |hi: i64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((seed >> 33) % (hi as u64 + 1)) as i64
-        };
         let a = Tensor::new(vec![2, 3], (0..6).map(|_| rnd(7)).collect());
         let b = Tensor::new(vec![2, 3], (0..6).map(|_| rnd(3)).collect());
-        let want = silc_sim::execute(&g, &HashMap::from([("a".to_string(), a.clone()), ("b".to_string(), b.clone())]))
-            .expect("simulates");
-        let inputs = HashMap::from([("a".to_string(), client.encrypt(&a)), ("b".to_string(), client.encrypt(&b))]);
-        let got = execute(&engine, &g, &inputs).expect("runs encrypted");
-        for (name, w) in &want {
-            assert_eq!(&client.decrypt(&got[name]), w, "output `{name}`");
-        }
+        assert_outputs_equal(&g, &engine, &client, &[("a", a), ("b", b)]);
+    }
+}
+
+/// `next(hi)` in `[0, hi]`, deterministic from `seed`.
+fn lcg(mut seed: u64) -> impl FnMut(i64) -> i64 {
+    move |hi| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((seed >> 33) % (hi as u64 + 1)) as i64
+    }
+}
+
+/// `g` on `inputs` (stored values), encrypted and in the simulator: every
+/// output decrypts to the simulator's.
+fn assert_outputs_equal(g: &silc_ir::Graph, engine: &Engine<'_>, client: &ClientKeys, inputs: &[(&str, Tensor)]) {
+    let clear: HashMap<String, Tensor> = inputs.iter().map(|(n, t)| (n.to_string(), t.clone())).collect();
+    let want = silc_sim::execute(g, &clear).expect("simulates");
+    let enc = inputs.iter().map(|(n, t)| (n.to_string(), client.encrypt(t))).collect();
+    let got = execute(engine, g, &enc).expect("runs encrypted");
+    for (name, w) in &want {
+        assert_eq!(&client.decrypt(&got[name]), w, "output `{name}`");
+    }
+}
+
+/// Residues at a torus position (`lut_torus`, `torus_sign`, `torus_read`)
+/// through free sums, a clear addition, a read back to the torus and a
+/// second read: the simulator's residues, bit for bit.
+const TORUS: &str = r#"graph torus bits=4
+t0 = table "bin5" [0 0 1 3 1 0 0 1 3 1 0 0 1 3 1 0]
+t1 = table "sq5" [0 1 4 9 16]
+t2 = table "to7" [0 6..3]
+t3 = table "read7" [0..6]
+%0 = input {name="a", role=data} : enc[2,12] u4 [0, 15]
+%1 = lut_torus %0 {table=t0, m=5} : enc[2,12] u3 [0, 4] torus 5
+%2 = reduce_sum %1 {axis=1, chunk=12} : enc[2,1] u3 [0, 4] torus 5
+%3 = add_clear %2 {c=3} : enc[2,1] u3 [0, 4] torus 5
+%4 = torus_sign %3 : enc[2,1] u5 [8, 24]
+%5 = torus_read %3, %4 {table=t1} : enc[2,1] u5 [0, 16]
+%6 = output %5 {name="sq"} : enc[2,1] u5 [0, 16]
+%7 = torus_read %3, %4 {table=t2, torus=7} : enc[2,1] u3 [0, 6] torus 7
+%8 = add %7, %7 : enc[2,1] u3 [0, 6] torus 7
+%9 = torus_sign %8 : enc[2,1] u5 [8, 24]
+%10 = torus_read %8, %9 {table=t3} : enc[2,1] u3 [0, 6]
+%11 = output %10 {name="twice"} : enc[2,1] u3 [0, 6]
+"#;
+
+#[test]
+fn torus_residues_match_the_simulator() {
+    let g = silc_ir::read::read(TORUS).expect("reads");
+    silc_ir::verify::verify(&g).expect("verifies");
+    assert_eq!(silc_ir::text::print(&g).trim(), TORUS.trim(), "the text round trip");
+    let client = keys_for(&g);
+    let server = client.server_keys();
+    let engine = Engine::new(&server, &g);
+    let mut rnd = lcg(11);
+    for _ in 0..4 {
+        let a = Tensor::new(vec![2, 12], (0..24).map(|_| rnd(15)).collect());
+        assert_outputs_equal(&g, &engine, &client, &[("a", a)]);
     }
 }
 

@@ -1,0 +1,206 @@
+//! Residue products whose sums need no reduction: every product term, and
+//! the terms that join it (a binomial product's row and column terms, a
+//! bias column's), is a `lut_torus` answer, a residue modulo `m` held at
+//! `r/m` on the torus, so the sums along the reduction wrap modulo `m`
+//! exactly. A `torus_sign` and a `torus_read` (two PBS) read each output's
+//! sum back onto the message grid, for the conversion (`scale`) as before:
+//! the same residues, so the same numbers, as the reduction tables of
+//! `karatsuba::accumulate` give.
+//!
+//! A read takes a sum of at most `ν² − 1` fresh answers (the sign it
+//! subtracts is one more); longer sums are read in chunks back to the
+//! torus (`torus_read` answering at `r/m`) and summed again. Only odd
+//! moduli below `2^p` can be read (docs/arithmetic.md, "Residues at the
+//! scale of their modulus"), and only where a read costs less than the
+//! reduction tables it replaces ([`pays`]).
+
+use silc_ir::{Graph, Loc, Op, Table, ValueId};
+
+use super::{binomial, packed, terms_with_bias, wrap, Method, ProductPlan};
+
+/// Fresh answers one read takes: the noise bound's, less the sign's.
+fn per_read(nu: f64) -> usize {
+    ((nu * nu).floor() as usize).saturating_sub(1)
+}
+
+/// `torus_read`s that bring `len` fresh answers to one: one per chunk of
+/// [`per_read`], level by level.
+fn reads(nu: f64, len: usize) -> u64 {
+    let per = per_read(nu).max(2);
+    let mut len = len;
+    let mut total = 0;
+    loop {
+        let groups = len.div_ceil(per);
+        total += groups as u64;
+        if groups <= 1 {
+            return total;
+        }
+        len = groups;
+    }
+}
+
+/// Whether products modulo `m` by `plan` are summed on the torus: `m` odd
+/// and readable (`3 ≤ m < 2^p`), a packed or binomial product, and two PBS
+/// per read fewer than the reduction tables per output of `k` products
+/// (the row and column terms of a binomial product are refreshed either
+/// way).
+pub fn pays(p: u32, nu: f64, m: i64, plan: &ProductPlan, k: usize) -> bool {
+    if m % 2 == 0 || m < 3 || m >= 1i64 << p || per_read(nu) < 2 {
+        return false;
+    }
+    if !matches!(plan.method, Method::Packed | Method::Binomial { .. }) {
+        return false;
+    }
+    // The terms of one output: its products, the two corrections, a bias.
+    let len = k + plan.extra_values + 1;
+    let chunk = plan.chunk.max(2);
+    let tables = (len - 1).div_ceil(chunk - 1) as u64;
+    2 * reads(nu, len) < tables
+}
+
+fn lut_torus(g: &mut Graph, table: Table, x: ValueId, m: i64, loc: Loc) -> ValueId {
+    let table = g.intern(table);
+    g.push(Op::LutTorus { table, m }, vec![x], loc)
+}
+
+/// Reads torus residues `x` (any shape) onto the grid (`to_torus = false`)
+/// or back to `r/m`, fresh: a sign, then the read.
+fn read(g: &mut Graph, x: ValueId, m: i64, to_torus: bool, loc: Loc) -> ValueId {
+    let sign = g.push(Op::TorusSign, vec![x], loc);
+    let table = g.intern(Table { name: format!("read{m}"), entries: (0..m).collect() });
+    g.push(Op::TorusRead { table, torus: to_torus.then_some(m) }, vec![x, sign], loc)
+}
+
+/// Sums `terms` (`[n, len, cols]`, fresh torus residues modulo `m`) along
+/// axis 1 and reads each sum: `[n, cols]` residues on the grid.
+fn accumulate(g: &mut Graph, terms: ValueId, m: i64, nu: f64, loc: Loc) -> ValueId {
+    let per = per_read(nu);
+    let mut cur = terms;
+    loop {
+        let len = g.ty(cur).shape[1];
+        let sums = g.push(Op::ReduceSum { axis: 1, chunk: per }, vec![cur], loc);
+        if len <= per {
+            let out = read(g, sums, m, false, loc);
+            let shape = vec![g.ty(out).shape[0], g.ty(out).shape[2]];
+            return g.push(Op::Reshape { shape }, vec![out], loc);
+        }
+        cur = read(g, sums, m, true, loc);
+    }
+}
+
+/// `Σ_k x` along axis 1 of `[rows, k, cols]` torus residues
+/// (`[rows, 1, cols]`): fresh (read back to the torus) when `refresh`,
+/// else the plain sum, whose squared norm is `k`.
+fn own_sum(g: &mut Graph, x: ValueId, m: i64, nu: f64, refresh: bool, loc: Loc) -> ValueId {
+    let per = per_read(nu);
+    let mut cur = x;
+    loop {
+        let len = g.ty(cur).shape[1];
+        if len == 1 {
+            return cur;
+        }
+        if !refresh {
+            return g.push(Op::ReduceSum { axis: 1, chunk: len }, vec![cur], loc);
+        }
+        let sums = g.push(Op::ReduceSum { axis: 1, chunk: per }, vec![cur], loc);
+        cur = read(g, sums, m, true, loc);
+    }
+}
+
+/// `a·b mod m` by `plan` (packed or binomial), summed on the torus; `a`
+/// and `b` are residues (in `[0, m)`, no offset) or raw operands.
+pub fn lower(g: &mut Graph, a: ValueId, b: ValueId, m: i64, nu: f64, plan: &ProductPlan, loc: Loc) -> ValueId {
+    let p = g.bits;
+    let residues = [a, b].iter().all(|&v| {
+        let ty = g.ty(v);
+        ty.offset == 0 && ty.lo >= 0 && ty.hi < m
+    });
+    let transposed = matches!(g.node(a).op, Op::Transpose);
+    let modt = |name: &str, f: &dyn Fn(i64) -> i64| Table::from_fn(format!("{name}{m}"), p, |x| f(x).rem_euclid(m));
+    let product = |g: &mut Graph, a: ValueId, b: ValueId| -> ValueId {
+        let (n, k, cols) = (g.ty(a).shape[0], g.ty(a).shape[1], g.ty(b).shape[1]);
+        match plan.method {
+            Method::Packed => {
+                let (index, table) = packed(g, a, b, m, loc);
+                lut_torus(g, table, index, m, loc)
+            }
+            Method::Binomial { .. } => {
+                let bin = binomial(g, a, b, m, loc);
+                let terms = lut_torus(g, bin.table, bin.sum, m, loc);
+                // Each row's and each column's own terms, summed, join every
+                // output of that row or column. Read back fresh unless the
+                // whole output (k products, two sums of k, a bias term) fits
+                // one read as it is.
+                // (The checker sums a concatenation per part along the
+                // summed axis only: a transposed bias row, concatenated
+                // along the other axis, takes fresh terms.)
+                let refresh = 3 * k + 1 > per_read(nu) || transposed;
+                let ca = lut_torus(g, bin.own.0, bin.a0, m, loc);
+                let ca = g.push(Op::Reshape { shape: vec![n, k, 1] }, vec![ca], loc);
+                let rows = own_sum(g, ca, m, nu, refresh, loc);
+                let rows = g.push(Op::Reshape { shape: vec![n, 1] }, vec![rows], loc);
+                let rows = g.push(Op::Expand { axis: 2, n: cols }, vec![rows], loc);
+                let cb = lut_torus(g, bin.own.1, bin.b0, m, loc);
+                let cb = g.push(Op::Reshape { shape: vec![1, k, cols] }, vec![cb], loc);
+                let columns = own_sum(g, cb, m, nu, refresh, loc);
+                let columns = g.push(Op::Reshape { shape: vec![1, cols] }, vec![columns], loc);
+                let columns = g.push(Op::Expand { axis: 0, n }, vec![columns], loc);
+                g.push(Op::Concat { axis: 1 }, vec![terms, rows, columns], loc)
+            }
+            other => unreachable!("`{}` is not summed on the torus", other.name()),
+        }
+    };
+    // A bias column's terms `c·x mod m`, one table per element of `b`'s row.
+    let scale = |g: &mut Graph, x: ValueId, c: i64| -> ValueId {
+        if residues {
+            lut_torus(g, modt(&format!("cmul{}_", c.rem_euclid(m)), &|v| v * c), x, m, loc)
+        } else {
+            let (z, lo, _) = wrap::from_zero(g, x, loc);
+            lut_torus(g, modt(&format!("wmul{}_", c.rem_euclid(m)), &|v| c * (v + lo)), z, m, loc)
+        }
+    };
+    let terms = terms_with_bias(g, a, b, loc, &product, &scale);
+    accumulate(g, terms, m, nu, loc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::karatsuba::{best_plan, Dims};
+    use silc_ir::{Role, Type};
+
+    fn plan(m: i64, k: usize) -> ProductPlan {
+        let dims = Dims { n: 8, k, cols: 8, raw_width: i64::MAX };
+        best_plan(4, 5.0, m, dims, Some("binomial")).expect("a binomial plan").0
+    }
+
+    #[test]
+    fn reads_pay_where_reductions_cost_more_than_two_pbs_per_output() {
+        // Mod 5 (three residues per reduction table): 31 products, two
+        // corrections and a bias term take 17 tables; two chunks read back
+        // to the torus and one final read, 6 PBS.
+        assert!(pays(4, 5.0, 5, &plan(5, 31), 31));
+        // Two products and their corrections take 2 tables: no gain.
+        assert!(!pays(4, 5.0, 5, &plan(5, 2), 2));
+        // Even moduli fold onto each other; 2^p and above are not read.
+        assert!(!pays(4, 5.0, 6, &plan(5, 31), 31));
+        assert!(!pays(4, 5.0, 17, &plan(5, 31), 31));
+    }
+
+    #[test]
+    fn a_long_sum_is_read_in_chunks_and_once_more() {
+        // 60 fresh residues mod 5 at ν = 5: chunks of 24, read back to the
+        // torus (3 reads), then one read of their sum: 4 reads, 8 PBS.
+        let mut g = Graph::new("t", 4);
+        let loc = Loc::default();
+        let x = g.add(Op::Input { name: "x".into(), role: Role::Data }, vec![], Type::enc(vec![1, 60], 0, 15), loc);
+        let t = lut_torus(&mut g, Table::from_fn("bin5", 4, |v| (v * (v - 1) / 2).rem_euclid(5)), x, 5, loc);
+        let t = g.push(Op::Reshape { shape: vec![1, 60, 1] }, vec![t], loc);
+        let out = accumulate(&mut g, t, 5, 5.0, loc);
+        assert_eq!(g.ty(out).torus, None, "read onto the grid");
+        assert_eq!(reads(5.0, 60), 4);
+        let sign_count = g.ids().filter(|&i| matches!(g.node(i).op, Op::TorusSign)).count();
+        assert_eq!(sign_count, 2, "one level of chunks, one final read");
+        assert_eq!(g.pbs_count(), 60 + 2 * 4);
+    }
+}
