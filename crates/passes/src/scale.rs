@@ -76,6 +76,24 @@ pub fn run(g: &Graph, nu: f64) -> Graph {
     rw.finish()
 }
 
+/// The torus sum and sign a residue was read from, when `r` is a plain
+/// `torus_read` onto the grid (`karatsuba::torus`) through layout ops only:
+/// a second read of the same sum can answer any function of the residue.
+fn read_back(g: &Graph, r: ValueId) -> Option<(ValueId, ValueId)> {
+    let mut cur = r;
+    while let Op::Reshape { .. } = g.node(cur).op {
+        cur = g.node(cur).args[0];
+    }
+    match g.node(cur).op {
+        Op::TorusRead { table, torus: None }
+            if g.tables.get(table).entries.iter().enumerate().all(|(i, &e)| e == i as i64) =>
+        {
+            Some((g.node(cur).args[0], g.node(cur).args[1]))
+        }
+        _ => None,
+    }
+}
+
 struct Conversion<'a> {
     moduli: &'a [i64],
     n_div: usize,
@@ -161,11 +179,28 @@ impl Conversion<'_> {
             }
             let mut x = r;
             if i == 0 {
-                let shifted = g.push(Op::AddClear { c: k_off.rem_euclid(mi) }, vec![x], loc);
-                x = if mi == 1i64 << p {
-                    g.push(Op::Fold, vec![shifted], loc)
-                } else {
-                    g.lut(Table::from_fn(format!("mod{mi}"), p, |v| v.rem_euclid(mi)), shifted, loc)
+                x = match read_back(g, r) {
+                    // Read from the torus: the read itself answers `r + K`.
+                    Some((sum, sign)) => {
+                        // In the residue's own shape (reshapes are free).
+                        let shape = g.ty(r).shape.clone();
+                        let sum = g.push(Op::Reshape { shape: shape.clone() }, vec![sum], loc);
+                        let sign = g.push(Op::Reshape { shape }, vec![sign], loc);
+                        let k = k_off.rem_euclid(mi);
+                        let table = g.intern(Table {
+                            name: format!("read{mi}+{k}"),
+                            entries: (0..mi).map(|v| (v + k) % mi).collect(),
+                        });
+                        g.push(Op::TorusRead { table, torus: None }, vec![sum, sign], loc)
+                    }
+                    None => {
+                        let shifted = g.push(Op::AddClear { c: k_off.rem_euclid(mi) }, vec![x], loc);
+                        if mi == 1i64 << p {
+                            g.push(Op::Fold, vec![shifted], loc)
+                        } else {
+                            g.lut(Table::from_fn(format!("mod{mi}"), p, |v| v.rem_euclid(mi)), shifted, loc)
+                        }
+                    }
                 };
             }
             // The first step also adds K (mod m_i) to the residue.

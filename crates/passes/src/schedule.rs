@@ -86,6 +86,22 @@ fn simplify_round(g: &Graph) -> (Graph, usize, usize) {
                 Op::Lut { table } if g.users(cur).len() == 1 && in_domain(g.node(cur).args[0]) => Some(table),
                 _ => None,
             };
+            // A torus read answers any function of its residue in its one
+            // bootstrap: the table after it joins it.
+            if let Op::TorusRead { table: read, torus: None } = g.node(cur).op {
+                if g.users(cur).len() == 1 {
+                    fused += 1;
+                    let table = rw.new.intern(compose(&rw.new, read, outer));
+                    let args = g.node(cur).args.iter().map(|&a| rw.get(a)).collect();
+                    let mut v = rw.new.push(Op::TorusRead { table, torus: None }, args, node.loc);
+                    for &c in chain.iter().rev() {
+                        v = rw.new.push(g.node(c).op.clone(), vec![v], g.node(c).loc);
+                    }
+                    retype(&mut rw.new, v, &node.ty);
+                    rw.map_to(id, v);
+                    continue;
+                }
+            }
             let expands = chain.iter().any(|&c| matches!(g.node(c).op, Op::Expand { .. }));
             let shrinks = g.ty(cur).len() < node.ty.len();
             if inner.is_some() || (expands && shrinks) {
