@@ -261,6 +261,12 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
                 return Err(format!("torus_read's second operand is a torus_sign, not {}", t[1]));
             }
             let m = t[0].torus.expect("torus_rule: a torus operand");
+            // The sign must be the sign of this very residue: the read's
+            // position depends on it, and the simulator takes it for granted.
+            let sign = g.node(unshaped(g, args[1]));
+            if !matches!(sign.op, Op::TorusSign) || unshaped(g, sign.args[0]) != unshaped(g, args[0]) {
+                return Err("torus_read's second operand must be the torus_sign of its first".into());
+            }
             let tab = g.tables.get(*table);
             if tab.entries.len() != m as usize {
                 return Err(format!(
@@ -289,6 +295,15 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
         }
         _ => ty,
     })
+}
+
+/// `v` with its reshapes peeled off.
+fn unshaped(g: &Graph, v: ValueId) -> ValueId {
+    let mut v = v;
+    while let Op::Reshape { .. } = g.node(v).op {
+        v = g.node(v).args[0];
+    }
+    v
 }
 
 /// Which ops take residues held at a torus position (`Type::torus`), and
@@ -369,4 +384,36 @@ fn check_shifts(shifts: &[usize], n: usize) -> Result<(), String> {
         return Err(format!("shifts {shifts:?} must ascend and end at the {n} factor(s) of the divisor"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Residues held at a torus position: what may take them, and a read
+    /// whose sign belongs to another residue, are refused with the reason.
+    #[test]
+    fn torus_residues_are_typed_and_their_reads_checked() {
+        let head =
+            "graph t bits=4\nt0 = table \"bin5\" [0 0 1 3 1 0 0 1 3 1 0 0 1 3 1 0]\nt1 = table \"read5\" [0..4]\n\
+                    %0 = input {name=\"a\", role=data} : enc[2] u4 [0, 15]\n\
+                    %1 = lut_torus %0 {table=t0, m=5} : enc[2] u3 [0, 4] torus 5\n\
+                    %2 = add %1, %1 : enc[2] u3 [0, 4] torus 5\n";
+        let good = format!(
+            "{head}%3 = torus_sign %2 : enc[2] u5 [8, 24]\n%4 = torus_read %2, %3 {{table=t1}} : enc[2] u3 [0, 4]\n"
+        );
+        crate::read::read(&good).expect("a read of the sum with its own sign");
+        let other = format!(
+            "{head}%3 = torus_sign %1 : enc[2] u5 [8, 24]\n%4 = torus_read %2, %3 {{table=t1}} : enc[2] u3 [0, 4]\n"
+        );
+        let err = crate::read::read(&other).expect_err("the sign of another residue").to_string();
+        assert!(err.contains("torus_sign of its first"), "{err}");
+        let lut = format!("{head}%3 = lut %2 {{table=t0}} : enc[2] u3 [0, 4]\n");
+        let err = crate::read::read(&lut).expect_err("a grid table on a torus residue").to_string();
+        assert!(err.contains("cannot take a torus residue"), "{err}");
+        let even = head
+            .replace("m=5} : enc[2] u3 [0, 4] torus 5", "m=6} : enc[2] u3 [0, 5] torus 6")
+            .replace("add %1, %1 : enc[2] u3 [0, 4] torus 5", "add %1, %1 : enc[2] u3 [0, 5] torus 6")
+            + "%3 = torus_sign %2 : enc[2] u5 [8, 24]\n";
+        let err = crate::read::read(&even).expect_err("an even modulus").to_string();
+        assert!(err.contains("cannot be read"), "{err}");
+    }
 }
