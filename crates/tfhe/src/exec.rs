@@ -8,8 +8,8 @@
 //! (the scheduler only groups inputs below `2^p / k`, which tfhe-rs
 //! requires). Residues held at a torus position (`torus m`) take their
 //! clear additions at that scale, and their two read bootstraps rotate a
-//! combination of their operands (`crate::torus`). Execution goes wave by wave: all bootstraps of one bootstrap
-//! depth are independent, so they run together on rayon's threads, or are
+//! combination of their operands (`crate::torus`). Execution goes wave by
+//! wave: all bootstraps of one bootstrap depth are independent, so they run together on rayon's threads, or are
 //! dealt out to several processes by a [`Spread`] (`cluster`, with the
 //! `mpi` feature); the leveled ops between waves are cheap and run in id
 //! order, on every process alike. Each thread takes the bootstraps of a wave
