@@ -77,8 +77,9 @@ pub fn run(g: &Graph, nu: f64) -> Graph {
 }
 
 /// The torus sum and sign a residue was read from, when `r` is a plain
-/// `torus_read` onto the grid (`karatsuba::torus`) through layout ops only:
-/// a second read of the same sum can answer any function of the residue.
+/// identity `torus_read` onto the grid (`karatsuba::torus`), through
+/// reshapes only: a second read of the same sum can answer any function of
+/// the residue, here the first modulus's `r + K`.
 fn read_back(g: &Graph, r: ValueId) -> Option<(ValueId, ValueId)> {
     let mut cur = r;
     while let Op::Reshape { .. } = g.node(cur).op {
