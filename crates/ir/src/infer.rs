@@ -104,7 +104,14 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
         Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu, low, chunks } => {
             let (wide, first) = (1i64 << (p + 1), moduli.first() == Some(&(1i64 << (p + 1))));
             let low_ok = *low == 2 || (first && low.count_ones() == 1 && *low > 2 && *low <= wide / 4);
-            if !low_ok {
+            if let Some(d) = semantics::fine_divisor(p, moduli) {
+                if d % *low != 0 {
+                    return Err(format!("low={low}: a two-scale system over {d} splits it by a factor of {d}"));
+                }
+                if !chunks.is_empty() {
+                    return Err("a two-scale from_residues is not cut into chunks".into());
+                }
+            } else if !low_ok {
                 return Err(format!(
                     "low={low}: the modulus {wide} gives a radix of 2, or, first, a power of two up to {}",
                     wide / 4
@@ -179,6 +186,7 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             }
             mk(t[0].shape.clone(), lut_range(&tab.entries, stored(0), p))
         }
+        Op::OnGrid { hi, .. } => mk(t[0].shape.clone(), (0, *hi)),
         // Whatever the input (it may wrap): its low p bits.
         Op::Fold => mk(t[0].shape.clone(), (0, (1i64 << p) - 1)),
         Op::LutMany { tables } => {
@@ -309,7 +317,8 @@ fn unshaped(g: &Graph, v: ValueId) -> ValueId {
 /// Which ops take residues held at a torus position (`Type::torus`), and
 /// the `m` they share: leveled arithmetic and layout keep it, the two read
 /// bootstraps take it (an odd `m` below `2^p`, the ones whose folded
-/// positions stay a window apart), and nothing else may.
+/// positions stay a window apart), `on_grid` takes a fine sum off the
+/// torus `2^(p+1)·d`, and nothing else may.
 fn torus_rule(op: &Op, t: &[&Type], p: u32) -> Result<Option<i64>, String> {
     let first = match op {
         Op::TorusSign | Op::TorusRead { .. } => {
@@ -321,6 +330,27 @@ fn torus_rule(op: &Op, t: &[&Type], p: u32) -> Result<Option<i64>, String> {
                 ));
             }
             return Ok(Some(m));
+        }
+        // A two-scale conversion takes its fine sum where it lies.
+        Op::FromResidues { moduli, .. } => {
+            for (i, x) in t.iter().enumerate() {
+                let m = moduli[i % moduli.len().max(1)];
+                if x.torus.is_some() && (x.torus != Some(m) || semantics::fine_modulus(p, m).is_none()) {
+                    return Err(format!("`from_residues` takes a torus value only as a fine sum, not {x}"));
+                }
+            }
+            return Ok(None);
+        }
+        // A fine sum brought onto the grid leaves the torus.
+        Op::OnGrid { d, hi } => {
+            let fine = (1i64 << (p + 1)).saturating_mul(*d);
+            if t[0].torus != Some(fine) {
+                return Err(format!("on_grid {{d={d}}} takes a value on the torus {fine}, not {}", t[0]));
+            }
+            if *hi >= 1i64 << p {
+                return Err(format!("on_grid declares [0, {hi}], beyond the readable half [0, {}]", (1i64 << p) - 1));
+            }
+            return Ok(None);
         }
         _ => t.iter().find_map(|x| x.torus),
     };

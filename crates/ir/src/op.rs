@@ -197,6 +197,15 @@ pub enum Op {
         table: TableId,
         torus: Option<i64>,
     },
+    /// A value held on the torus `2^(p+1)·d` (a fine sum, see
+    /// `karatsuba::torus`) whose phase the circuit has brought onto the
+    /// message grid, a multiple of `d`: the same ciphertext, read from here
+    /// on as the grid value `v/d`, declared in `[0, hi]` (no bootstrap; the
+    /// conversion that builds it proves the range, `scale::fine`).
+    OnGrid {
+        d: i64,
+        hi: i64,
+    },
 
     // ---- low level: layout (no arithmetic) --------------------------------
     Reshape {
@@ -244,6 +253,7 @@ impl Op {
             Op::LutTorus { .. } => "lut_torus",
             Op::TorusSign => "torus_sign",
             Op::TorusRead { .. } => "torus_read",
+            Op::OnGrid { .. } => "on_grid",
             Op::Reshape { .. } => "reshape",
             Op::Expand { .. } => "expand",
             Op::Slice { .. } => "slice",
@@ -267,6 +277,7 @@ impl Op {
             | Op::Fold
             | Op::LutTorus { .. }
             | Op::TorusSign
+            | Op::OnGrid { .. }
             | Op::Reshape { .. }
             | Op::Expand { .. }
             | Op::Slice { .. } => 1,

@@ -50,6 +50,13 @@ pub fn torus_sign(r: i64, m: i64, p: u32) -> i64 {
     }
 }
 
+/// `on_grid`: the grid value a bootstrap reads from `v` held on the torus
+/// `2^(p+1)·d`: the nearest grid position `round(v/d)` (exact for the
+/// multiples of `d` the conversion builds), modulo `2^(p+1)`.
+pub fn on_grid(v: i64, d: i64, p: u32) -> i64 {
+    (v + d / 2).div_euclid(d).rem_euclid(1i64 << (p + 1))
+}
+
 /// The torus position, in units of `1/(4m)`, at which `torus_read` looks the
 /// residue `r` up: `r/m + 1/(4m)` folded into the lower half, `4r + 1` or
 /// `4r + 1 - 2m`. Distinct for every `r` (one is 1, the other 3, modulo 4)
@@ -117,13 +124,51 @@ pub fn rescale_to(x: i64, divisor: i64, (lo, hi): (i64, i64)) -> i64 {
 /// power of two, 2 unless it is the first modulus and its low part is the
 /// divisor) in its place and the radix `2^(p+1)/low` last. The first
 /// `n_div` radices of a `from_residues` multiply to its divisor.
+///
+/// A two-scale system `[d, 2^(p+1)·d]` ([`fine_divisor`]) gives `d`, split
+/// as `low · d/low` when `low` is a proper factor of `d`, then `2^p`: the
+/// value over `d` is read whole, as one digit below `2^p`.
 pub fn radices(p: u32, moduli: &[i64], low: i64) -> Vec<i64> {
+    if let Some(d) = fine_divisor(p, moduli) {
+        let top = 1i64 << p;
+        return if low > 1 && low < d && d % low == 0 { vec![low, d / low, top] } else { vec![d, top] };
+    }
     let wide = 1i64 << (p + 1);
     let mut out: Vec<i64> = moduli.iter().map(|&m| if m == wide { low } else { m }).collect();
     if moduli.contains(&wide) {
         out.push(wide / low);
     }
     out
+}
+
+/// `d` when `m = 2^(p+1)·d` is the fine modulus of a two-scale system: `d`
+/// odd with `3 ≤ d < 2^p` (the moduli whose torus sums can be read). A sum
+/// modulo `m`, held at `v/m`, less the residue `v mod d` read at that scale,
+/// is `⌊v/d⌋` on the message grid (docs/arithmetic.md, "Residues at the
+/// scale of their modulus").
+pub fn fine_modulus(p: u32, m: i64) -> Option<i64> {
+    let wide = 1i64 << (p + 1);
+    let d = m / wide;
+    (m % wide == 0 && d % 2 == 1 && d >= 3 && d < 1i64 << p).then_some(d)
+}
+
+/// `d` when `moduli` is a two-scale system `[d, 2^(p+1)·d]`: a residue
+/// modulo `d` and the fine sum ([`fine_modulus`]).
+pub fn fine_divisor(p: u32, moduli: &[i64]) -> Option<i64> {
+    match *moduli {
+        [d, m] if fine_modulus(p, m) == Some(d) => Some(d),
+        _ => None,
+    }
+}
+
+/// How many values from 0 up the residues of `moduli` tell apart for the
+/// conversion: their product, or for a two-scale system `d·2^p` (the value
+/// over `d` must stay in the readable half of the grid).
+pub fn covered(p: u32, moduli: &[i64]) -> i128 {
+    match fine_divisor(p, moduli) {
+        Some(d) => d as i128 * (1i128 << p),
+        None => moduli.iter().map(|&m| m as i128).product(),
+    }
 }
 
 /// The divisors a rescale may use: `Π factors[..j]` for each `j` in `shifts`,
@@ -243,8 +288,16 @@ pub fn chunk_ranges(c_lo: i64, c_hi: i64, chunks: &[usize]) -> Option<Vec<(i64, 
 
 /// The value of a chunked product: the sum over chunks of the unique value
 /// in each chunk's range with that chunk's residues (`residues` chunk after
-/// chunk, `moduli.len()` each).
+/// chunk, `moduli.len()` each). Moduli `[d, m]` with `d | m` (a two-scale
+/// system, [`fine_divisor`]) are told apart by the residue modulo `m`.
 pub fn crt_chunks(residues: &[i64], moduli: &[i64], ranges: &[(i64, i64)]) -> i64 {
+    // A two-scale system's fine residue holds the value alone (the residue
+    // modulo `d` divides it: `d | 2^(p+1)·d`).
+    if let [d, m] = *moduli {
+        if m % d == 0 && d > 1 {
+            return residues.chunks(2).zip(ranges).map(|(r, &(lo, _))| crt(&r[1..], &moduli[1..], lo)).sum();
+        }
+    }
     residues.chunks(moduli.len()).zip(ranges).map(|(r, &(lo, _))| crt(r, moduli, lo)).sum()
 }
 

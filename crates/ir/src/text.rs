@@ -108,6 +108,7 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
             }
             a
         }
+        Op::OnGrid { d, hi } => vec![("d", Int(*d)), ("hi", Int(*hi))],
         Op::LutMany { tables } => vec![("tables", Tables(tables.clone()))],
         Op::Reshape { shape } => vec![("shape", Ints(shape.iter().map(|&d| d as i64).collect()))],
         Op::Expand { axis, n } => vec![("axis", u(*axis)), ("n", u(*n))],

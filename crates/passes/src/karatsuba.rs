@@ -265,6 +265,11 @@ fn cheapest(p: u32, nu: f64, m: i64, dims: Dims, plans: Vec<ProductPlan>) -> Opt
         .into_iter()
         .map(|pl| {
             let outs = (n * cols) as u64;
+            // A modulus no reduction table can sum (two residues modulo 15
+            // at p = 4 overflow the table) may still be summed on the torus.
+            if reduction_pbs(p, nu, m, k, &pl) >= u64::MAX / 8 && torus::pays(p, nu, m, &pl, k) {
+                return (pl, torus::summed_pbs(nu, &pl, dims));
+            }
             let cost = outs * k as u64 * pl.pbs_per_product
                 + outs * reduction_pbs(p, nu, m, k, &pl)
                 + ((n * k + k * cols) as u64) * pl.tables_per_operand
@@ -324,6 +329,10 @@ fn lower_product(
     loc: silc_ir::Loc,
 ) -> ValueId {
     let p = g.bits;
+    // The fine sum of a two-scale conversion, on the raw operands.
+    if silc_ir::semantics::fine_modulus(p, m).is_some() {
+        return torus::lower_fine(g, a, b, m, nu, loc);
+    }
     let dims = Dims::of(g, a, b);
     // `rns` gives residues in [0, m), or the raw operands to methods that read them.
     let residues = [a, b].iter().all(|&v| {

@@ -12,6 +12,7 @@
 //! `from_residues` that [`crate::scale`] lowers.
 
 pub mod chunks;
+pub mod fine;
 
 use serde::Serialize;
 use silc_ir::{Graph, Loc, Op, Rewriter, Table};
@@ -407,8 +408,15 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                 let (c_lo, c_hi) = (mnode.ty.lo, mnode.ty.hi);
                 let out = node.ty.stored();
                 let product = Product { p, nu, shape, c: (c_lo, c_hi), factors, out, offset: node.ty.offset };
-                let cover = choose_cover(&product, config.force.as_deref())
-                    .ok_or_else(|| no_moduli(node.loc, p, (shape.n, shape.k, shape.cols), (c_lo, c_hi)))?;
+                let standard = choose_cover(&product, config.force.as_deref());
+                // A forced method is a comparison of methods: no two-scale system then.
+                let two_scale = if config.force.is_none() { fine::cover(&product, shifts) } else { None };
+                let (cover, two_scale) = match (standard, two_scale) {
+                    (Some(s), Some(f)) if f.pbs < s.pbs => (f, true),
+                    (Some(s), _) => (s, false),
+                    (None, Some(f)) => (f, true),
+                    (None, None) => return Err(no_moduli(node.loc, p, (shape.n, shape.k, shape.cols), (c_lo, c_hi))),
+                };
                 assert!(
                     cover.chunks.is_empty() || shifts.is_empty(),
                     "internal error: a block-scaled rescale was planned on a chunked product"
@@ -425,6 +433,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                         let dims = Dims { k: len, ..shape };
                         let raw = m == 1i64 << p
                             || m == 1i64 << (p + 1)
+                            || silc_ir::semantics::fine_modulus(p, m).is_some()
                             || best_plan(p, nu, m, dims, config.force.as_deref())
                                 .or_else(|| best_plan(p, nu, m, dims, None))
                                 .is_some_and(|(pl, _)| pl.method.reads_raw());
@@ -436,7 +445,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                         residues.push(rw.new.push(Op::ModMatMul { modulus: m }, vec![ra, rb], node.loc));
                     }
                 }
-                let low = wide_low(p, &moduli, factors);
+                let low = if two_scale { fine::low(factors) } else { wide_low(p, &moduli, factors) };
                 let op = Op::FromResidues {
                     moduli: moduli.clone(),
                     n_div: factors.len(),
@@ -453,6 +462,9 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                 let methods = moduli
                     .iter()
                     .map(|&m| {
+                        if two_scale && silc_ir::semantics::fine_modulus(p, m).is_some() {
+                            return "fine-binomial".to_string();
+                        }
                         best_plan(p, nu, m, shape, config.force.as_deref())
                             .or_else(|| best_plan(p, nu, m, shape, None))
                             .map(|(pl, _)| pl.method.name().to_string())

@@ -45,6 +45,7 @@
 //! (`scale::sum`), and runs the (static) chain on the total, whose top digit is
 //! the chain's last level.
 
+mod fine;
 mod sum;
 
 use silc_ir::{semantics, Graph, Loc, Op, Rewriter, Table, ValueId};
@@ -111,11 +112,14 @@ impl Conversion<'_> {
         let (moduli, n_div) = (self.moduli, self.n_div);
         let radix = radices(p, moduli, self.low);
         let d: i64 = radix[..n_div].iter().product();
-        let m_total: i128 = moduli.iter().map(|&m| m as i128).product();
+        let m_total = semantics::covered(p, moduli);
         let out = self.ty.stored();
         let plan = plan_chain(p, &radix[n_div..], d, self.c_range, out, self.ty.offset, m_total)
             .expect("internal error: rns chose moduli the chain cannot use");
-        let digits = self.digits(g, residues, plan.k_off);
+        let digits = match semantics::fine_divisor(p, moduli) {
+            Some(fine_d) => fine::digits(g, residues, fine_d, &radix, (plan.k_off, self.c_range.1), self.loc),
+            None => self.digits(g, residues, plan.k_off),
+        };
         let y = if shifts.is_empty() {
             self.chain(g, &digits[n_div..], &radix[n_div..], &plan, false).0
         } else {

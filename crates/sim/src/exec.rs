@@ -280,6 +280,7 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
                 let entries = &g.tables.get(*table).entries;
                 Tensor::new(arg(0).shape.clone(), par_map(&arg(0).data, |r| entries[r.rem_euclid(m) as usize]))
             }
+            Op::OnGrid { d, .. } => arg(0).map(|v| semantics::on_grid(v, *d, p)),
             Op::LutMany { tables } => {
                 let parts: Vec<Tensor> = tables
                     .iter()

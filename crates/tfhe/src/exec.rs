@@ -437,6 +437,8 @@ pub fn execute(
                     CtTensor { shape: vec![c, r], cts }
                 }
                 Op::Reshape { shape } => CtTensor { shape: shape.clone(), cts: arg(0).cts.clone() },
+                // The phase is on the grid already: the same ciphertexts.
+                Op::OnGrid { .. } => arg(0).clone(),
                 Op::Expand { axis, n: count } => {
                     let a = arg(0);
                     let outer: usize = a.shape[..*axis].iter().product();

@@ -58,6 +58,21 @@ pub fn pays(p: u32, nu: f64, m: i64, plan: &ProductPlan, k: usize) -> bool {
     2 * reads(nu, len) < tables
 }
 
+/// The PBS of a `dims` product modulo `m` by `plan` summed on the torus:
+/// its terms, the operands' tables, the refreshes of the row and column
+/// terms where an output does not fit one read, and the reads (two PBS
+/// each), the last of every output included.
+pub fn summed_pbs(nu: f64, plan: &ProductPlan, dims: super::Dims) -> u64 {
+    let super::Dims { n, k, cols, .. } = dims;
+    let outs = (n * cols) as u64;
+    let len = k + plan.extra_values + 1;
+    let own = if plan.extra_values > 0 && 3 * k + 1 > per_read(nu) { 2 * reads(nu, k) } else { 0 };
+    outs * k as u64 * plan.pbs_per_product
+        + ((n * k + k * cols) as u64) * plan.tables_per_operand
+        + (n + cols) as u64 * own
+        + outs * 2 * reads(nu, len)
+}
+
 fn lut_torus(g: &mut Graph, table: Table, x: ValueId, m: i64, loc: Loc) -> ValueId {
     let table = g.intern(table);
     g.push(Op::LutTorus { table, m }, vec![x], loc)
@@ -110,16 +125,85 @@ fn own_sum(g: &mut Graph, x: ValueId, m: i64, nu: f64, refresh: bool, loc: Loc) 
 /// `a·b mod m` by `plan` (packed or binomial), summed on the torus; `a`
 /// and `b` are residues (in `[0, m)`, no offset) or raw operands.
 pub fn lower(g: &mut Graph, a: ValueId, b: ValueId, m: i64, nu: f64, plan: &ProductPlan, loc: Loc) -> ValueId {
+    // Whole outputs (k products, two sums of k, a bias term) that fit one
+    // read are summed as they are. The checker sums a concatenation per
+    // part along the summed axis only, so a transposed bias row,
+    // concatenated along the other axis, takes fresh terms.
+    let transposed = matches!(g.node(a).op, Op::Transpose);
+    let refresh = |k: usize| 3 * k + 1 > per_read(nu) || transposed;
+    let terms = terms(g, a, b, m, nu, plan.method, &refresh, loc);
+    accumulate(g, terms, m, nu, loc)
+}
+
+/// Whether the fine sum of `k` binomial products (and a row's and a
+/// column's own terms) fits one sum within the noise bound, with the one
+/// read the two-scale conversion adds (`scale::fine`): `3k + 1 ≤ ν²`.
+pub fn fine_fits(nu: f64, k: usize) -> bool {
+    (3 * k + 1) as f64 <= nu * nu + 1e-9
+}
+
+/// `a·b` held at `(a·b mod m)/m` for the fine modulus `m = 2^(p+1)·d` of a
+/// two-scale conversion (`scale::fine`): binomial products of the raw
+/// operands, every term and the row and column terms summed once, never
+/// reduced nor read (no bootstrap tells positions `1/m` apart). A
+/// transposed bias row, `c·Σ_k b`, is summed apart and joins the other
+/// rows' sums, so no output holds more than `3k` answers ([`fine_fits`]).
+pub fn lower_fine(g: &mut Graph, a: ValueId, b: ValueId, m: i64, nu: f64, loc: Loc) -> ValueId {
+    let method = Method::Binomial { raw: true };
+    let never = |_: usize| false;
+    let sum = |g: &mut Graph, terms: ValueId| {
+        let (n, len, cols) = (g.ty(terms).shape[0], g.ty(terms).shape[1], g.ty(terms).shape[2]);
+        let s = g.push(Op::ReduceSum { axis: 1, chunk: len }, vec![terms], loc);
+        g.push(Op::Reshape { shape: vec![n, cols] }, vec![s], loc)
+    };
+    match super::constant_column(g, a) {
+        Some((rest, c, true)) => {
+            let t = terms(g, rest, b, m, nu, method, &never, loc);
+            let top = sum(g, t);
+            let (k, cols) = (g.ty(b).shape[0], g.ty(b).shape[1]);
+            let scaled = times_raw(g, b, c, m, loc);
+            let scaled = g.push(Op::Reshape { shape: vec![1, k, cols] }, vec![scaled], loc);
+            let bottom = sum(g, scaled);
+            g.push(Op::Concat { axis: 0 }, vec![top, bottom], loc)
+        }
+        _ => {
+            let t = terms(g, a, b, m, nu, method, &never, loc);
+            sum(g, t)
+        }
+    }
+}
+
+/// `c·x mod m` at `r/m` for raw operands `x`, one table per element.
+fn times_raw(g: &mut Graph, x: ValueId, c: i64, m: i64, loc: Loc) -> ValueId {
+    let p = g.bits;
+    let (z, lo, _) = wrap::from_zero(g, x, loc);
+    let table = Table::from_fn(format!("wmul{}_{m}", c.rem_euclid(m)), p, |v| (c * (v + lo)).rem_euclid(m));
+    lut_torus(g, table, z, m, loc)
+}
+
+/// The terms `[n, len, cols]` of `a·b mod m` by `method` (packed or
+/// binomial), each a fresh torus answer or (a binomial product's row and
+/// column terms) a sum of them, read back fresh where `refresh(k)` says so.
+#[allow(clippy::too_many_arguments)]
+fn terms(
+    g: &mut Graph,
+    a: ValueId,
+    b: ValueId,
+    m: i64,
+    nu: f64,
+    method: Method,
+    refresh: &dyn Fn(usize) -> bool,
+    loc: Loc,
+) -> ValueId {
     let p = g.bits;
     let residues = [a, b].iter().all(|&v| {
         let ty = g.ty(v);
         ty.offset == 0 && ty.lo >= 0 && ty.hi < m
     });
-    let transposed = matches!(g.node(a).op, Op::Transpose);
     let modt = |name: &str, f: &dyn Fn(i64) -> i64| Table::from_fn(format!("{name}{m}"), p, |x| f(x).rem_euclid(m));
     let product = |g: &mut Graph, a: ValueId, b: ValueId| -> ValueId {
         let (n, k, cols) = (g.ty(a).shape[0], g.ty(a).shape[1], g.ty(b).shape[1]);
-        match plan.method {
+        match method {
             Method::Packed => {
                 let (index, table) = packed(g, a, b, m, loc);
                 lut_torus(g, table, index, m, loc)
@@ -128,13 +212,8 @@ pub fn lower(g: &mut Graph, a: ValueId, b: ValueId, m: i64, nu: f64, plan: &Prod
                 let bin = binomial(g, a, b, m, loc);
                 let terms = lut_torus(g, bin.table, bin.sum, m, loc);
                 // Each row's and each column's own terms, summed, join every
-                // output of that row or column. Read back fresh unless the
-                // whole output (k products, two sums of k, a bias term) fits
-                // one read as it is.
-                // (The checker sums a concatenation per part along the
-                // summed axis only: a transposed bias row, concatenated
-                // along the other axis, takes fresh terms.)
-                let refresh = 3 * k + 1 > per_read(nu) || transposed;
+                // output of that row or column.
+                let refresh = refresh(k);
                 let ca = lut_torus(g, bin.own.0, bin.a0, m, loc);
                 let ca = g.push(Op::Reshape { shape: vec![n, k, 1] }, vec![ca], loc);
                 let rows = own_sum(g, ca, m, nu, refresh, loc);
@@ -155,12 +234,10 @@ pub fn lower(g: &mut Graph, a: ValueId, b: ValueId, m: i64, nu: f64, plan: &Prod
         if residues {
             lut_torus(g, modt(&format!("cmul{}_", c.rem_euclid(m)), &|v| v * c), x, m, loc)
         } else {
-            let (z, lo, _) = wrap::from_zero(g, x, loc);
-            lut_torus(g, modt(&format!("wmul{}_", c.rem_euclid(m)), &|v| c * (v + lo)), z, m, loc)
+            times_raw(g, x, c, m, loc)
         }
     };
-    let terms = terms_with_bias(g, a, b, loc, &product, &scale);
-    accumulate(g, terms, m, nu, loc)
+    terms_with_bias(g, a, b, loc, &product, &scale)
 }
 
 #[cfg(test)]

@@ -1,0 +1,64 @@
+//! The two-scale system of a product (`semantics::fine_divisor`): where the
+//! product's range over its divisor `d` fits the grid's readable half
+//! (`V < d·2^p`), a residue modulo `d` and the fine sum modulo `2^(p+1)·d`
+//! replace the divisor's moduli and the range moduli (`scale::fine`). Two
+//! PBS per product term instead of one per modulus, and a conversion of
+//! two or three PBS per output.
+
+use silc_ir::semantics::{covered, fine_modulus, radices};
+
+use super::{plan_chain, plan_shift, Cover, Product};
+use crate::karatsuba::{best_plan, torus};
+
+/// The low radix of a two-scale system for the divisor `factors`: the
+/// first factor when there are two (so block scaling can drop it alone),
+/// else the whole divisor.
+pub fn low(factors: &[i64]) -> i64 {
+    match factors {
+        [first, _] => *first,
+        _ => factors.iter().product(),
+    }
+}
+
+/// The two-scale cover of `product` with its PBS, when its divisor is a
+/// readable odd modulus, the operands' raw sums fit a table (binomial
+/// products), one output's fine sum fits the noise bound, and the chain of
+/// the full divisor and of every block-scaling `shifts` exists.
+pub fn cover(product: &Product, shifts: &[usize]) -> Option<Cover> {
+    let Product { p, nu, shape, c, factors, out, offset } = *product;
+    let d: i64 = factors.iter().product();
+    let fine = (1i64 << (p + 1)) * d;
+    if fine_modulus(p, fine) != Some(d) || factors.len() > 2 {
+        return None;
+    }
+    if shape.raw_width >= 1i64 << p || !torus::fine_fits(nu, shape.k) {
+        return None;
+    }
+    let moduli = vec![d, fine];
+    let radix = radices(p, &moduli, low(factors));
+    let n_div = factors.len();
+    if radix.len() != n_div + 1 {
+        return None;
+    }
+    let plan = plan_chain(p, &radix[n_div..], d, c, out, offset, covered(p, &moduli))?;
+    for &j in shifts {
+        plan_shift(p, &radix, j, plan.k_off, out, offset)?;
+    }
+    // The residue modulo d as `karatsuba` builds it: summed on the torus
+    // where that pays (its last read then gives way to the digit reads),
+    // else reduced by tables.
+    // (Modulo 15 at p = 4, where no two residues share a reduction
+    // table, `best_plan` prices the torus sums.)
+    let outs = (shape.n * shape.cols) as u64;
+    let (plan_d, reduced) = best_plan(p, nu, d, shape, None)?;
+    let residue =
+        if torus::pays(p, nu, d, &plan_d, shape.k) { torus::summed_pbs(nu, &plan_d, shape) - outs } else { reduced };
+    // The fine sum: one binomial term per product, one own term per
+    // operand element, no reduction; then per output the fine read, the
+    // digits the shifts keep, and the chain's top table.
+    let kept = n_div - shifts.first().copied().unwrap_or(n_div);
+    let fine_pbs = outs * shape.k as u64 + ((shape.n + shape.cols) * shape.k) as u64;
+    let conversion = outs * (2 + kept as u64);
+    Some(Cover { moduli, pbs: residue + fine_pbs + conversion, chunks: vec![] })
+}
+
