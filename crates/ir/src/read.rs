@@ -371,7 +371,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
         if v.is_empty() {
             return Err("expected at least one modulus".into());
         }
-        v.into_iter().map(|m| within("modulus", m, 2, 1 << 16)).collect()
+        v.into_iter().map(|m| within("modulus", m, 2, 1 << 24)).collect()
     };
     let string = |v: Attr| match v {
         Attr::Str(s) => Ok(s),
@@ -424,7 +424,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
                 Some(v) => within("lo_bits", int(v)?, 1, 15)? as u32,
             },
         },
-        "mod_matmul" => Op::ModMatMul { modulus: within("modulus", int(take("modulus")?)?, 2, 1 << 16)? },
+        "mod_matmul" => Op::ModMatMul { modulus: within("modulus", int(take("modulus")?)?, 2, 1 << 24)? },
         "from_residues" => Op::FromResidues {
             moduli: moduli(ints(take("moduli")?)?)?,
             n_div: uint(take("n_div")?)?,
@@ -457,7 +457,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             other => return Err(format!("expected a table id, found `{other}`")),
         },
         "lut_torus" => match take("table")? {
-            Attr::Table(t) => Op::LutTorus { table: check_table(t)?, m: within("m", int(take("m")?)?, 2, 1 << 16)? },
+            Attr::Table(t) => Op::LutTorus { table: check_table(t)?, m: within("m", int(take("m")?)?, 2, 1 << 24)? },
             other => return Err(format!("expected a table id, found `{other}`")),
         },
         "torus_sign" => Op::TorusSign,
@@ -467,7 +467,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
                 table: check_table(t)?,
                 torus: match torus_attr {
                     None => None,
-                    Some(v) => Some(within("torus", int(v)?, 2, 1 << 16)?),
+                    Some(v) => Some(within("torus", int(v)?, 2, 1 << 24)?),
                 },
             },
             other => return Err(format!("expected a table id, found `{other}`")),
