@@ -461,7 +461,10 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             other => return Err(format!("expected a table id, found `{other}`")),
         },
         "torus_sign" => Op::TorusSign,
-        "on_grid" => Op::OnGrid { d: within("d", int(take("d")?)?, 1, 1 << 16)?, hi: within("hi", int(take("hi")?)?, 0, 1 << 16)? },
+        "on_grid" => Op::OnGrid {
+            d: within("d", int(take("d")?)?, 1, 1 << 16)?,
+            hi: within("hi", int(take("hi")?)?, 0, 1 << 16)?,
+        },
         "torus_read" => match take("table")? {
             Attr::Table(t) => Op::TorusRead {
                 table: check_table(t)?,

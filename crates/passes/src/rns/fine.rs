@@ -61,4 +61,3 @@ pub fn cover(product: &Product, shifts: &[usize]) -> Option<Cover> {
     let conversion = outs * (2 + kept as u64);
     Some(Cover { moduli, pbs: residue + fine_pbs + conversion, chunks: vec![] })
 }
-
