@@ -265,15 +265,18 @@ fn cheapest(p: u32, nu: f64, m: i64, dims: Dims, plans: Vec<ProductPlan>) -> Opt
         .into_iter()
         .map(|pl| {
             let outs = (n * cols) as u64;
-            // A modulus no reduction table can sum (two residues modulo 15
-            // at p = 4 overflow the table) may still be summed on the torus.
-            if reduction_pbs(p, nu, m, k, &pl) >= u64::MAX / 8 && torus::pays(p, nu, m, &pl, k) {
-                return (pl, torus::summed_pbs(nu, &pl, dims));
+            let (reduce, correct) = (reduction_pbs(p, nu, m, k, &pl), correction_pbs(p, nu, m, k, &pl));
+            if reduce >= u64::MAX / 8 || correct >= u64::MAX / 8 {
+                // A modulus no reduction table can sum (two residues modulo
+                // 15 at p = 4 overflow the table) may still be summed on the
+                // torus; else the plan is infeasible.
+                let cost = if torus::pays(p, nu, m, &pl, k) { torus::summed_pbs(nu, &pl, dims) } else { u64::MAX };
+                return (pl, cost);
             }
             let cost = outs * k as u64 * pl.pbs_per_product
-                + outs * reduction_pbs(p, nu, m, k, &pl)
+                + outs * reduce
                 + ((n * k + k * cols) as u64) * pl.tables_per_operand
-                + (n + cols) as u64 * correction_pbs(p, nu, m, k, &pl);
+                + (n + cols) as u64 * correct;
             (pl, cost)
         })
         .filter(|(_, c)| *c < u64::MAX / 8)

@@ -161,6 +161,67 @@ proptest! {
         agree_forced(g, seed, ["wrapping", "wrapping-binomial", "binomial", "quarter-squares"][method])?;
     }
 
+    /// A two-scale conversion (`scale::fine`): the residue modulo an odd `d`
+    /// (3 ≤ d < 2^p) and the fine sum modulo `2^(p+1)·d` of one product of
+    /// raw operands, with a bias column plain or transposed, converted by
+    /// `from_residues`, statically or block-scaled over `d`'s factors, for
+    /// p = 3..8. The residue's digits come from second reads of its torus
+    /// sum or from tables of its grid residue, as `karatsuba` summed it.
+    #[test]
+    fn two_scale_conversion(p in 3u32..=8, n in 1usize..4, k in 1usize..9, cols in 1usize..4,
+                            wa in 1u32..4, wb in 1u32..4, d_pick in any::<u64>(), bias in 0usize..3,
+                            c_pick in any::<u64>(), block in any::<bool>(), relu in any::<bool>(),
+                            seed in any::<u64>()) {
+        use silc_ir::semantics::{covered, rescale_bounds, rescale_to};
+        use silc_passes::rns::{plan_chain, plan_shift, radices};
+        let (wa, wb) = (wa.min(p - 1), wb.min(p - 1));
+        prop_assume!((1i64 << wa) + (1i64 << wb) - 2 < 1i64 << p);
+        let nu = silc_passes::params::for_precision(p).nu();
+        let k = if bias == 1 { k.max(2) } else { k };
+        prop_assume!((3 * k + 1) as f64 <= nu * nu);
+        let odd: Vec<i64> = (3..1i64 << p).step_by(2).collect();
+        let d = odd[(d_pick % odd.len() as u64) as usize];
+        // Split by a factor coprime to the rest (15 = 3·5), else whole.
+        let low = (3..d).step_by(2).find(|&f| d % f == 0 && silc_passes::lower::gcd(f, d / f) == 1).unwrap_or(d);
+        let n_div = if low < d { 2 } else { 1 };
+        let fine = (2i64 << p) * d;
+        let mut g = Graph::new("two_scale", p);
+        let half = 1i64 << (wa - 1);
+        let c = (c_pick % (2 * half as u64)) as i64 - half;
+        let a = biased_operand(&mut g, (n, k), wa, bias, c);
+        prop_assume!(g.ty(a).shape[1] == k && g.ty(a).shape[0] >= 1);
+        let b = input(&mut g, "b", signed(vec![k, cols], wb));
+        // The residue modulo d needs a product `karatsuba` can sum (at p = 3
+        // neither tables nor the torus sum residues modulo 5 or 7).
+        let dims = silc_passes::karatsuba::Dims::of(&g, a, b);
+        prop_assume!(silc_passes::karatsuba::best_plan(p, nu, d, dims, None).is_some());
+        let prod = infer(&g, &Op::MatMul, &[a, b]).expect("a product");
+        let (c_lo, c_hi) = (prod.lo, prod.hi);
+        let loc = Loc::default();
+        let r = g.push(Op::ModMatMul { modulus: d }, vec![a, b], loc);
+        let f = g.push(Op::ModMatMul { modulus: fine }, vec![a, b], loc);
+        let moduli = vec![d, fine];
+        let bits = p - 1;
+        let relu = relu && !block;
+        let bounds = rescale_bounds(bits, relu);
+        let digits = radices(p, &moduli, low);
+        let out = (0, bounds.1 - bounds.0);
+        let planned = plan_chain(p, &digits[n_div..], d, (c_lo, c_hi), out, -bounds.0, covered(p, &moduli));
+        prop_assume!(planned.is_some());
+        let k_off = planned.expect("planned").k_off;
+        let mut shifts: Vec<usize> = if block {
+            (0..=n_div).filter(|&j| j == n_div || plan_shift(p, &digits, j, k_off, out, -bounds.0).is_some()).collect()
+        } else {
+            vec![]
+        };
+        if shifts.len() < 2 {
+            shifts.clear();
+        }
+        let op = Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu, low, chunks: vec![] };
+        finish(&mut g, op, vec![r, f], -bounds.0);
+        agree_on(g, seed, &Default::default(), shrink)?;
+    }
+
     /// The wrapping product (`mod_matmul` modulo `2^p` on raw operands, see
     /// `karatsuba::wrap`): reductions long enough for several fold levels,
     /// random operand widths and offsets, and a bias column, plain or
