@@ -157,9 +157,12 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
             format!(", block {}", ds.join(" or "))
         };
         let chunks = if r.chunks > 1 { format!(", in {} chunks added as digits", r.chunks) } else { String::new() };
+        let two_scale = silc_ir::semantics::fine_divisor(spec.bits as u32, &r.moduli)
+            .map(|d| format!(", two-scale: ⌊V/{d}⌋ from a fine sum at 1/{}", r.moduli[1]))
+            .unwrap_or_default();
         writeln!(
             o,
-            "    @{:<6} [{}x{}]·[{}x{}] in [{}, {}]: {} | {}   ({}){block}{chunks}",
+            "    @{:<6} [{}x{}]·[{}x{}] in [{}, {}]: {} | {}   ({}){block}{chunks}{two_scale}",
             r.at,
             r.shape[0],
             r.shape[1],
