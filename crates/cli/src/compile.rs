@@ -148,7 +148,10 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
     .unwrap();
     for r in &c.rns {
         let list = |ms: &[i64]| ms.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("·");
-        let radices = silc_ir::semantics::radices(spec.bits as u32, &r.moduli, r.low);
+        let radices = match silc_ir::semantics::fine_divisor(spec.bits as u32, &r.moduli) {
+            Some(d) => silc_ir::semantics::fine_radices(spec.bits as u32, d, r.low, r.wide),
+            None => silc_ir::semantics::radices(spec.bits as u32, &r.moduli, r.low),
+        };
         let methods: Vec<String> = r.moduli.iter().zip(&r.methods).map(|(m, meth)| format!("{m}:{meth}")).collect();
         let block = if r.block_divisors.is_empty() {
             String::new()

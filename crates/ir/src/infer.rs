@@ -347,8 +347,8 @@ fn torus_rule(op: &Op, t: &[&Type], p: u32) -> Result<Option<i64>, String> {
             if t[0].torus != Some(fine) {
                 return Err(format!("on_grid {{d={d}}} takes a value on the torus {fine}, not {}", t[0]));
             }
-            if *hi >= 1i64 << p {
-                return Err(format!("on_grid declares [0, {hi}], beyond the readable half [0, {}]", (1i64 << p) - 1));
+            if *hi >= 2i64 << p {
+                return Err(format!("on_grid declares [0, {hi}], beyond the grid [0, {}]", (2i64 << p) - 1));
             }
             return Ok(None);
         }

@@ -200,8 +200,9 @@ pub enum Op {
     /// A value held on the torus `2^(p+1)·d` (a fine sum, see
     /// `karatsuba::torus`) whose phase the circuit has brought onto the
     /// message grid, a multiple of `d`: the same ciphertext, read from here
-    /// on as the grid value `v/d`, declared in `[0, hi]` (no bootstrap; the
-    /// conversion that builds it proves the range, `scale::fine`).
+    /// on as the grid value `v/d`, declared in `[0, hi]`, `hi < 2^(p+1)` (no
+    /// bootstrap; the conversion that builds it proves the range,
+    /// `scale::fine`; above `2^p` only `fold` and constant tables read it).
     OnGrid {
         d: i64,
         hi: i64,

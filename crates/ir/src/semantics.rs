@@ -127,17 +127,30 @@ pub fn rescale_to(x: i64, divisor: i64, (lo, hi): (i64, i64)) -> i64 {
 ///
 /// A two-scale system `[d, 2^(p+1)·d]` ([`fine_divisor`]) gives `d`, split
 /// as `low · d/low` when `low` is a proper factor of `d`, then `2^p`: the
-/// value over `d` is read whole, as one digit below `2^p`.
+/// value over `d` is read whole, as one digit below `2^p` (see
+/// [`fine_radices`] for the wide form, whose top digit is split).
 pub fn radices(p: u32, moduli: &[i64], low: i64) -> Vec<i64> {
     if let Some(d) = fine_divisor(p, moduli) {
-        let top = 1i64 << p;
-        return if low > 1 && low < d && d % low == 0 { vec![low, d / low, top] } else { vec![d, top] };
+        return fine_radices(p, d, low, false);
     }
     let wide = 1i64 << (p + 1);
     let mut out: Vec<i64> = moduli.iter().map(|&m| if m == wide { low } else { m }).collect();
     if moduli.contains(&wide) {
         out.push(wide / low);
     }
+    out
+}
+
+/// The radices of a two-scale system over `d` (split by `low`, see
+/// [`radices`]): then `2^p` for the narrow form, whose value over `d` lies in
+/// `[0, 2^p)`, or `2, 2^p` for the wide form, whose value over `d` lies in
+/// `[0, 2^(p+1)`), the whole torus, and is read as its low bit and the rest.
+pub fn fine_radices(p: u32, d: i64, low: i64, wide: bool) -> Vec<i64> {
+    let mut out = if low > 1 && low < d && d % low == 0 { vec![low, d / low] } else { vec![d] };
+    if wide {
+        out.push(2);
+    }
+    out.push(1i64 << p);
     out
 }
 
@@ -162,11 +175,12 @@ pub fn fine_divisor(p: u32, moduli: &[i64]) -> Option<i64> {
 }
 
 /// How many values from 0 up the residues of `moduli` tell apart for the
-/// conversion: their product, or for a two-scale system `d·2^p` (the value
-/// over `d` must stay in the readable half of the grid).
-pub fn covered(p: u32, moduli: &[i64]) -> i128 {
+/// conversion: their product, or for a two-scale system `d·2^p` in its
+/// narrow form (the value over `d` stays in the readable half of the grid)
+/// and `d·2^(p+1)` in its wide form ([`fine_radices`]).
+pub fn covered(p: u32, moduli: &[i64], wide: bool) -> i128 {
     match fine_divisor(p, moduli) {
-        Some(d) => d as i128 * (1i128 << p),
+        Some(d) => d as i128 * (1i128 << (p + u32::from(wide))),
         None => moduli.iter().map(|&m| m as i128).product(),
     }
 }

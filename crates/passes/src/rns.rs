@@ -44,6 +44,10 @@ pub struct RnsChoice {
     pub low: i64,
     /// The chunks the reduction is cut into (1: whole, see [`chunks`]).
     pub chunks: usize,
+    /// A two-scale system in its wide form, whose top digit is split
+    /// ([`fine::layout`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub wide: bool,
 }
 
 /// The radix the modulus `2^(p+1)` gives in its place for `moduli` chosen
@@ -471,6 +475,9 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                             .unwrap_or_default()
                     })
                     .collect();
+                let wide = two_scale
+                    && fine::layout(p, &moduli, low, factors.len(), (c_lo, c_hi), out, node.ty.offset)
+                        .is_some_and(|(_, wide, _)| wide);
                 choices.push(RnsChoice {
                     at: node.loc.to_string(),
                     shape: [shape.n, shape.k, shape.cols],
@@ -487,6 +494,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                     },
                     low,
                     chunks: chunks.len().max(1),
+                    wide,
                 });
             }
             _ => {

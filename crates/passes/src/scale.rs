@@ -110,14 +110,21 @@ impl Conversion<'_> {
     fn lower(&self, g: &mut Graph, residues: &[ValueId], shifts: &[usize], nu: f64) -> ValueId {
         let p = g.bits;
         let (moduli, n_div) = (self.moduli, self.n_div);
-        let radix = radices(p, moduli, self.low);
-        let d: i64 = radix[..n_div].iter().product();
-        let m_total = semantics::covered(p, moduli);
         let out = self.ty.stored();
-        let plan = plan_chain(p, &radix[n_div..], d, self.c_range, out, self.ty.offset, m_total)
-            .expect("internal error: rns chose moduli the chain cannot use");
-        let digits = match semantics::fine_divisor(p, moduli) {
-            Some(fine_d) => fine::digits(g, residues, fine_d, &radix, (plan.k_off, self.c_range.1), self.loc),
+        let fine_d = semantics::fine_divisor(p, moduli);
+        let (radix, wide, plan) = match fine_d {
+            Some(_) => crate::rns::fine::layout(p, moduli, self.low, n_div, self.c_range, out, self.ty.offset),
+            None => {
+                let radix = radices(p, moduli, self.low);
+                let d: i64 = radix[..n_div].iter().product();
+                let m_total = semantics::covered(p, moduli, false);
+                plan_chain(p, &radix[n_div..], d, self.c_range, out, self.ty.offset, m_total)
+                    .map(|plan| (radix, false, plan))
+            }
+        }
+        .expect("internal error: rns chose moduli the chain cannot use");
+        let digits = match fine_d {
+            Some(d) => fine::digits(g, residues, d, (&radix, wide), (plan.k_off, self.c_range.1), self.loc),
             None => self.digits(g, residues, plan.k_off),
         };
         let y = if shifts.is_empty() {

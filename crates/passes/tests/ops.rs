@@ -166,14 +166,16 @@ proptest! {
     /// raw operands, with a bias column plain or transposed, converted by
     /// `from_residues`, statically or block-scaled over `d`'s factors, for
     /// p = 3..8. The residue's digits come from second reads of its torus
-    /// sum or from tables of its grid residue, as `karatsuba` summed it.
+    /// sum or from tables of its grid residue, as `karatsuba` summed it;
+    /// the value over `d` is read whole below `2^p`, or as its low bit and
+    /// the rest below `2^(p+1)` (the wide form).
     #[test]
     fn two_scale_conversion(p in 3u32..=8, n in 1usize..4, k in 1usize..9, cols in 1usize..4,
                             wa in 1u32..4, wb in 1u32..4, d_pick in any::<u64>(), bias in 0usize..3,
                             c_pick in any::<u64>(), block in any::<bool>(), relu in any::<bool>(),
                             seed in any::<u64>()) {
-        use silc_ir::semantics::{covered, rescale_bounds, rescale_to};
-        use silc_passes::rns::{plan_chain, plan_shift, radices};
+        use silc_ir::semantics::rescale_bounds;
+        use silc_passes::rns::plan_shift;
         let (wa, wb) = (wa.min(p - 1), wb.min(p - 1));
         prop_assume!((1i64 << wa) + (1i64 << wb) - 2 < 1i64 << p);
         let nu = silc_passes::params::for_precision(p).nu();
@@ -204,11 +206,13 @@ proptest! {
         let bits = p - 1;
         let relu = relu && !block;
         let bounds = rescale_bounds(bits, relu);
-        let digits = radices(p, &moduli, low);
         let out = (0, bounds.1 - bounds.0);
-        let planned = plan_chain(p, &digits[n_div..], d, (c_lo, c_hi), out, -bounds.0, covered(p, &moduli));
+        let planned = silc_passes::rns::fine::layout(p, &moduli, low, n_div, (c_lo, c_hi), out, -bounds.0);
         prop_assume!(planned.is_some());
-        let k_off = planned.expect("planned").k_off;
+        let (digits, wide, plan) = planned.expect("planned");
+        // The wide form's fold adds an answer to the sum it reads.
+        prop_assume!(!wide || (3 * k + 2) as f64 <= nu * nu);
+        let k_off = plan.k_off;
         let mut shifts: Vec<usize> = if block {
             (0..=n_div).filter(|&j| j == n_div || plan_shift(p, &digits, j, k_off, out, -bounds.0).is_some()).collect()
         } else {
@@ -450,6 +454,52 @@ fn block_rescale_takes_every_candidate() {
         assert_eq!(got, want);
     }
     assert!(seen.iter().all(|&s| s), "candidates taken: {seen:?} of {divisors:?}");
+}
+
+/// The wide form of a two-scale system (`semantics::fine_radices`): at
+/// p = 4 a product of 3-bit operands over 7 terms spans [-84, 112], whose
+/// value over 7 reaches past the grid's readable half; its top digit is
+/// read as its low bit and the rest, and the lowered circuit agrees.
+#[test]
+fn two_scale_wide_form_reads_the_whole_grid() {
+    let p = 4;
+    let mut g = Graph::new("wide_fine", p);
+    let a = input(&mut g, "a", signed(vec![2, 7], 3));
+    let b = input(&mut g, "b", signed(vec![7, 2], 3));
+    let c = infer(&g, &Op::MatMul, &[a, b]).expect("a product");
+    let loc = Loc::default();
+    let (d, fine) = (7i64, 32 * 7);
+    let r = g.push(Op::ModMatMul { modulus: d }, vec![a, b], loc);
+    let f = g.push(Op::ModMatMul { modulus: fine }, vec![a, b], loc);
+    let moduli = vec![d, fine];
+    let (radix, wide, _) =
+        silc_passes::rns::fine::layout(p, &moduli, d, 1, (c.lo, c.hi), (0, 7), 4).expect("a chain exists");
+    assert!(wide, "[{}, {}] over 7 needs the whole grid", c.lo, c.hi);
+    assert_eq!(radix, vec![7, 2, 16]);
+    let op = Op::FromResidues {
+        moduli,
+        n_div: 1,
+        c_lo: c.lo,
+        c_hi: c.hi,
+        bits: 3,
+        shifts: vec![],
+        relu: false,
+        low: d,
+        chunks: vec![],
+    };
+    finish(&mut g, op, vec![r, f], 4);
+    let lowered = silc_passes::lower_graph(g.clone(), &Default::default()).expect("lowers");
+    assert!(lowered.violations.is_empty(), "{:?}", lowered.violations);
+    let last = &lowered.stages.last().expect("stages").1;
+    assert!(last.ids().any(|i| matches!(last.node(i).op, Op::Fold)), "the top digit is folded");
+    let mut rng = Rng(5);
+    for _ in 0..20 {
+        let inputs = common::random_inputs(&g, &mut rng);
+        let want = silc_sim::execute(&g, &inputs).unwrap();
+        for (stage, low) in &lowered.stages[1..] {
+            assert_eq!(silc_sim::execute(low, &inputs).unwrap(), want, "after {stage}");
+        }
+    }
 }
 
 /// A delta whose range does not start at zero (here the logical range

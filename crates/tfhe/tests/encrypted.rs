@@ -179,6 +179,60 @@ fn two_scale_reads_match_the_simulator() {
     }
 }
 
+/// The wide form of a two-scale read: `⌊V/15⌋` up to 26, past the grid's
+/// readable half, read by a fold (its low bit, its half below 16) and a
+/// constant table (its top bit), as `scale::fine` reads it. The
+/// simulator's values, bit for bit, and the clear floor's.
+const TWO_SCALE_WIDE: &str = r#"graph two_scale_wide bits=4
+t0 = table "sq15" [0 1 4 9 1 10 6 4 4 6 10 1 9 4 1 0]
+t1 = table "sq480" [0 1 4 9 16 25 36 49 64 81 100 121 144 169 196 225]
+t2 = table "readfine15" [0 479..466]
+t3 = table "mod2" [0 1 0 1 0 1 0 1 0 1 0 1 0 1 0 1]
+t4 = table "div2" [0 0 1 1 2 2 3 3 4 4 5 5 6 6 7 7]
+t5 = table "top8" [12*16]
+%0 = input {name="a", role=data} : enc[2,8] u3 [0, 7]
+%1 = lut_torus %0 {table=t0, m=15} : enc[2,8] u4 [0, 14] torus 15
+%2 = reduce_sum %1 {axis=1, chunk=8} : enc[2,1] u4 [0, 14] torus 15
+%3 = lut_torus %0 {table=t1, m=480} : enc[2,8] u9 [0, 479] torus 480
+%4 = reduce_sum %3 {axis=1, chunk=8} : enc[2,1] u9 [0, 479] torus 480
+%5 = torus_sign %2 : enc[2,1] u5 [8, 24]
+%6 = torus_read %2, %5 {table=t2, torus=480} : enc[2,1] u9 [0, 479] torus 480
+%7 = add %4, %6 : enc[2,1] u9 [0, 479] torus 480
+%8 = on_grid %7 {d=15, hi=26} : enc[2,1] u5 [0, 26]
+%9 = fold %8 : enc[2,1] u4 [0, 15]
+%10 = lut %9 {table=t3} : enc[2,1] u1 [0, 1]
+%11 = lut %9 {table=t4} : enc[2,1] u3 [0, 7]
+%12 = lut %8 {table=t5} : enc[2,1] u5 [12, 20]
+%13 = add_clear %12 {c=-12} : enc[2,1] u4 [0, 8]
+%14 = add %11, %13 : enc[2,1] u4 [0, 15]
+%15 = output %10 {name="bit"} : enc[2,1] u1 [0, 1]
+%16 = output %14 {name="half"} : enc[2,1] u4 [0, 15]
+"#;
+
+#[test]
+fn wide_two_scale_reads_match_the_simulator() {
+    let g = silc_ir::read::read(TWO_SCALE_WIDE).expect("reads");
+    silc_ir::verify::verify(&g).expect("verifies");
+    assert_eq!(silc_ir::text::print(&g).trim(), TWO_SCALE_WIDE.trim(), "the text round trip");
+    let client = keys_for(&g);
+    let server = client.server_keys();
+    let engine = Engine::new(&server, &g);
+    let mut rnd = lcg(17);
+    let mut past_half = false;
+    for _ in 0..4 {
+        // Large values, so the floor passes 16 in most rows.
+        let a = Tensor::new(vec![2, 8], (0..16).map(|_| 3 + rnd(4)).collect());
+        let q: Vec<i64> = a.data.chunks(8).map(|row| row.iter().map(|&x| x * x).sum::<i64>() / 15).collect();
+        past_half |= q.iter().any(|&v| v >= 16);
+        let clear: HashMap<String, Tensor> = [("a".to_string(), a.clone())].into_iter().collect();
+        let sim = silc_sim::execute(&g, &clear).expect("simulates");
+        assert_eq!(sim["bit"].data, q.iter().map(|v| v % 2).collect::<Vec<_>>(), "the low bit");
+        assert_eq!(sim["half"].data, q.iter().map(|v| v / 2).collect::<Vec<_>>(), "the rest");
+        assert_outputs_equal(&g, &engine, &client, &[("a", a)]);
+    }
+    assert!(past_half, "some floor lies past the readable half");
+}
+
 /// Trains `model` encrypted and in the simulator (on the lowered circuit) on
 /// `n` synthetic samples; the decrypted weights must equal the simulator's.
 fn encrypted_training_equals_simulation(model: &str, n: usize, steps: usize) {

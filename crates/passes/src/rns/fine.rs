@@ -5,9 +5,9 @@
 //! PBS per product term instead of one per modulus, and a conversion of
 //! two or three PBS per output.
 
-use silc_ir::semantics::{covered, fine_modulus, radices};
+use silc_ir::semantics::{covered, fine_modulus, fine_radices};
 
-use super::{plan_chain, plan_shift, Cover, Product};
+use super::{plan_chain, plan_shift, ChainPlan, Cover, Product};
 use crate::karatsuba::{best_plan, torus};
 
 /// The low radix of a two-scale system for the divisor `factors`: the
@@ -35,12 +35,15 @@ pub fn cover(product: &Product, shifts: &[usize]) -> Option<Cover> {
         return None;
     }
     let moduli = vec![d, fine];
-    let radix = radices(p, &moduli, low(factors));
     let n_div = factors.len();
-    if radix.len() != n_div + 1 {
+    if fine_radices(p, d, low(factors), false).len() != n_div + 1 {
         return None;
     }
-    let plan = plan_chain(p, &radix[n_div..], d, c, out, offset, covered(p, &moduli))?;
+    let (radix, wide, plan) = layout(p, &moduli, low(factors), n_div, c, out, offset)?;
+    // The wide form's fold adds its own answer to the sum it reads.
+    if wide && (3 * shape.k + 2) as f64 > nu * nu + 1e-9 {
+        return None;
+    }
     for &j in shifts {
         plan_shift(p, &radix, j, plan.k_off, out, offset)?;
     }
@@ -58,6 +61,30 @@ pub fn cover(product: &Product, shifts: &[usize]) -> Option<Cover> {
     // digits the shifts keep, and the chain's top table.
     let kept = n_div - shifts.first().copied().unwrap_or(n_div);
     let fine_pbs = outs * shape.k as u64 + ((shape.n + shape.cols) * shape.k) as u64;
-    let conversion = outs * (2 + kept as u64);
+    // The wide form splits the top digit (a fold, two tables and the top
+    // bit's constant table) and adds a level to the chain.
+    let conversion = outs * (2 + kept as u64 + if wide { 5 } else { 0 });
     Some(Cover { moduli, pbs: residue + fine_pbs + conversion, chunks: vec![] })
+}
+
+/// The radices of the two-scale system `moduli` for a product in `c`
+/// rescaled by its first `n_div` radices to `out` (at `offset`), whether it
+/// takes the wide form, and the chain's plan: the narrow form when `⌊V/d⌋`
+/// stays below `2^p`, else the wide one, whose top digit is split
+/// (`semantics::fine_radices`). `None` when neither chain exists.
+pub fn layout(
+    p: u32,
+    moduli: &[i64],
+    low: i64,
+    n_div: usize,
+    c: (i64, i64),
+    out: (i64, i64),
+    offset: i64,
+) -> Option<(Vec<i64>, bool, ChainPlan)> {
+    let d = moduli[0];
+    [false, true].into_iter().find_map(|wide| {
+        let radix = fine_radices(p, d, low, wide);
+        let plan = plan_chain(p, &radix[n_div..], d, c, out, offset, covered(p, moduli, wide))?;
+        Some((radix, wide, plan))
+    })
 }

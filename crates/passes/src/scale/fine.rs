@@ -15,13 +15,14 @@
 
 use silc_ir::{Graph, Loc, Op, Table, ValueId};
 
-/// The digits of `V = C + K` in `radix` (`d`'s radices, then `2^p`), from
+/// The digits of `V = C + K` in `radix` (`d`'s radices, then `2^p`, or in
+/// the `wide` form `2, 2^p`: `semantics::fine_radices`), from
 /// `residues = [r, fine]`; `c_hi` bounds `C`.
 pub(super) fn digits(
     g: &mut Graph,
     residues: &[ValueId],
     d: i64,
-    radix: &[i64],
+    (radix, wide): (&[i64], bool),
     (k_off, c_hi): (i64, i64),
     loc: Loc,
 ) -> Vec<ValueId> {
@@ -31,7 +32,8 @@ pub(super) fn digits(
     let v_mod = move |x: i64| (x + k_off).rem_euclid(d);
     let mut out = Vec::new();
     let mut below = 1i64;
-    for &n in &radix[..radix.len() - 1] {
+    let top_digits = if wide { 2 } else { 1 };
+    for &n in &radix[..radix.len() - top_digits] {
         let name = format!("digit{d}/{n}");
         out.push(of_residue(g, r, d, &name, None, &move |x| v_mod(x) / below % n, loc));
         below *= n;
@@ -39,7 +41,19 @@ pub(super) fn digits(
     let neg = of_residue(g, r, d, &format!("fine{d}"), Some(fine), &move |x| (k_off - v_mod(x)).rem_euclid(fine), loc);
     let exact = g.push(Op::Add, vec![sum, neg], loc);
     let hi = (c_hi + k_off) / d;
-    out.push(g.push(Op::OnGrid { d, hi }, vec![exact], loc));
+    let q = g.push(Op::OnGrid { d, hi }, vec![exact], loc);
+    if wide {
+        // `q` anywhere on the grid, `[0, 2^(p+1))`: its low bit and
+        // `⌊q/2⌋ = ⌊(q mod 2^p)/2⌋ + 2^(p-1)·⌊q/2^p⌋`, as the wide
+        // modulus's digits are read (`Conversion::split_wide`).
+        let folded = g.push(Op::Fold, vec![q], loc);
+        out.push(g.lut(Table::from_fn("mod2", p, |v| v % 2), folded, loc));
+        let half = g.lut(Table::from_fn("div2", p, |v| v / 2), folded, loc);
+        let high = crate::karatsuba::wrap::top(g, q, 1i64 << (p - 1), loc);
+        out.push(g.push(Op::Add, vec![half, high], loc));
+    } else {
+        out.push(q);
+    }
     out
 }
 
