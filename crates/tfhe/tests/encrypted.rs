@@ -95,6 +95,32 @@ fn assert_outputs_equal(g: &silc_ir::Graph, engine: &Engine<'_>, client: &Client
     }
 }
 
+/// Reads the circuit `text` (it must verify and print back as written);
+/// then, for four random inputs `a` of `shape` in `[lo, hi]`, `check` sees
+/// the input and the simulator's outputs, and the encrypted outputs must
+/// equal the simulator's.
+fn text_circuit_matches(
+    text: &str,
+    seed: u64,
+    shape: [usize; 2],
+    (lo, hi): (i64, i64),
+    mut check: impl FnMut(&Tensor, &HashMap<String, Tensor>),
+) {
+    let g = silc_ir::read::read(text).expect("reads");
+    silc_ir::verify::verify(&g).expect("verifies");
+    assert_eq!(silc_ir::text::print(&g).trim(), text.trim(), "the text round trip");
+    let client = keys_for(&g);
+    let server = client.server_keys();
+    let engine = Engine::new(&server, &g);
+    let mut rnd = lcg(seed);
+    for _ in 0..4 {
+        let a = Tensor::new(shape.to_vec(), (0..shape[0] * shape[1]).map(|_| lo + rnd(hi - lo)).collect());
+        let clear: HashMap<String, Tensor> = [("a".to_string(), a.clone())].into_iter().collect();
+        check(&a, &silc_sim::execute(&g, &clear).expect("simulates"));
+        assert_outputs_equal(&g, &engine, &client, &[("a", a)]);
+    }
+}
+
 /// Residues at a torus position (`lut_torus`, `torus_sign`, `torus_read`)
 /// through free sums, a clear addition, a read back to the torus and a
 /// second read: the simulator's residues, bit for bit.
@@ -119,17 +145,7 @@ t3 = table "read7" [0..6]
 
 #[test]
 fn torus_residues_match_the_simulator() {
-    let g = silc_ir::read::read(TORUS).expect("reads");
-    silc_ir::verify::verify(&g).expect("verifies");
-    assert_eq!(silc_ir::text::print(&g).trim(), TORUS.trim(), "the text round trip");
-    let client = keys_for(&g);
-    let server = client.server_keys();
-    let engine = Engine::new(&server, &g);
-    let mut rnd = lcg(11);
-    for _ in 0..4 {
-        let a = Tensor::new(vec![2, 12], (0..24).map(|_| rnd(15)).collect());
-        assert_outputs_equal(&g, &engine, &client, &[("a", a)]);
-    }
+    text_circuit_matches(TORUS, 11, [2, 12], (0, 15), |_, _| {});
 }
 
 /// A two-scale read (`scale::fine`): binomial terms summed modulo 15 and,
@@ -160,23 +176,12 @@ t4 = table "readdigit15/5" [0*5 1*5 2*5]
 
 #[test]
 fn two_scale_reads_match_the_simulator() {
-    let g = silc_ir::read::read(TWO_SCALE).expect("reads");
-    silc_ir::verify::verify(&g).expect("verifies");
-    assert_eq!(silc_ir::text::print(&g).trim(), TWO_SCALE.trim(), "the text round trip");
-    let client = keys_for(&g);
-    let server = client.server_keys();
-    let engine = Engine::new(&server, &g);
-    let mut rnd = lcg(13);
-    for _ in 0..4 {
-        let a = Tensor::new(vec![2, 8], (0..16).map(|_| rnd(7)).collect());
-        // The circuit's claim, checked in the clear first: ⌊V/15⌋.
+    text_circuit_matches(TWO_SCALE, 13, [2, 8], (0, 7), |a, sim| {
+        // The circuit's claim, checked in the clear: ⌊V/15⌋.
         let want: Vec<i64> =
             a.data.chunks(8).map(|row| row.iter().map(|&x| x * (x - 1) / 2).sum::<i64>() / 15).collect();
-        let clear: HashMap<String, Tensor> = [("a".to_string(), a.clone())].into_iter().collect();
-        let sim = silc_sim::execute(&g, &clear).expect("simulates");
         assert_eq!(sim["q"].data, want, "the simulator reads the floor");
-        assert_outputs_equal(&g, &engine, &client, &[("a", a)]);
-    }
+    });
 }
 
 /// The wide form of a two-scale read: `⌊V/15⌋` up to 26, past the grid's
@@ -211,25 +216,14 @@ t5 = table "top8" [12*16]
 
 #[test]
 fn wide_two_scale_reads_match_the_simulator() {
-    let g = silc_ir::read::read(TWO_SCALE_WIDE).expect("reads");
-    silc_ir::verify::verify(&g).expect("verifies");
-    assert_eq!(silc_ir::text::print(&g).trim(), TWO_SCALE_WIDE.trim(), "the text round trip");
-    let client = keys_for(&g);
-    let server = client.server_keys();
-    let engine = Engine::new(&server, &g);
-    let mut rnd = lcg(17);
     let mut past_half = false;
-    for _ in 0..4 {
-        // Large values, so the floor passes 16 in most rows.
-        let a = Tensor::new(vec![2, 8], (0..16).map(|_| 3 + rnd(4)).collect());
+    // Large values, so the floor passes 16 in most rows.
+    text_circuit_matches(TWO_SCALE_WIDE, 17, [2, 8], (3, 7), |a, sim| {
         let q: Vec<i64> = a.data.chunks(8).map(|row| row.iter().map(|&x| x * x).sum::<i64>() / 15).collect();
         past_half |= q.iter().any(|&v| v >= 16);
-        let clear: HashMap<String, Tensor> = [("a".to_string(), a.clone())].into_iter().collect();
-        let sim = silc_sim::execute(&g, &clear).expect("simulates");
         assert_eq!(sim["bit"].data, q.iter().map(|v| v % 2).collect::<Vec<_>>(), "the low bit");
         assert_eq!(sim["half"].data, q.iter().map(|v| v / 2).collect::<Vec<_>>(), "the rest");
-        assert_outputs_equal(&g, &engine, &client, &[("a", a)]);
-    }
+    });
     assert!(past_half, "some floor lies past the readable half");
 }
 
