@@ -184,7 +184,7 @@ impl Conversion<'_> {
         for (i, (&r, &mi)) in residues.iter().zip(moduli).enumerate() {
             if mi == 1i64 << (p + 1) {
                 let e = self.wide_digit(g, r, &digits, &radix[..digits.len()], k_off);
-                let [low, u] = self.split_wide(g, e);
+                let [low, u] = split_wide(g, e, self.low, self.loc);
                 digits.push(low);
                 wide_top = Some((u, digits.len()));
                 continue;
@@ -278,17 +278,6 @@ impl Conversion<'_> {
             pj *= mj;
         }
         g.push(Op::AddClear { c: (k_off.rem_euclid(m) * inv).rem_euclid(m) }, vec![e], loc)
-    }
-
-    /// A wrapping `e` modulo `2^(p+1)` as its digit of radix `low` and the
-    /// rest: `e mod low` and `⌊e/low⌋ = ⌊(e mod 2^p)/low⌋ + (2^p/low)·⌊e/2^p⌋`.
-    fn split_wide(&self, g: &mut Graph, e: ValueId) -> [ValueId; 2] {
-        let (p, loc, low) = (g.bits, self.loc, self.low);
-        let folded = g.push(Op::Fold, vec![e], loc);
-        let digit = g.lut(Table::from_fn(format!("mod{low}"), p, move |v| v % low), folded, loc);
-        let rest = g.lut(Table::from_fn(format!("div{low}"), p, move |v| v / low), folded, loc);
-        let high = wrap::top(g, e, (1i64 << p) / low, loc);
-        [digit, g.push(Op::Add, vec![rest, high], loc)]
     }
 
     /// The saturating chain over the digits `e` (radices `upper`), most
@@ -386,6 +375,17 @@ impl Conversion<'_> {
         }
         acc.expect("at least one candidate")
     }
+}
+
+/// A wrapping `e` modulo `2^(p+1)` as its digit of radix `low` and the
+/// rest: `e mod low` and `⌊e/low⌋ = ⌊(e mod 2^p)/low⌋ + (2^p/low)·⌊e/2^p⌋`.
+fn split_wide(g: &mut Graph, e: ValueId, low: i64, loc: Loc) -> [ValueId; 2] {
+    let p = g.bits;
+    let folded = g.push(Op::Fold, vec![e], loc);
+    let digit = g.lut(Table::from_fn(format!("mod{low}"), p, move |v| v % low), folded, loc);
+    let rest = g.lut(Table::from_fn(format!("div{low}"), p, move |v| v / low), folded, loc);
+    let high = wrap::top(g, e, (1i64 << p) / low, loc);
+    [digit, g.push(Op::Add, vec![rest, high], loc)]
 }
 
 /// `[1]`: `bit` if any element of the 0/1 tensor `flags` is 1, else 0. Sums

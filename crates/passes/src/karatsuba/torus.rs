@@ -137,9 +137,10 @@ pub fn lower(g: &mut Graph, a: ValueId, b: ValueId, m: i64, nu: f64, plan: &Prod
 
 /// Whether the fine sum of `k` binomial products (and a row's and a
 /// column's own terms) fits one sum within the noise bound, with the one
-/// read the two-scale conversion adds (`scale::fine`): `3k + 1 ≤ ν²`.
-pub fn fine_fits(nu: f64, k: usize) -> bool {
-    (3 * k + 1) as f64 <= nu * nu + 1e-9
+/// read the two-scale conversion adds (`scale::fine`): `3k + 1 ≤ ν²`, and
+/// in the `wide` form, whose fold adds its own answer, `3k + 2 ≤ ν²`.
+pub fn fine_fits(nu: f64, k: usize, wide: bool) -> bool {
+    (3 * k + 1 + usize::from(wide)) as f64 <= nu * nu + 1e-9
 }
 
 /// `a·b` held at `(a·b mod m)/m` for the fine modulus `m = 2^(p+1)·d` of a

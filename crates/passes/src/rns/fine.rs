@@ -1,9 +1,10 @@
 //! The two-scale system of a product (`semantics::fine_divisor`): where the
 //! product's range over its divisor `d` fits the grid's readable half
-//! (`V < d·2^p`), a residue modulo `d` and the fine sum modulo `2^(p+1)·d`
-//! replace the divisor's moduli and the range moduli (`scale::fine`). Two
-//! PBS per product term instead of one per modulus, and a conversion of
-//! two or three PBS per output.
+//! (`V < d·2^p`), or the whole grid (`V < d·2^(p+1)`, the wide form), a
+//! residue modulo `d` and the fine sum modulo `2^(p+1)·d` replace the
+//! divisor's moduli and the range moduli (`scale::fine`). Two PBS per
+//! product term instead of one per modulus, and a conversion of two or
+//! three PBS per output (five more in the wide form).
 
 use silc_ir::semantics::{covered, fine_modulus, fine_radices};
 
@@ -31,7 +32,7 @@ pub fn cover(product: &Product, shifts: &[usize]) -> Option<Cover> {
     if fine_modulus(p, fine) != Some(d) || factors.len() > 2 {
         return None;
     }
-    if shape.raw_width >= 1i64 << p || !torus::fine_fits(nu, shape.k) {
+    if shape.raw_width >= 1i64 << p || !torus::fine_fits(nu, shape.k, false) {
         return None;
     }
     let moduli = vec![d, fine];
@@ -40,8 +41,7 @@ pub fn cover(product: &Product, shifts: &[usize]) -> Option<Cover> {
         return None;
     }
     let (radix, wide, plan) = layout(p, &moduli, low(factors), n_div, c, out, offset)?;
-    // The wide form's fold adds its own answer to the sum it reads.
-    if wide && (3 * shape.k + 2) as f64 > nu * nu + 1e-9 {
+    if !torus::fine_fits(nu, shape.k, wide) {
         return None;
     }
     for &j in shifts {

@@ -5,7 +5,8 @@
 //! `V mod d`'s digits in `d`'s radices, and one more gives
 //! `(K − V mod d)` at the fine scale: added to the fine sum it leaves
 //! `d·⌊V/d⌋` there, which is `⌊V/d⌋` on the message grid (`on_grid`), the
-//! top digit, read whole because `V < d·2^p` (`semantics::covered`). Where
+//! top digit: read whole when `V < d·2^p`, else (the wide form, `V <
+//! d·2^(p+1)`, `semantics::fine_radices`) as its low bit and the rest. Where
 //! `r` was read from a torus sum, its tables are second reads of that sum
 //! (one PBS each, the sign shared); else tables of the grid residue.
 //!
@@ -43,14 +44,9 @@ pub(super) fn digits(
     let hi = (c_hi + k_off) / d;
     let q = g.push(Op::OnGrid { d, hi }, vec![exact], loc);
     if wide {
-        // `q` anywhere on the grid, `[0, 2^(p+1))`: its low bit and
-        // `⌊q/2⌋ = ⌊(q mod 2^p)/2⌋ + 2^(p-1)·⌊q/2^p⌋`, as the wide
-        // modulus's digits are read (`Conversion::split_wide`).
-        let folded = g.push(Op::Fold, vec![q], loc);
-        out.push(g.lut(Table::from_fn("mod2", p, |v| v % 2), folded, loc));
-        let half = g.lut(Table::from_fn("div2", p, |v| v / 2), folded, loc);
-        let high = crate::karatsuba::wrap::top(g, q, 1i64 << (p - 1), loc);
-        out.push(g.push(Op::Add, vec![half, high], loc));
+        // `q` anywhere on the grid, `[0, 2^(p+1))`: its low bit and the
+        // rest, as the wide modulus's digits are read.
+        out.extend(super::split_wide(g, q, 2, loc));
     } else {
         out.push(q);
     }
