@@ -163,9 +163,19 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
         let two_scale = silc_ir::semantics::fine_divisor(spec.bits as u32, &r.moduli)
             .map(|d| format!(", two-scale: ⌊V/{d}⌋ from a fine sum at 1/{}", r.moduli[1]))
             .unwrap_or_default();
+        let wrap_first = match r.wrap_first.split_last() {
+            Some((top, below)) => format!(
+                ", wrap-first: digits {} of {}, then ⌊V/{}⌋ from {}",
+                list(below),
+                r.moduli[0],
+                r.moduli[0],
+                top / 2
+            ),
+            None => String::new(),
+        };
         writeln!(
             o,
-            "    @{:<6} [{}x{}]·[{}x{}] in [{}, {}]: {} | {}   ({}){block}{chunks}{two_scale}",
+            "    @{:<6} [{}x{}]·[{}x{}] in [{}, {}]: {} | {}   ({}){block}{chunks}{two_scale}{wrap_first}",
             r.at,
             r.shape[0],
             r.shape[1],

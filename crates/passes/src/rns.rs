@@ -13,6 +13,7 @@
 
 pub mod chunks;
 pub mod fine;
+pub mod wrap_first;
 
 use serde::Serialize;
 use silc_ir::{Graph, Loc, Op, Rewriter, Table};
@@ -48,6 +49,10 @@ pub struct RnsChoice {
     /// ([`fine::layout`]).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub wide: bool,
+    /// A wrap-first system ([`wrap_first`]): the radices above the divisor
+    /// (powers of two, then twice the odd modulus); empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub wrap_first: Vec<i64>,
 }
 
 /// The radix the modulus `2^(p+1)` gives in its place for `moduli` chosen
@@ -421,6 +426,14 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                     (None, Some(f)) => (f, true),
                     (None, None) => return Err(no_moduli(node.loc, p, (shape.n, shape.k, shape.cols), (c_lo, c_hi))),
                 };
+                // The wrap-first system where it is cheaper still (it only
+                // replaces a system that exists, so the divisors, and the
+                // numbers, stay the same).
+                let cheaper = if config.force.is_none() { wrap_first::cover(&product, shifts) } else { None };
+                let (cover, two_scale) = match cheaper {
+                    Some(w) if w.pbs < cover.pbs => (w, false),
+                    _ => (cover, two_scale),
+                };
                 assert!(
                     cover.chunks.is_empty() || shifts.is_empty(),
                     "internal error: a block-scaled rescale was planned on a chunked product"
@@ -478,6 +491,13 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                 let wide = two_scale
                     && fine::layout(p, &moduli, low, factors.len(), (c_lo, c_hi), out, node.ty.offset)
                         .is_some_and(|(_, wide, _)| wide);
+                let wrap_first = if shifts.is_empty() && chunks.is_empty() {
+                    wrap_first::layout(p, &moduli, low, factors.len(), (c_lo, c_hi), out, node.ty.offset)
+                        .map(|(upper, _)| upper)
+                        .unwrap_or_default()
+                } else {
+                    vec![]
+                };
                 choices.push(RnsChoice {
                     at: node.loc.to_string(),
                     shape: [shape.n, shape.k, shape.cols],
@@ -495,6 +515,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                     low,
                     chunks: chunks.len().max(1),
                     wide,
+                    wrap_first,
                 });
             }
             _ => {

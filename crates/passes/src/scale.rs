@@ -40,6 +40,12 @@
 //! result and looked up, it keeps the result or zeroes it; the kept results
 //! are summed, with a clamp table after each sum so the range stays provable.
 //!
+//! A wrap-first system `[2^(p+1), m]` (`rns::wrap_first`; a static
+//! rescale by a power of two) is read the other way round: the digits of
+//! `2^(p+1)` first, off one fold of its wrapping sum, then the top digit
+//! from `m`'s residue and the fold (`scale::wrap_first`); the chain is the
+//! same.
+//!
 //! A product cut into chunks (`rns::chunks`) converts each chunk's residues
 //! to digits with its own offset, adds the chunks' digits with carries
 //! (`scale::sum`), and runs the (static) chain on the total, whose top digit is
@@ -47,6 +53,7 @@
 
 mod fine;
 mod sum;
+mod wrap_first;
 
 use silc_ir::{semantics, Graph, Loc, Op, Rewriter, Table, ValueId};
 
@@ -111,6 +118,14 @@ impl Conversion<'_> {
         let p = g.bits;
         let (moduli, n_div) = (self.moduli, self.n_div);
         let out = self.ty.stored();
+        if shifts.is_empty() {
+            let wf = crate::rns::wrap_first::layout(p, moduli, self.low, n_div, self.c_range, out, self.ty.offset);
+            if let Some((upper, plan)) = wf {
+                let e = wrap_first::digits(g, residues, (self.low, &upper), plan.k_off, self.loc);
+                let y = self.chain(g, &e, &upper, &plan, false).0;
+                return self.declare(g, y);
+            }
+        }
         let fine_d = semantics::fine_divisor(p, moduli);
         let (radix, wide, plan) = match fine_d {
             Some(_) => crate::rns::fine::layout(p, moduli, self.low, n_div, self.c_range, out, self.ty.offset),

@@ -226,6 +226,58 @@ proptest! {
         agree_on(g, seed, &Default::default(), shrink)?;
     }
 
+    /// The wrap-first conversion (`rns::wrap_first`, `scale::wrap_first`):
+    /// the system `[2^(p+1), m]`, `m` odd and small, for a static rescale by
+    /// a power of two, ReLU-saturated or signed, with a bias column plain or
+    /// transposed, for p = 3..8. The residue modulo `m` is summed on the
+    /// torus or reduced by tables, as `karatsuba` chooses.
+    #[test]
+    fn wrap_first_conversion(p in 3u32..=8, n in 1usize..4, k in 1usize..12, cols in 1usize..4,
+                             wa in 1u32..4, wb in 1u32..4, m_pick in any::<u64>(), low_pick in any::<u64>(),
+                             bias in 0usize..3, c_pick in any::<u64>(), relu in any::<bool>(),
+                             seed in any::<u64>()) {
+        use silc_ir::semantics::rescale_bounds;
+        let (wa, wb) = (wa.min(p - 1), wb.min(p - 1));
+        let nu = silc_passes::params::for_precision(p).nu();
+        let k = if bias == 1 { k.max(2) } else { k };
+        let admissible: Vec<i64> = (3..1i64 << p).step_by(2).filter(|&m| silc_passes::rns::wrap_first::admits(p, m)).collect();
+        prop_assume!(!admissible.is_empty());
+        let m = admissible[(m_pick % admissible.len() as u64) as usize];
+        let wide = 2i64 << p;
+        let lows: Vec<i64> = (1..p).map(|j| 1i64 << j).filter(|&l| l <= wide / 4).collect();
+        let low = lows[(low_pick % lows.len() as u64) as usize];
+        let mut g = Graph::new("wrap_first", p);
+        let half = 1i64 << (wa - 1);
+        let c = (c_pick % (2 * half as u64)) as i64 - half;
+        let a = biased_operand(&mut g, (n, k), wa, bias, c);
+        prop_assume!(g.ty(a).shape[1] == k && g.ty(a).shape[0] >= 1);
+        let b = input(&mut g, "b", signed(vec![k, cols], wb));
+        let dims = silc_passes::karatsuba::Dims::of(&g, a, b);
+        prop_assume!(silc_passes::karatsuba::best_plan(p, nu, m, dims, None).is_some());
+        prop_assume!(silc_passes::karatsuba::best_plan(p, nu, wide, dims, None).is_some());
+        let prod = infer(&g, &Op::MatMul, &[a, b]).expect("a product");
+        let (c_lo, c_hi) = (prod.lo, prod.hi);
+        let loc = Loc::default();
+        let s = g.push(Op::ModMatMul { modulus: wide }, vec![a, b], loc);
+        let r = g.push(Op::ModMatMul { modulus: m }, vec![a, b], loc);
+        let moduli = vec![wide, m];
+        let bits = p - 1;
+        let bounds = rescale_bounds(bits, relu);
+        let out = (0, bounds.1 - bounds.0);
+        let planned = silc_passes::rns::wrap_first::layout(p, &moduli, low, 1, (c_lo, c_hi), out, -bounds.0);
+        prop_assume!(planned.is_some());
+        let op = Op::FromResidues { moduli, n_div: 1, c_lo, c_hi, bits, shifts: vec![], relu, low, chunks: vec![] };
+        finish(&mut g, op, vec![s, r], -bounds.0);
+        let lowered = silc_passes::lower_graph(g.clone(), &Default::default()).expect("lowers");
+        let scaled = &lowered.stages.iter().find(|(name, _)| *name == "scale").expect("a scale stage").1;
+        let wtop = scaled
+            .ids()
+            .filter(|&i| matches!(scaled.node(i).op, Op::Lut { table } if scaled.tables.get(table).name.starts_with("wtop")))
+            .count();
+        prop_assert!(wtop >= 1, "converted wrap-first");
+        agree_on(g, seed, &Default::default(), shrink)?;
+    }
+
     /// The wrapping product (`mod_matmul` modulo `2^p` on raw operands, see
     /// `karatsuba::wrap`): reductions long enough for several fold levels,
     /// random operand widths and offsets, and a bias column, plain or

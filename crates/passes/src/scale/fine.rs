@@ -56,7 +56,7 @@ pub(super) fn digits(
 /// `f(r)` for the residue `r` modulo `d`, on the grid or at `f(r)/t` on the
 /// torus `t`: a second read of the torus sum `r` was read from, else a
 /// table of `r` itself.
-fn of_residue(
+pub(super) fn of_residue(
     g: &mut Graph,
     r: ValueId,
     d: i64,
