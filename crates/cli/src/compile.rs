@@ -163,7 +163,16 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
         let two_scale = silc_ir::semantics::fine_divisor(spec.bits as u32, &r.moduli)
             .map(|d| format!(", two-scale: ⌊V/{d}⌋ from a fine sum at 1/{}", r.moduli[1]))
             .unwrap_or_default();
+        // The top radix is `2m` when the top digit comes from tables, `m`
+        // (odd) when it is read on the torus (`rns::wrap_first::Top`).
         let wrap_first = match r.wrap_first.split_last() {
+            Some((top, below)) if top % 2 == 1 => format!(
+                ", wrap-first: digits {} of {} (the last with its top bit), then ⌊V/{}⌋ from {}, read on the torus",
+                list(below),
+                r.moduli[0],
+                r.moduli[0],
+                top
+            ),
             Some((top, below)) => format!(
                 ", wrap-first: digits {} of {}, then ⌊V/{}⌋ from {}",
                 list(below),

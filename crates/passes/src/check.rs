@@ -170,7 +170,9 @@ pub fn check(g: &Graph, nu: f64) -> (Analysis, Vec<Violation>) {
         // any stored value: their input need not be in range.
         let any_input = match &n.op {
             Op::Fold => true,
-            Op::Lut { table } => g.tables.get(*table).entries.windows(2).all(|w| w[0] == w[1]),
+            Op::Lut { table } | Op::LutTorus { table, .. } => {
+                g.tables.get(*table).entries.windows(2).all(|w| w[0] == w[1])
+            }
             _ => false,
         };
         for v in feeds {

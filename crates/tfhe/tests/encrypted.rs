@@ -227,6 +227,47 @@ fn wide_two_scale_reads_match_the_simulator() {
     assert!(past_half, "some floor lies past the readable half");
 }
 
+/// The wrap-first system's torus form (`scale::wrap_first`) in miniature: a
+/// constant table answering on the torus `15` reads a wrapping value
+/// anywhere (`4/15` below half the torus, `-4/15` above), a second term
+/// comes from its fold, and their sum is read on the torus. The
+/// simulator's values, bit for bit, and the clear ones.
+const TORUS_TOP_BIT: &str = r#"graph torus_top_bit bits=4
+t0 = table "wbit15" [4*16]
+t1 = table "dbl15" [0 2 4 6 8 10 12 14 1 3 5 7 9 11 13 0]
+t2 = table "read15" [0..14]
+%0 = input {name="a", role=data} : enc[2,6] u3 [0, 7]
+%1 = mul_clear %0 {c=4} : enc[2,6] u5 [0, 28]
+%2 = add %1, %0 : enc[2,6] u6 [0, 35]
+%3 = lut_torus %2 {table=t0, m=15} : enc[2,6] u4 [0, 14] torus 15
+%4 = add_clear %3 {c=-4} : enc[2,6] u4 [0, 14] torus 15
+%5 = fold %2 : enc[2,6] u4 [0, 15]
+%6 = lut_torus %5 {table=t1, m=15} : enc[2,6] u4 [0, 14] torus 15
+%7 = add %4, %6 : enc[2,6] u4 [0, 14] torus 15
+%8 = torus_sign %7 : enc[2,6] u5 [8, 24]
+%9 = torus_read %7, %8 {table=t2} : enc[2,6] u4 [0, 14]
+%10 = output %9 {name="t"} : enc[2,6] u4 [0, 14]
+"#;
+
+#[test]
+fn a_top_bit_answered_on_the_torus_matches_the_simulator() {
+    let (mut below, mut above) = (false, false);
+    text_circuit_matches(TORUS_TOP_BIT, 19, [2, 6], (0, 7), |a, sim| {
+        let want: Vec<i64> = a
+            .data
+            .iter()
+            .map(|&x| {
+                let s = 5 * x % 32;
+                below |= s < 16;
+                above |= s >= 16;
+                (7 * (s / 16) + 2 * (s % 16)) % 15
+            })
+            .collect();
+        assert_eq!(sim["t"].data, want, "7·u_hi + 2·(u mod 16), modulo 15");
+    });
+    assert!(below && above, "wrapping values in both halves of the torus");
+}
+
 /// Trains `model` encrypted and in the simulator (on the lowered circuit) on
 /// `n` synthetic samples; the decrypted weights must equal the simulator's.
 fn encrypted_training_equals_simulation(model: &str, n: usize, steps: usize) {
