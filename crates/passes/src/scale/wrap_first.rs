@@ -18,7 +18,8 @@ use crate::karatsuba::wrap;
 use crate::rns::wrap_first::{top_form, Top};
 
 /// The upper digits of `V = C + K` in the radices `upper` (the powers of
-/// two above `low`, then `2m`), from `residues = [wrapping sum, r mod m]`.
+/// two above `low`, then `2m`; in the torus form, an odd `m`), from
+/// `residues = [wrapping sum, r mod m]`.
 pub(super) fn digits(
     g: &mut Graph,
     residues: &[ValueId],
@@ -33,9 +34,8 @@ pub(super) fn digits(
         return torus_digits(g, residues, (low, upper), k_off, loc);
     }
     let m = top_radix / 2;
-    let (sum, r) = (residues[0], residues[1]);
-    let s = g.push(Op::AddClear { c: k_off.rem_euclid(wide) }, vec![sum], loc);
-    let u_lo = g.push(Op::Fold, vec![s], loc);
+    let r = residues[1];
+    let (s, u_lo) = shifted_and_folded(g, residues[0], k_off, loc);
     let mut out = Vec::new();
     let mut below = low;
     for &n in &upper[..upper.len() - 1] {
@@ -74,9 +74,8 @@ fn torus_digits(
     let p = g.bits;
     let (wide, half) = (1i64 << (p + 1), 1i64 << p);
     let (pow2, m) = (&upper[..upper.len() - 1], upper[upper.len() - 1]);
-    let (sum, r) = (residues[0], residues[1]);
-    let s = g.push(Op::AddClear { c: k_off.rem_euclid(wide) }, vec![sum], loc);
-    let u_lo = g.push(Op::Fold, vec![s], loc);
+    let r = residues[1];
+    let (s, u_lo) = shifted_and_folded(g, residues[0], k_off, loc);
     let mut out = Vec::new();
     let mut below = low;
     for (i, &n) in pow2.iter().enumerate() {
@@ -111,4 +110,11 @@ fn torus_digits(
 fn lut_torus(g: &mut Graph, table: Table, x: ValueId, m: i64, loc: Loc) -> ValueId {
     let table = g.intern(table);
     g.push(Op::LutTorus { table, m }, vec![x], loc)
+}
+
+/// `s = sum + K`, the wrapping `u = V mod 2^(p+1)`, and its fold `u mod 2^p`.
+fn shifted_and_folded(g: &mut Graph, sum: ValueId, k_off: i64, loc: Loc) -> (ValueId, ValueId) {
+    let wide = 2i64 << g.bits;
+    let s = g.push(Op::AddClear { c: k_off.rem_euclid(wide) }, vec![sum], loc);
+    (s, g.push(Op::Fold, vec![s], loc))
 }
