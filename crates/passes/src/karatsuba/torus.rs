@@ -73,14 +73,14 @@ pub fn summed_pbs(nu: f64, plan: &ProductPlan, dims: super::Dims) -> u64 {
         + outs * 2 * reads(nu, len)
 }
 
-fn lut_torus(g: &mut Graph, table: Table, x: ValueId, m: i64, loc: Loc) -> ValueId {
+pub(crate) fn lut_torus(g: &mut Graph, table: Table, x: ValueId, m: i64, loc: Loc) -> ValueId {
     let table = g.intern(table);
     g.push(Op::LutTorus { table, m }, vec![x], loc)
 }
 
 /// Reads torus residues `x` (any shape) onto the grid (`to_torus = false`)
 /// or back to `r/m`, fresh: a sign, then the read.
-fn read(g: &mut Graph, x: ValueId, m: i64, to_torus: bool, loc: Loc) -> ValueId {
+pub(crate) fn read(g: &mut Graph, x: ValueId, m: i64, to_torus: bool, loc: Loc) -> ValueId {
     let sign = g.push(Op::TorusSign, vec![x], loc);
     let table = g.intern(Table { name: format!("read{m}"), entries: (0..m).collect() });
     g.push(Op::TorusRead { table, torus: to_torus.then_some(m) }, vec![x, sign], loc)

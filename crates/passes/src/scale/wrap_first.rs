@@ -14,6 +14,7 @@
 
 use silc_ir::{semantics, Graph, Loc, Op, Table, ValueId};
 
+use crate::karatsuba::torus::{lut_torus, read};
 use crate::karatsuba::wrap;
 use crate::rns::wrap_first::{top_form, Top};
 
@@ -30,7 +31,7 @@ pub(super) fn digits(
     let p = g.bits;
     let (wide, half) = (1i64 << (p + 1), 1i64 << p);
     let top_radix = *upper.last().expect("a top radix");
-    if top_radix % 2 == 1 && top_form(p, top_radix) == Some(Top::Torus) {
+    if top_form(p, top_radix) == Some(Top::Torus) {
         return torus_digits(g, residues, (low, upper), k_off, loc);
     }
     let m = top_radix / 2;
@@ -101,15 +102,8 @@ fn torus_digits(
     let hi = g.push(Op::AddClear { c: -t }, vec![hi], loc);
     let ab = g.push(Op::Add, vec![a, b], loc);
     let sum_a = g.push(Op::Add, vec![ab, hi], loc);
-    let sign = g.push(Op::TorusSign, vec![sum_a], loc);
-    let read = g.intern(Table { name: format!("read{m}"), entries: (0..m).collect() });
-    out.push(g.push(Op::TorusRead { table: read, torus: None }, vec![sum_a, sign], loc));
+    out.push(read(g, sum_a, m, false, loc));
     out
-}
-
-fn lut_torus(g: &mut Graph, table: Table, x: ValueId, m: i64, loc: Loc) -> ValueId {
-    let table = g.intern(table);
-    g.push(Op::LutTorus { table, m }, vec![x], loc)
 }
 
 /// `s = sum + K`, the wrapping `u = V mod 2^(p+1)`, and its fold `u mod 2^p`.
