@@ -39,6 +39,7 @@
 //! at all (`karatsuba/torus`); two PBS read each sum.
 
 pub(crate) mod torus;
+pub use torus::{fine_own_sums, OwnSums};
 pub(crate) mod wrap;
 
 use silc_ir::{Graph, Op, Rewriter, Table, ValueId};
@@ -316,10 +317,29 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Graph {
             continue;
         };
         let (a, b) = (rw.get(node.args[0]), rw.get(node.args[1]));
-        let new = lower_product(&mut rw.new, a, b, modulus, nu, config.force.as_deref(), node.loc);
+        let new = match refreshed_own_sums(g, id, nu) {
+            Some(refresh) => torus::lower_fine(&mut rw.new, a, b, modulus, nu, refresh, node.loc),
+            None => lower_product(&mut rw.new, a, b, modulus, nu, config.force.as_deref(), node.loc),
+        };
         rw.map_to(id, new);
     }
     rw.finish()
+}
+
+/// For the fine sum of a two-scale system (`rns::fine`): whether its rows'
+/// and columns' own sums are refreshed to fit the noise bound, which
+/// depends on the form (`rns::fine::layout`) its conversion takes; `None`
+/// for any other product.
+fn refreshed_own_sums(g: &Graph, id: ValueId, nu: f64) -> Option<bool> {
+    let p = g.bits;
+    let Op::ModMatMul { modulus } = g.node(id).op else { return None };
+    silc_ir::semantics::fine_modulus(p, modulus)?;
+    let conversion = g.users(id).into_iter().find(|&u| matches!(g.node(u).op, Op::FromResidues { .. }))?;
+    let Op::FromResidues { moduli, n_div, c_lo, c_hi, low, .. } = &g.node(conversion).op else { return None };
+    let ty = g.ty(conversion);
+    let (_, wide, _) = crate::rns::fine::layout(p, moduli, *low, *n_div, (*c_lo, *c_hi), ty.stored(), ty.offset)?;
+    let k = g.ty(g.node(id).args[0]).shape[1];
+    Some(torus::fine_own_sums(nu, k, wide)? == torus::OwnSums::Refreshed)
 }
 
 fn lower_product(
@@ -334,7 +354,7 @@ fn lower_product(
     let p = g.bits;
     // The fine sum of a two-scale conversion, on the raw operands.
     if silc_ir::semantics::fine_modulus(p, m).is_some() {
-        return torus::lower_fine(g, a, b, m, nu, loc);
+        return torus::lower_fine(g, a, b, m, nu, false, loc);
     }
     let dims = Dims::of(g, a, b);
     // `rns` gives residues in [0, m), or the raw operands to methods that read them.
@@ -474,6 +494,15 @@ pub(crate) struct Binomial {
     pub sum: ValueId,
     pub table: Table,
     pub own: (Table, Table),
+    /// The low ends `a0` and `b0` were shifted by (`own_table`'s `lo`).
+    pub lo: (i64, i64),
+}
+
+/// An operand's own binomial term `−C(v + lo, 2) mod m`, for `v` shifted
+/// to start at 0.
+pub(crate) fn own_table(p: u32, m: i64, lo: i64) -> Table {
+    let name = if lo == 0 { "nbin".to_string() } else { format!("nbin{lo}_") };
+    Table::from_fn(format!("{name}{m}"), p, move |v| (-((v + lo) * (v + lo - 1) / 2)).rem_euclid(m))
 }
 
 pub(crate) fn binomial(g: &mut Graph, a: ValueId, b: ValueId, m: i64, loc: silc_ir::Loc) -> Binomial {
@@ -484,11 +513,7 @@ pub(crate) fn binomial(g: &mut Graph, a: ValueId, b: ValueId, m: i64, loc: silc_
     let sum = g.push(Op::Add, vec![ea, eb], loc);
     let c2 = |x: i64| x * (x - 1) / 2;
     let table = Table::from_fn(format!("bin{m}"), p, |s| c2(s + la + lb).rem_euclid(m));
-    let own = |lo: i64| {
-        let name = if lo == 0 { "nbin".to_string() } else { format!("nbin{lo}_") };
-        Table::from_fn(format!("{name}{m}"), p, move |v| (-c2(v + lo)).rem_euclid(m))
-    };
-    Binomial { a0, b0, sum, table, own: (own(la), own(lb)) }
+    Binomial { a0, b0, sum, table, own: (own_table(p, m, la), own_table(p, m, lb)), lo: (la, lb) }
 }
 
 /// The terms `[n, k, cols]` of `a·b` mod `m` by `plan`'s method (`[n, 2k,

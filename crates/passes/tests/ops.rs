@@ -8,6 +8,7 @@ mod common;
 use common::Rng;
 use proptest::prelude::*;
 use silc_ir::{infer::infer, Graph, Loc, Op, Role, Type, ValueId};
+use silc_passes::karatsuba::{fine_own_sums, OwnSums};
 
 fn signed(shape: Vec<usize>, bits: u32) -> Type {
     let half = 1i64 << (bits - 1);
@@ -170,7 +171,7 @@ proptest! {
     /// the value over `d` is read whole below `2^p`, or as its low bit and
     /// the rest below `2^(p+1)` (the wide form).
     #[test]
-    fn two_scale_conversion(p in 3u32..=8, n in 1usize..4, k in 1usize..9, cols in 1usize..4,
+    fn two_scale_conversion(p in 3u32..=8, n in 1usize..4, k in 1usize..20, cols in 1usize..4,
                             wa in 1u32..4, wb in 1u32..4, d_pick in any::<u64>(), bias in 0usize..3,
                             c_pick in any::<u64>(), block in any::<bool>(), relu in any::<bool>(),
                             seed in any::<u64>()) {
@@ -180,7 +181,7 @@ proptest! {
         prop_assume!((1i64 << wa) + (1i64 << wb) - 2 < 1i64 << p);
         let nu = silc_passes::params::for_precision(p).nu();
         let k = if bias == 1 { k.max(2) } else { k };
-        prop_assume!((3 * k + 1) as f64 <= nu * nu);
+        prop_assume!(fine_own_sums(nu, k, false).is_some());
         let odd: Vec<i64> = (3..1i64 << p).step_by(2).collect();
         let d = odd[(d_pick % odd.len() as u64) as usize];
         // Split by a factor coprime to the rest (15 = 3·5), else whole.
@@ -210,8 +211,10 @@ proptest! {
         let planned = silc_passes::rns::fine::layout(p, &moduli, low, n_div, (c_lo, c_hi), out, -bounds.0);
         prop_assume!(planned.is_some());
         let (digits, wide, plan) = planned.expect("planned");
-        // The wide form's fold adds an answer to the sum it reads.
-        prop_assume!(!wide || (3 * k + 2) as f64 <= nu * nu);
+        // The wide form's fold adds an answer to the sum it reads; past
+        // `3k + 1` answers the own sums are refreshed.
+        let own = fine_own_sums(nu, k, wide);
+        prop_assume!(own.is_some());
         let k_off = plan.k_off;
         let mut shifts: Vec<usize> = if block {
             (0..=n_div).filter(|&j| j == n_div || plan_shift(p, &digits, j, k_off, out, -bounds.0).is_some()).collect()
@@ -223,6 +226,11 @@ proptest! {
         }
         let op = Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu, low, chunks: vec![] };
         finish(&mut g, op, vec![r, f], -bounds.0);
+        // Each refreshed own sum leaves the torus once more, by `on_grid`.
+        let lowered = silc_passes::lower_graph(g.clone(), &Default::default()).expect("lowers");
+        let last = &lowered.stages.last().expect("stages").1;
+        let on_grid = last.ids().filter(|&i| matches!(last.node(i).op, Op::OnGrid { .. })).count();
+        prop_assert_eq!(on_grid > 1, own == Some(OwnSums::Refreshed), "{} on_grid", on_grid);
         agree_on(g, seed, &Default::default(), shrink)?;
     }
 
@@ -516,6 +524,63 @@ fn block_rescale_takes_every_candidate() {
         assert_eq!(got, want);
     }
     assert!(seen.iter().all(|&s| s), "candidates taken: {seen:?} of {divisors:?}");
+}
+
+/// A two-scale system past `3k + 2` answers (`karatsuba::torus`,
+/// `fine_refresh`): at p = 4 a transposed bias row over 8 terms of 3-bit
+/// operands, `[−96, 128]` over 11 in the wide form, as Iris's batch-8
+/// weight gradients. Each row's and column's own sum is refreshed from its
+/// residue modulo 11 (an `on_grid` each, past the conversion's), the
+/// checker proves the bound, and the lowered circuit agrees, extremes
+/// included.
+#[test]
+fn two_scale_own_sums_refreshed_past_the_noise_bound() {
+    let p = 4;
+    let mut g = Graph::new("refreshed", p);
+    let a = biased_operand(&mut g, (2, 8), 3, 2, 1);
+    let b = input(&mut g, "b", signed(vec![8, 3], 3));
+    let c = infer(&g, &Op::MatMul, &[a, b]).expect("a product");
+    let loc = Loc::default();
+    let (d, fine) = (11i64, 32 * 11);
+    let r = g.push(Op::ModMatMul { modulus: d }, vec![a, b], loc);
+    let f = g.push(Op::ModMatMul { modulus: fine }, vec![a, b], loc);
+    let moduli = vec![d, fine];
+    let (_, wide, _) =
+        silc_passes::rns::fine::layout(p, &moduli, d, 1, (c.lo, c.hi), (0, 7), 4).expect("a chain exists");
+    assert!(wide);
+    assert_eq!(fine_own_sums(5.0, 8, wide), Some(OwnSums::Refreshed), "26 answers > 25");
+    let op = Op::FromResidues {
+        moduli,
+        n_div: 1,
+        c_lo: c.lo,
+        c_hi: c.hi,
+        bits: 3,
+        shifts: vec![],
+        relu: false,
+        low: d,
+        chunks: vec![],
+    };
+    finish(&mut g, op, vec![r, f], 4);
+    let lowered = silc_passes::lower_graph(g.clone(), &Default::default()).expect("lowers");
+    assert!(lowered.violations.is_empty(), "{:?}", lowered.violations);
+    let last = &lowered.stages.last().expect("stages").1;
+    let on_grid = last.ids().filter(|&i| matches!(last.node(i).op, Op::OnGrid { .. })).count();
+    assert_eq!(on_grid, 3, "the rows' own sums, the columns', the conversion");
+    let mut rng = Rng(7);
+    let extreme = |(va, vb): (i64, i64)| {
+        std::collections::HashMap::from([
+            ("a".to_string(), silc_sim::Tensor::new(vec![8, 2], vec![va; 16])),
+            ("b".to_string(), silc_sim::Tensor::new(vec![8, 3], vec![vb; 24])),
+        ])
+    };
+    let mut draws: Vec<_> = (0..20).map(|_| common::random_inputs(&g, &mut rng)).collect();
+    draws.extend([(-4, -4), (3, 3), (-4, 3), (3, -4)].map(extreme));
+    for inputs in draws {
+        let want = silc_sim::execute(&g, &inputs).unwrap();
+        for (stage, low) in &lowered.stages[1..] {
+            assert_eq!(silc_sim::execute(low, &inputs).unwrap(), want, "after {stage}");
+        }
+    }
 }
 
 /// The wide form of a two-scale system (`semantics::fine_radices`): at

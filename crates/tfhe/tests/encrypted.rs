@@ -227,6 +227,66 @@ fn wide_two_scale_reads_match_the_simulator() {
     assert!(past_half, "some floor lies past the readable half");
 }
 
+/// A fine own sum refreshed (`karatsuba::torus`, `fine_refresh`): eight
+/// squares at `1/480` and modulo 15; the residue's sum read back fresh,
+/// then read at `1/480` as `−r` and `r`; `−r` takes the fine sum onto the
+/// grid at `⌊S/15⌋ mod 32`, whose fold, a table of it and the top bit's
+/// constant table answer `15·⌊S/15⌋` at `1/480` again, and with `r` that
+/// is `S`, fresh. Both sums read the same way: the simulator's values, bit
+/// for bit, equal each other and the clear `⌊S/15⌋`, past 16 too.
+const FINE_REFRESH: &str = r#"graph fine_refresh bits=4
+t0 = table "sq15" [0 1 4 9 1 10 6 4 4 6 10 1 9 4 1 0]
+t1 = table "sq480" [0 1 4 9 16 25 36 49 64 81 100 121 144 169 196 225]
+t2 = table "read15" [0..14]
+t3 = table "fineneg15/480" [0 479..466]
+t4 = table "fine15lo" [0 15 30 45 60 75 90 105 120 135 150 165 180 195 210 225]
+t5 = table "finetop480" [120*16]
+t6 = table "top2" [15*16]
+%0 = input {name="a", role=data} : enc[2,8] u3 [0, 7]
+%1 = lut_torus %0 {table=t0, m=15} : enc[2,8] u4 [0, 14] torus 15
+%2 = reduce_sum %1 {axis=1, chunk=8} : enc[2,1] u4 [0, 14] torus 15
+%3 = torus_sign %2 : enc[2,1] u5 [8, 24]
+%4 = torus_read %2, %3 {table=t2, torus=15} : enc[2,1] u4 [0, 14] torus 15
+%5 = lut_torus %0 {table=t1, m=480} : enc[2,8] u9 [0, 479] torus 480
+%6 = reduce_sum %5 {axis=1, chunk=8} : enc[2,1] u9 [0, 479] torus 480
+%7 = torus_sign %4 : enc[2,1] u5 [8, 24]
+%8 = torus_read %4, %7 {table=t3, torus=480} : enc[2,1] u9 [0, 479] torus 480
+%9 = torus_read %4, %7 {table=t2, torus=480} : enc[2,1] u9 [0, 479] torus 480
+%10 = add %6, %8 : enc[2,1] u9 [0, 479] torus 480
+%11 = on_grid %10 {d=15, hi=31} : enc[2,1] u5 [0, 31]
+%12 = fold %11 : enc[2,1] u4 [0, 15]
+%13 = lut_torus %12 {table=t4, m=480} : enc[2,1] u9 [0, 479] torus 480
+%14 = lut_torus %11 {table=t5, m=480} : enc[2,1] u9 [0, 479] torus 480
+%15 = add_clear %14 {c=-120} : enc[2,1] u9 [0, 479] torus 480
+%16 = add %13, %15 : enc[2,1] u9 [0, 479] torus 480
+%17 = add %16, %9 : enc[2,1] u9 [0, 479] torus 480
+%18 = add %17, %8 : enc[2,1] u9 [0, 479] torus 480
+%19 = on_grid %18 {d=15, hi=31} : enc[2,1] u5 [0, 31]
+%20 = fold %19 : enc[2,1] u4 [0, 15]
+%21 = lut %19 {table=t6} : enc[2,1] u5 [15, 17]
+%22 = add_clear %21 {c=-15} : enc[2,1] u2 [0, 2]
+%23 = lut %11 {table=t6} : enc[2,1] u5 [15, 17]
+%24 = add_clear %23 {c=-15} : enc[2,1] u2 [0, 2]
+%25 = output %12 {name="lo"} : enc[2,1] u4 [0, 15]
+%26 = output %24 {name="hi"} : enc[2,1] u2 [0, 2]
+%27 = output %20 {name="lo2"} : enc[2,1] u4 [0, 15]
+%28 = output %22 {name="hi2"} : enc[2,1] u2 [0, 2]
+"#;
+
+#[test]
+fn a_refreshed_fine_sum_matches_the_simulator() {
+    let mut past_half = false;
+    text_circuit_matches(FINE_REFRESH, 23, [2, 8], (3, 7), |a, sim| {
+        let q: Vec<i64> = a.data.chunks(8).map(|row| row.iter().map(|&x| x * x).sum::<i64>() / 15).collect();
+        past_half |= q.iter().any(|&v| v >= 16);
+        assert_eq!(sim["lo"].data, q.iter().map(|v| v % 16).collect::<Vec<_>>(), "the fold");
+        assert_eq!(sim["hi"].data, q.iter().map(|v| 2 * (v / 16)).collect::<Vec<_>>(), "the top bit");
+        assert_eq!(sim["lo2"].data, sim["lo"].data, "the refreshed sum's fold");
+        assert_eq!(sim["hi2"].data, sim["hi"].data, "the refreshed sum's top bit");
+    });
+    assert!(past_half, "some floor lies past the readable half");
+}
+
 /// The wrap-first system's torus form (`scale::wrap_first`) in miniature: a
 /// constant table answering on the torus `15` reads a wrapping value
 /// anywhere (`4/15` below half the torus, `-4/15` above), a second term

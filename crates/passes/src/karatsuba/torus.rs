@@ -25,7 +25,7 @@ fn per_read(nu: f64) -> usize {
 
 /// `torus_read`s that bring `len` fresh answers to one: one per chunk of
 /// [`per_read`], level by level.
-fn reads(nu: f64, len: usize) -> u64 {
+pub(crate) fn reads(nu: f64, len: usize) -> u64 {
     let per = per_read(nu).max(2);
     let mut len = len;
     let mut total = 0;
@@ -131,27 +131,50 @@ pub fn lower(g: &mut Graph, a: ValueId, b: ValueId, m: i64, nu: f64, plan: &Prod
     // concatenated along the other axis, takes fresh terms.
     let transposed = matches!(g.node(a).op, Op::Transpose);
     let refresh = |k: usize| 3 * k + 1 > per_read(nu) || transposed;
-    let terms = terms(g, a, b, m, nu, plan.method, &refresh, loc);
+    let terms = terms(g, a, b, m, nu, plan.method, (&refresh, None), loc);
     accumulate(g, terms, m, nu, loc)
 }
 
-/// Whether the fine sum of `k` binomial products (and a row's and a
-/// column's own terms) fits one sum within the noise bound, with the one
-/// read the two-scale conversion adds (`scale::fine`): `3k + 1 ≤ ν²`, and
-/// in the `wide` form, whose fold adds its own answer, `3k + 2 ≤ ν²`.
-pub fn fine_fits(nu: f64, k: usize, wide: bool) -> bool {
-    (3 * k + 1 + usize::from(wide)) as f64 <= nu * nu + 1e-9
+/// How a fine sum's rows' and columns' own sums join it ([`fine_own_sums`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnSums {
+    /// As they are: `k` answers each.
+    Summed,
+    /// Brought back to three fresh answers each ([`fine_refresh`]).
+    Refreshed,
 }
+
+/// How the fine sum of `k` binomial products fits one sum within the noise
+/// bound, with the one read the two-scale conversion adds (`scale::fine`),
+/// and in the `wide` form the fold's own answer: with the row's and the
+/// column's own sums as they are, `3k + 1 (+ 1) ≤ ν²`; else with each
+/// refreshed to three answers, `k + 7 (+ 1) ≤ ν²`. `None` when neither fits.
+pub fn fine_own_sums(nu: f64, k: usize, wide: bool) -> Option<OwnSums> {
+    let fits = |answers: usize| (answers + usize::from(wide)) as f64 <= nu * nu + 1e-9;
+    if fits(3 * k + 1) {
+        Some(OwnSums::Summed)
+    } else if fits(k + 7) {
+        Some(OwnSums::Refreshed)
+    } else {
+        None
+    }
+}
+
+/// PBS of one refreshed own sum ([`fine_refresh`]): a sign and two reads
+/// of the residue modulo `d`, a fold, its table and the top bit's.
+pub const REFRESH_PBS: u64 = 6;
 
 /// `a·b` held at `(a·b mod m)/m` for the fine modulus `m = 2^(p+1)·d` of a
 /// two-scale conversion (`scale::fine`): binomial products of the raw
 /// operands, every term and the row and column terms summed once, never
 /// reduced nor read (no bootstrap tells positions `1/m` apart). A
 /// transposed bias row, `c·Σ_k b`, is summed apart and joins the other
-/// rows' sums, so no output holds more than `3k` answers ([`fine_fits`]).
-pub fn lower_fine(g: &mut Graph, a: ValueId, b: ValueId, m: i64, nu: f64, loc: Loc) -> ValueId {
+/// rows' sums, so no output holds more than `3k` answers, or `k + 6` where
+/// the own sums are `refresh`ed ([`fine_own_sums`]).
+pub fn lower_fine(g: &mut Graph, a: ValueId, b: ValueId, m: i64, nu: f64, refresh: bool, loc: Loc) -> ValueId {
     let method = Method::Binomial { raw: true };
     let never = |_: usize| false;
+    let fine = refresh.then(|| silc_ir::semantics::fine_modulus(g.bits, m).expect("a fine modulus"));
     let sum = |g: &mut Graph, terms: ValueId| {
         let (n, len, cols) = (g.ty(terms).shape[0], g.ty(terms).shape[1], g.ty(terms).shape[2]);
         let s = g.push(Op::ReduceSum { axis: 1, chunk: len }, vec![terms], loc);
@@ -159,7 +182,7 @@ pub fn lower_fine(g: &mut Graph, a: ValueId, b: ValueId, m: i64, nu: f64, loc: L
     };
     match super::constant_column(g, a) {
         Some((rest, c, true)) => {
-            let t = terms(g, rest, b, m, nu, method, &never, loc);
+            let t = terms(g, rest, b, m, nu, method, (&never, fine), loc);
             let top = sum(g, t);
             let (k, cols) = (g.ty(b).shape[0], g.ty(b).shape[1]);
             let scaled = times_raw(g, b, c, m, loc);
@@ -168,10 +191,55 @@ pub fn lower_fine(g: &mut Graph, a: ValueId, b: ValueId, m: i64, nu: f64, loc: L
             g.push(Op::Concat { axis: 0 }, vec![top, bottom], loc)
         }
         _ => {
-            let t = terms(g, a, b, m, nu, method, &never, loc);
+            let t = terms(g, a, b, m, nu, method, (&never, fine), loc);
             sum(g, t)
         }
     }
+}
+
+/// A fine own sum `s` (`[rows, 1, cols]`, `S` held at `S/m`, `m =
+/// 2^(p+1)·d`) as three fresh answers. `x0` is its operand from zero,
+/// whose own terms modulo `d` (`own_d`, shaped `terms` as the fine ones)
+/// are summed on the torus `d` and read fresh (the residue system modulo
+/// `d` sums the same ones, so they merge): `r = S mod d`. Its read
+/// answering `−r` at `1/m` takes `s` onto the grid at `⌊S/d⌋ mod 2^(p+1)`
+/// (`on_grid`), which a fold, a table of the fold and the top bit's
+/// constant table answer again at `1/m`, as `d·⌊S/d⌋`; a read answering
+/// `r` completes `S`. Six PBS ([`REFRESH_PBS`]); the fold reads `k + 1`
+/// answers.
+#[allow(clippy::too_many_arguments)]
+fn fine_refresh(
+    g: &mut Graph,
+    s: ValueId,
+    x0: ValueId,
+    own_d: Table,
+    terms: Vec<usize>,
+    (d, m): (i64, i64),
+    nu: f64,
+    loc: Loc,
+) -> ValueId {
+    let p = g.bits;
+    let t = lut_torus(g, own_d, x0, d, loc);
+    let t = g.push(Op::Reshape { shape: terms }, vec![t], loc);
+    let r = own_sum(g, t, d, nu, true, loc);
+    let sign = g.push(Op::TorusSign, vec![r], loc);
+    let answer = |g: &mut Graph, name: &str, f: &dyn Fn(i64) -> i64| {
+        let table = g.intern(Table { name: format!("{name}{d}/{m}"), entries: (0..d).map(f).collect() });
+        g.push(Op::TorusRead { table, torus: Some(m) }, vec![r, sign], loc)
+    };
+    let neg = answer(g, "fineneg", &|x| (-x).rem_euclid(m));
+    let pos = answer(g, "fine", &|x| x);
+    let shifted = g.push(Op::Add, vec![s, neg], loc);
+    let q = g.push(Op::OnGrid { d, hi: (2i64 << p) - 1 }, vec![shifted], loc);
+    let folded = g.push(Op::Fold, vec![q], loc);
+    let low = lut_torus(g, Table::from_fn(format!("fine{d}lo"), p, move |v| (d * v).rem_euclid(m)), folded, m, loc);
+    // The top bit: a constant `m/4` answers `m/4` below half the grid and
+    // `−m/4` above; less `m/4`, that is 0 or `m/2 = d·2^p`.
+    let quarter = m / 4;
+    let high = lut_torus(g, Table::from_fn(format!("finetop{m}"), p, move |_| quarter), q, m, loc);
+    let high = g.push(Op::AddClear { c: -quarter }, vec![high], loc);
+    let sum = g.push(Op::Add, vec![low, high], loc);
+    g.push(Op::Add, vec![sum, pos], loc)
 }
 
 /// `c·x mod m` at `r/m` for raw operands `x`, one table per element.
@@ -193,7 +261,7 @@ fn terms(
     m: i64,
     nu: f64,
     method: Method,
-    refresh: &dyn Fn(usize) -> bool,
+    (refresh, fine): (&dyn Fn(usize) -> bool, Option<i64>),
     loc: Loc,
 ) -> ValueId {
     let p = g.bits;
@@ -215,14 +283,20 @@ fn terms(
                 // Each row's and each column's own terms, summed, join every
                 // output of that row or column.
                 let refresh = refresh(k);
-                let ca = lut_torus(g, bin.own.0, bin.a0, m, loc);
-                let ca = g.push(Op::Reshape { shape: vec![n, k, 1] }, vec![ca], loc);
-                let rows = own_sum(g, ca, m, nu, refresh, loc);
+                // A fine sum's own sums, refreshed from their residues modulo `d`.
+                let own = |g: &mut Graph, x0: ValueId, table: Table, lo: i64, shape: Vec<usize>| {
+                    let c = lut_torus(g, table, x0, m, loc);
+                    let c = g.push(Op::Reshape { shape: shape.clone() }, vec![c], loc);
+                    let s = own_sum(g, c, m, nu, refresh, loc);
+                    match fine {
+                        Some(d) => fine_refresh(g, s, x0, super::own_table(g.bits, d, lo), shape, (d, m), nu, loc),
+                        None => s,
+                    }
+                };
+                let rows = own(g, bin.a0, bin.own.0, bin.lo.0, vec![n, k, 1]);
                 let rows = g.push(Op::Reshape { shape: vec![n, 1] }, vec![rows], loc);
                 let rows = g.push(Op::Expand { axis: 2, n: cols }, vec![rows], loc);
-                let cb = lut_torus(g, bin.own.1, bin.b0, m, loc);
-                let cb = g.push(Op::Reshape { shape: vec![1, k, cols] }, vec![cb], loc);
-                let columns = own_sum(g, cb, m, nu, refresh, loc);
+                let columns = own(g, bin.b0, bin.own.1, bin.lo.1, vec![1, k, cols]);
                 let columns = g.push(Op::Reshape { shape: vec![1, cols] }, vec![columns], loc);
                 let columns = g.push(Op::Expand { axis: 0, n }, vec![columns], loc);
                 g.push(Op::Concat { axis: 1 }, vec![terms, rows, columns], loc)

@@ -9,7 +9,7 @@
 use silc_ir::semantics::{covered, fine_modulus, fine_radices};
 
 use super::{plan_chain, plan_shift, ChainPlan, Cover, Product};
-use crate::karatsuba::{best_plan, torus};
+use crate::karatsuba::{best_plan, torus, Method};
 
 /// The low radix of a two-scale system for the divisor `factors`: the
 /// first factor when there are two (so block scaling can drop it alone),
@@ -32,7 +32,7 @@ pub fn cover(product: &Product, shifts: &[usize]) -> Option<Cover> {
     if fine_modulus(p, fine) != Some(d) || factors.len() > 2 {
         return None;
     }
-    if shape.raw_width >= 1i64 << p || !torus::fine_fits(nu, shape.k, false) {
+    if shape.raw_width >= 1i64 << p || torus::fine_own_sums(nu, shape.k, false).is_none() {
         return None;
     }
     let moduli = vec![d, fine];
@@ -41,9 +41,7 @@ pub fn cover(product: &Product, shifts: &[usize]) -> Option<Cover> {
         return None;
     }
     let (radix, wide, plan) = layout(p, &moduli, low(factors), n_div, c, out, offset)?;
-    if !torus::fine_fits(nu, shape.k, wide) {
-        return None;
-    }
+    let own = torus::fine_own_sums(nu, shape.k, wide)?;
     for &j in shifts {
         plan_shift(p, &radix, j, plan.k_off, out, offset)?;
     }
@@ -60,7 +58,17 @@ pub fn cover(product: &Product, shifts: &[usize]) -> Option<Cover> {
     // operand element, no reduction; then per output the fine read, the
     // digits the shifts keep, and the chain's top table.
     let kept = n_div - shifts.first().copied().unwrap_or(n_div);
-    let fine_pbs = outs * shape.k as u64 + ((shape.n + shape.cols) * shape.k) as u64;
+    let mut fine_pbs = outs * shape.k as u64 + ((shape.n + shape.cols) * shape.k) as u64;
+    if own == torus::OwnSums::Refreshed {
+        // Each own sum's refresh, and its own terms modulo `d` summed and
+        // read fresh, unless the residue modulo `d` already sums them so.
+        let shared = plan_d.method == Method::Binomial { raw: true } && torus::pays(p, nu, d, &plan_d, shape.k);
+        let own_sums = (shape.n + shape.cols) as u64;
+        fine_pbs += own_sums * torus::REFRESH_PBS;
+        if !shared {
+            fine_pbs += ((shape.n + shape.cols) * shape.k) as u64 + own_sums * 2 * torus::reads(nu, shape.k);
+        }
+    }
     // The wide form splits the top digit (a fold, two tables and the top
     // bit's constant table) and adds a level to the chain.
     let conversion = outs * (2 + kept as u64 + if wide { 5 } else { 0 });
