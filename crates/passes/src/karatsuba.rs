@@ -317,29 +317,33 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Graph {
             continue;
         };
         let (a, b) = (rw.get(node.args[0]), rw.get(node.args[1]));
-        let new = match refreshed_own_sums(g, id, nu) {
-            Some(refresh) => torus::lower_fine(&mut rw.new, a, b, modulus, nu, refresh, node.loc),
-            None => lower_product(&mut rw.new, a, b, modulus, nu, config.force.as_deref(), node.loc),
+        // The fine sum of a two-scale conversion, on the raw operands.
+        let new = if silc_ir::semantics::fine_modulus(g.bits, modulus).is_some() {
+            torus::lower_fine(&mut rw.new, a, b, modulus, nu, refreshed_own_sums(g, id, nu), node.loc)
+        } else {
+            lower_product(&mut rw.new, a, b, modulus, nu, config.force.as_deref(), node.loc)
         };
         rw.map_to(id, new);
     }
     rw.finish()
 }
 
-/// For the fine sum of a two-scale system (`rns::fine`): whether its rows'
-/// and columns' own sums are refreshed to fit the noise bound, which
-/// depends on the form (`rns::fine::layout`) its conversion takes; `None`
-/// for any other product.
-fn refreshed_own_sums(g: &Graph, id: ValueId, nu: f64) -> Option<bool> {
-    let p = g.bits;
-    let Op::ModMatMul { modulus } = g.node(id).op else { return None };
-    silc_ir::semantics::fine_modulus(p, modulus)?;
-    let conversion = g.users(id).into_iter().find(|&u| matches!(g.node(u).op, Op::FromResidues { .. }))?;
-    let Op::FromResidues { moduli, n_div, c_lo, c_hi, low, .. } = &g.node(conversion).op else { return None };
-    let ty = g.ty(conversion);
-    let (_, wide, _) = crate::rns::fine::layout(p, moduli, *low, *n_div, (*c_lo, *c_hi), ty.stored(), ty.offset)?;
-    let k = g.ty(g.node(id).args[0]).shape[1];
-    Some(torus::fine_own_sums(nu, k, wide)? == torus::OwnSums::Refreshed)
+/// Whether the fine sum `id` of a two-scale system (`rns::fine`) refreshes
+/// its rows' and columns' own sums to fit the noise bound, which depends
+/// on the form (`rns::fine::layout`) its conversion takes. A sum whose
+/// conversion has no layout is not refreshed (and the checker says so if
+/// it does not fit).
+fn refreshed_own_sums(g: &Graph, id: ValueId, nu: f64) -> bool {
+    let form = || {
+        let conversion = g.users(id).into_iter().find(|&u| matches!(g.node(u).op, Op::FromResidues { .. }))?;
+        let Op::FromResidues { moduli, n_div, c_lo, c_hi, low, .. } = &g.node(conversion).op else { return None };
+        let ty = g.ty(conversion);
+        let (_, wide, _) =
+            crate::rns::fine::layout(g.bits, moduli, *low, *n_div, (*c_lo, *c_hi), ty.stored(), ty.offset)?;
+        let k = g.ty(g.node(id).args[0]).shape[1];
+        torus::fine_own_sums(nu, k, wide)
+    };
+    form() == Some(torus::OwnSums::Refreshed)
 }
 
 fn lower_product(
@@ -352,10 +356,6 @@ fn lower_product(
     loc: silc_ir::Loc,
 ) -> ValueId {
     let p = g.bits;
-    // The fine sum of a two-scale conversion, on the raw operands.
-    if silc_ir::semantics::fine_modulus(p, m).is_some() {
-        return torus::lower_fine(g, a, b, m, nu, false, loc);
-    }
     let dims = Dims::of(g, a, b);
     // `rns` gives residues in [0, m), or the raw operands to methods that read them.
     let residues = [a, b].iter().all(|&v| {
