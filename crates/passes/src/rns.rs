@@ -13,6 +13,7 @@
 
 pub mod chunks;
 pub mod fine;
+pub mod pairs;
 pub mod wrap_first;
 
 use serde::Serialize;
@@ -417,23 +418,37 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                 let (c_lo, c_hi) = (mnode.ty.lo, mnode.ty.hi);
                 let out = node.ty.stored();
                 let product = Product { p, nu, shape, c: (c_lo, c_hi), factors, out, offset: node.ty.offset };
-                let standard = choose_cover(&product, config.force.as_deref());
+                // The standard system, its odd moduli paired where that pays
+                // (`pairs`; the divisor is chosen before, so pairing changes
+                // no number). The choice among the systems below is made on
+                // the unpaired price: the estimates are upper bounds, and
+                // pairing's saving tipped Iris's and Wine's first products
+                // from their wrap-first systems to dearer standard ones.
+                let standard = choose_cover(&product, config.force.as_deref()).map(|s| {
+                    let lengths = if s.chunks.is_empty() { vec![shape.k] } else { s.chunks.clone() };
+                    let planned = match config.force {
+                        None => pairs::plan(p, nu, shape, &s.moduli, &lengths),
+                        Some(_) => (vec![], 0),
+                    };
+                    (s, planned)
+                });
                 // A forced method is a comparison of methods: no two-scale system then.
                 let two_scale = if config.force.is_none() { fine::cover(&product, shifts) } else { None };
-                let (cover, two_scale) = match (standard, two_scale) {
-                    (Some(s), Some(f)) if f.pbs < s.pbs => (f, true),
-                    (Some(s), _) => (s, false),
-                    (None, Some(f)) => (f, true),
+                let (cover, two_scale, paired) = match (standard, two_scale) {
+                    (Some((s, _)), Some(f)) if f.pbs < s.pbs => (f, true, (vec![], 0)),
+                    (Some((s, paired)), _) => (s, false, paired),
+                    (None, Some(f)) => (f, true, (vec![], 0)),
                     (None, None) => return Err(no_moduli(node.loc, p, (shape.n, shape.k, shape.cols), (c_lo, c_hi))),
                 };
                 // The wrap-first system where it is cheaper still (it only
                 // replaces a system that exists, so the divisors, and the
                 // numbers, stay the same).
                 let cheaper = if config.force.is_none() { wrap_first::cover(&product, shifts) } else { None };
-                let (cover, two_scale) = match cheaper {
-                    Some(w) if w.pbs < cover.pbs => (w, false),
-                    _ => (cover, two_scale),
+                let (cover, two_scale, (paired, saved)) = match cheaper {
+                    Some(w) if w.pbs < cover.pbs => (w, false, (vec![], 0)),
+                    _ => (cover, two_scale, paired),
                 };
+                let cover = Cover { pbs: cover.pbs - saved, ..cover };
                 assert!(
                     cover.chunks.is_empty() || shifts.is_empty(),
                     "internal error: a block-scaled rescale was planned on a chunked product"
@@ -445,21 +460,22 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                 for (start, len) in spans {
                     let ca = chunks::slice_k(&mut rw.new, na, 1, start, len, node.loc);
                     let cb = chunks::slice_k(&mut rw.new, nb, 0, start, len, node.loc);
+                    let dims = Dims { k: len, ..shape };
+                    let force = config.force.as_deref();
+                    // A pair's product modulo `ab`, split into its two residues.
+                    let mut split = std::collections::HashMap::new();
+                    for pair in &paired {
+                        let ab = product_mod(&mut rw.new, (ca, cb), pair.product(), (nu, dims, force), node.loc);
+                        for m in [pair.a, pair.b] {
+                            let table = Table::from_fn(format!("split{}to{m}", pair.product()), p, |e| e.rem_euclid(m));
+                            split.insert(m, rw.new.lut(table, ab, node.loc));
+                        }
+                    }
                     for &m in &moduli {
-                        // The wrapping and raw binomial products read the raw operands.
-                        let dims = Dims { k: len, ..shape };
-                        let raw = m == 1i64 << p
-                            || m == 1i64 << (p + 1)
-                            || silc_ir::semantics::fine_modulus(p, m).is_some()
-                            || best_plan(p, nu, m, dims, config.force.as_deref())
-                                .or_else(|| best_plan(p, nu, m, dims, None))
-                                .is_some_and(|(pl, _)| pl.method.reads_raw());
-                        let (ra, rb) = if raw {
-                            (ca, cb)
-                        } else {
-                            (residue(&mut rw.new, ca, m, node.loc), residue(&mut rw.new, cb, m, node.loc))
-                        };
-                        residues.push(rw.new.push(Op::ModMatMul { modulus: m }, vec![ra, rb], node.loc));
+                        residues.push(match split.get(&m) {
+                            Some(&r) => r,
+                            None => product_mod(&mut rw.new, (ca, cb), m, (nu, dims, force), node.loc),
+                        });
                     }
                 }
                 let low = if two_scale { fine::low(factors) } else { wide_low(p, &moduli, factors) };
@@ -476,16 +492,22 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                 };
                 let new = rw.new.add(op, residues, node.ty.clone(), node.loc);
                 rw.map_to(id, new);
+                let method = |m: i64| {
+                    best_plan(p, nu, m, shape, config.force.as_deref())
+                        .or_else(|| best_plan(p, nu, m, shape, None))
+                        .map(|(pl, _)| pl.method.name().to_string())
+                        .unwrap_or_default()
+                };
                 let methods = moduli
                     .iter()
                     .map(|&m| {
                         if two_scale && silc_ir::semantics::fine_modulus(p, m).is_some() {
                             return "fine-binomial".to_string();
                         }
-                        best_plan(p, nu, m, shape, config.force.as_deref())
-                            .or_else(|| best_plan(p, nu, m, shape, None))
-                            .map(|(pl, _)| pl.method.name().to_string())
-                            .unwrap_or_default()
+                        match paired.iter().find(|q| q.a == m || q.b == m) {
+                            Some(q) => format!("{} modulo {}", method(q.product()), q.product()),
+                            None => method(m),
+                        }
                     })
                     .collect();
                 let wide = two_scale
@@ -524,6 +546,27 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
         }
     }
     Ok((rw.finish(), choices))
+}
+
+/// The residue product modulo `m` of one chunk `(a, b)`: of the raw
+/// operands for the methods that read them (the wrapping and raw binomial
+/// products, and a fine modulus), else of their residues.
+fn product_mod(
+    g: &mut Graph,
+    (a, b): (silc_ir::ValueId, silc_ir::ValueId),
+    m: i64,
+    (nu, dims, force): (f64, Dims, Option<&str>),
+    loc: Loc,
+) -> silc_ir::ValueId {
+    let p = g.bits;
+    let raw = m == 1i64 << p
+        || m == 1i64 << (p + 1)
+        || silc_ir::semantics::fine_modulus(p, m).is_some()
+        || best_plan(p, nu, m, dims, force)
+            .or_else(|| best_plan(p, nu, m, dims, None))
+            .is_some_and(|(pl, _)| pl.method.reads_raw());
+    let (ra, rb) = if raw { (a, b) } else { (residue(g, a, m, loc), residue(g, b, m, loc)) };
+    g.push(Op::ModMatMul { modulus: m }, vec![ra, rb], loc)
 }
 
 /// The residues mod `m` of a (high-level) value: the table stored `e` ↦

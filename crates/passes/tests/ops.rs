@@ -339,6 +339,47 @@ proptest! {
         agree_forced(g, seed, "raw-binomial")?;
     }
 
+    /// A static rescale of a product long enough to need three or more
+    /// moduli, p = 3..8: where the system holds two odd moduli whose product
+    /// fits a table, `rns::pairs` may compute them as one product modulo
+    /// their product, split per output by two tables. Every stage equals the
+    /// reference, and every product modulo a pair replaces both of its
+    /// factors' products in its conversion's operands.
+    #[test]
+    fn paired_moduli_products(p in 3u32..=8, n in 1usize..3, k in 8usize..48, cols in 1usize..3,
+                              target in 1.0f64..5.0, relu in any::<bool>(), seed in any::<u64>()) {
+        let w = p - 1;
+        let mut g = Graph::new("pairs", p);
+        let a = input(&mut g, "a", signed(vec![n, k], w));
+        let b = input(&mut g, "b", signed(vec![k, cols], w));
+        let z = g.push(Op::MatMul, vec![a, b], Loc::default());
+        let nu = silc_passes::params::for_precision(p).nu();
+        let factors = silc_passes::lower::feasible_divisor(&g, z, 2f64.powf(target), w, relu, nu);
+        prop_assume!(factors.is_some());
+        let offset = if relu { 0 } else { 1 << (w - 1) };
+        finish(&mut g, Op::Rescale { factors: factors.unwrap(), bits: w, shifts: vec![], relu }, vec![z], offset);
+        let lowered = silc_passes::lower_graph(g.clone(), &Default::default()).expect("lowers");
+        let rns = &lowered.stages[1].1;
+        for id in rns.ids() {
+            let Op::FromResidues { moduli, .. } = &rns.node(id).op else { continue };
+            let products: Vec<i64> = rns
+                .ids()
+                .filter_map(|i| match rns.node(i).op { Op::ModMatMul { modulus } => Some(modulus), _ => None })
+                .collect();
+            for &m in &products {
+                if moduli.contains(&m) {
+                    continue;
+                }
+                let pair: Vec<i64> = moduli.iter().copied().filter(|&f| m % f == 0).collect();
+                prop_assert_eq!(pair.len(), 2, "modulo {} is no pair of {:?}", m, moduli);
+                prop_assert_eq!(pair[0] * pair[1], m);
+                prop_assert!(m < 1i64 << p && m % 2 == 1);
+                prop_assert!(!products.iter().any(|q| pair.contains(q)), "a paired modulus kept its own product");
+            }
+        }
+        agree(g, seed)?;
+    }
+
     /// A residue product modulo `m` (2..2^(p-1)) by each method where it is
     /// feasible (quarter squares accumulate their two halves as values of
     /// their own), with a bias column plain or transposed, whose extra row of

@@ -423,8 +423,9 @@ fn block_scaling_at_5_bits_equals_the_simulator() {
 /// A product past every residue number system at 4 bits (`[1x121]·[121x3]`
 /// of 3-bit values spans 3 388 values, the widest cover 3 360): cut into
 /// chunks, each converted apart, their digits added with carries
-/// (`rns::chunks`, `scale::sum`), on operands that reach the top and the
-/// bottom of the range and on mixed ones: 5 406 PBS.
+/// (`rns::chunks`, `scale::sum`), the moduli 5 and 3 paired into one
+/// product modulo 15 (`rns::pairs`), on operands that reach the top and the
+/// bottom of the range and on mixed ones.
 #[test]
 fn a_product_cut_into_chunks_at_4_bits_equals_the_simulator() {
     use silc_ir::{Graph, Loc, Op, Role, Type};
@@ -447,6 +448,10 @@ fn a_product_cut_into_chunks_at_4_bits_equals_the_simulator() {
     let lowered = silc_passes::lower_graph(high.clone(), &Default::default()).expect("lowers");
     let rns = &lowered.stages[1].1;
     assert!(rns.ids().any(|i| matches!(&rns.node(i).op, Op::FromResidues { chunks, .. } if chunks.len() >= 2)));
+    // The moduli 5 and 3 are paired: one product modulo 15 per chunk, split
+    // into its two residues by tables (`rns::pairs`).
+    assert!(rns.ids().any(|i| matches!(rns.node(i).op, Op::ModMatMul { modulus: 15 })));
+    assert!(!rns.ids().any(|i| matches!(rns.node(i).op, Op::ModMatMul { modulus: 3 | 5 })));
     let g = &lowered.stages.last().expect("stages").1;
     let client = keys_for(g);
     let server = client.server_keys();
