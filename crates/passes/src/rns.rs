@@ -467,7 +467,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                     for pair in &paired {
                         let ab = product_mod(&mut rw.new, (ca, cb), pair.product(), (nu, dims, force), node.loc);
                         for m in [pair.a, pair.b] {
-                            let table = Table::from_fn(format!("split{}to{m}", pair.product()), p, |e| e.rem_euclid(m));
+                            let table = Table::from_fn(format!("res{m}"), p, |e| e.rem_euclid(m));
                             split.insert(m, rw.new.lut(table, ab, node.loc));
                         }
                     }
