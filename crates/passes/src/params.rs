@@ -64,10 +64,13 @@ const SETS: [ParamSet; 7] = [
         carry_modulus: 4,
         cost: 110,
         pbs_ms: 25.0,
-        // Engine during an Iris step built for the host CPU
-        // (`.cargo/config.toml`), 2026-11-24: 161.1 (136.0 and 135.4 before,
-        // with tfhe-rs's AVX-512 code only).
-        pbs_per_s_2_cores: 161.0,
+        // Engine during a Breast Cancer step, `scripts/bench-step
+        // breast_cancer 4`, 2026-11-24 (KS32 set, batched, built for the
+        // host CPU, on a machine that then reported an AMD EPYC): 341.8.
+        // The same machine measured 161.1 earlier the same day, before it
+        // was moved to the faster host; rates vary this much between
+        // machines, so the time `silc compile` prints is an estimate.
+        pbs_per_s_2_cores: 340.0,
         ciphertext_kib: 16,
     },
     ParamSet {
@@ -77,8 +80,10 @@ const SETS: [ParamSet; 7] = [
         carry_modulus: 8,
         cost: 373,
         pbs_ms: 100.0,
-        // Engine during tiny.mlp steps at bits 5 (DESIGN.md: 19.5 one by one).
-        pbs_per_s_2_cores: 32.0,
+        // Engine during a Breast Cancer step at bits 5, `scripts/bench-step
+        // breast_cancer 5`, 2026-11-24 (the set `keygen` picks is
+        // MESSAGE_1_CARRY_4; raw 59.7 one by one, 98.2 batched): 97.3.
+        pbs_per_s_2_cores: 97.0,
         ciphertext_kib: 32,
     },
     ParamSet {
@@ -88,7 +93,9 @@ const SETS: [ParamSet; 7] = [
         carry_modulus: 8,
         cost: 874,
         pbs_ms: 230.0,
-        pbs_per_s_2_cores: 9.3,
+        // Engine during an Iris step at bits 6, `scripts/bench-step iris 6`,
+        // 2026-11-24 (raw 26.2 one by one, 39.3 batched): 37.9.
+        pbs_per_s_2_cores: 38.0,
         ciphertext_kib: 64,
     },
     ParamSet {
