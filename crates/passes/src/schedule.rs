@@ -2,7 +2,8 @@
 //!
 //! In order: (1) tables are moved before the broadcasts that feed them (fewer
 //! elements), chains of tables are fused into one (`T2 ∘ T1`, also across
-//! layout ops), equal nodes are merged and dead ones removed, repeated until
+//! layout ops; a torus read read only by tables gives each its own read),
+//! equal nodes are merged and dead ones removed, repeated until
 //! nothing changes (at most 8 rounds); (2) refresh bootstraps (identity
 //! tables) are inserted only where the noise check demands; (3) tables on the
 //! same input are grouped into one many-LUT bootstrap where the input is small
@@ -59,6 +60,18 @@ fn is_movable_layout(op: &Op) -> bool {
     matches!(op, Op::Transpose | Op::Reshape { .. } | Op::Expand { .. } | Op::Slice { .. })
 }
 
+/// Whether every user of `v` is a table, directly or through movable layout
+/// ops that only tables read in turn.
+fn tables_only_read(g: &Graph, v: ValueId) -> bool {
+    let users = g.users(v);
+    !users.is_empty()
+        && users.iter().all(|&u| match g.node(u).op {
+            Op::Lut { .. } => true,
+            ref op if is_movable_layout(op) => tables_only_read(g, u),
+            _ => false,
+        })
+}
+
 /// One round of fusion, table hoisting and CSE. Returns the graph and counts.
 fn simplify_round(g: &Graph) -> (Graph, usize, usize) {
     let mut rw = Rewriter::new(g);
@@ -73,6 +86,33 @@ fn simplify_round(g: &Graph) -> (Graph, usize, usize) {
             while is_movable_layout(&g.node(cur).op) && g.users(cur).len() == 1 {
                 chain.push(cur);
                 cur = g.node(cur).args[0];
+            }
+            // A torus read whose every reader is a table, through layout ops
+            // shared or not, answers each of them in a read of its own: `k`
+            // reads (sharing the sign) where there were a read and `k`
+            // tables. The tables could not share a many-LUT bootstrap: the
+            // read's answers fill more than half the domain.
+            let mut shared = Vec::new();
+            let mut under = cur;
+            while is_movable_layout(&g.node(under).op) && tables_only_read(g, under) {
+                shared.push(under);
+                under = g.node(under).args[0];
+            }
+            if let Op::TorusRead { table: read, torus: None } = g.node(under).op {
+                let k = g.users(under).len() + shared.iter().map(|&c| g.users(c).len() - 1).sum::<usize>();
+                let (_, hi) = g.ty(under).stored();
+                if !shared.is_empty() && tables_only_read(g, under) && k >= 2 && (hi + 1) * k as i64 > 1i64 << g.bits {
+                    fused += 1;
+                    let table = rw.new.intern(compose(&rw.new, read, outer));
+                    let args = g.node(under).args.iter().map(|&a| rw.get(a)).collect();
+                    let mut v = rw.new.push(Op::TorusRead { table, torus: None }, args, node.loc);
+                    for &c in shared.iter().rev().chain(chain.iter().rev()) {
+                        v = rw.new.push(g.node(c).op.clone(), vec![v], g.node(c).loc);
+                    }
+                    retype(&mut rw.new, v, &node.ty);
+                    rw.map_to(id, v);
+                    continue;
+                }
             }
             // Only an inner table whose input lies in its domain composes:
             // beyond it (a constant table reading a wrapping sum) the

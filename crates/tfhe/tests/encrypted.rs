@@ -453,6 +453,15 @@ fn a_product_cut_into_chunks_at_4_bits_equals_the_simulator() {
     assert!(rns.ids().any(|i| matches!(rns.node(i).op, Op::ModMatMul { modulus: 15 })));
     assert!(!rns.ids().any(|i| matches!(rns.node(i).op, Op::ModMatMul { modulus: 3 | 5 })));
     let g = &lowered.stages.last().expect("stages").1;
+    // The sum modulo 15 is read twice, once per split table (`schedule`
+    // fuses each table into a read of its own; the reads share the sign).
+    let mut reads: HashMap<Vec<silc_ir::ValueId>, usize> = HashMap::new();
+    for i in g.ids() {
+        if let Op::TorusRead { torus: None, .. } = g.node(i).op {
+            *reads.entry(g.node(i).args.clone()).or_default() += 1;
+        }
+    }
+    assert!(reads.values().any(|&n| n >= 2), "no sum read twice");
     let client = keys_for(g);
     let server = client.server_keys();
     let engine = Engine::new(&server, g);
