@@ -86,21 +86,45 @@ pub fn run(g: &Graph, nu: f64) -> Graph {
 
 /// The torus sum and sign a residue was read from, when `r` is a plain
 /// identity `torus_read` onto the grid (`karatsuba::torus`), through
-/// reshapes only: a second read of the same sum can answer any function of
-/// the residue, here the first modulus's `r + K`.
-fn read_back(g: &Graph, r: ValueId) -> Option<(ValueId, ValueId)> {
-    let mut cur = r;
-    while let Op::Reshape { .. } = g.node(cur).op {
-        cur = g.node(cur).args[0];
+/// reshapes and at most one table after it (a paired modulus's split,
+/// `rns::pairs`): the sum, the sign, the read's modulus and what `r` is of
+/// the read's residue `v` (`f[v]`). A second read of the same sum can
+/// answer any function of the residue, here the first modulus's `r + K`.
+fn read_back(g: &Graph, r: ValueId) -> Option<(ValueId, ValueId, Vec<i64>)> {
+    let peel = |mut cur: ValueId| {
+        while let Op::Reshape { .. } = g.node(cur).op {
+            cur = g.node(cur).args[0];
+        }
+        cur
+    };
+    let mut cur = peel(r);
+    let mut after = None;
+    if let Op::Lut { table } = g.node(cur).op {
+        after = Some(table);
+        cur = peel(g.node(cur).args[0]);
     }
     match g.node(cur).op {
         Op::TorusRead { table, torus: None }
             if g.tables.get(table).entries.iter().enumerate().all(|(i, &e)| e == i as i64) =>
         {
-            Some((g.node(cur).args[0], g.node(cur).args[1]))
+            let m = g.tables.get(table).entries.len();
+            let f = match after {
+                Some(t) => g.tables.get(t).entries[..m].to_vec(),
+                None => (0..m as i64).collect(),
+            };
+            Some((g.node(cur).args[0], g.node(cur).args[1], f))
         }
         _ => None,
     }
+}
+
+/// A read of the torus sum `sum` (sign `sign`) by `table`, in the shape of
+/// the residue `r` it replaces (reshapes are free).
+fn read_at(g: &mut Graph, (sum, sign): (ValueId, ValueId), table: silc_ir::TableId, r: ValueId, loc: Loc) -> ValueId {
+    let shape = g.ty(r).shape.clone();
+    let sum = g.push(Op::Reshape { shape: shape.clone() }, vec![sum], loc);
+    let sign = g.push(Op::Reshape { shape }, vec![sign], loc);
+    g.push(Op::TorusRead { table, torus: None }, vec![sum, sign], loc)
 }
 
 struct Conversion<'a> {
@@ -204,21 +228,40 @@ impl Conversion<'_> {
                 wide_top = Some((u, digits.len()));
                 continue;
             }
+            // The first two moduli paired (`rns::pairs`) and read from one
+            // sum modulo `ab`: `V ≡ v + K (mod ab)`, so the second digit is
+            // `⌊((v + K) mod ab)/a⌋`, a read of its own, with no step.
+            if i == 1 {
+                let a = moduli[0];
+                let pair = read_back(g, residues[0]).zip(read_back(g, r)).filter(|(x, y)| {
+                    let ab = x.2.len() as i64;
+                    (x.0, x.1) == (y.0, y.1)
+                        && ab == a * mi
+                        && (0..ab).all(|v| x.2[v as usize] == v % a && y.2[v as usize] == v % mi)
+                });
+                if let Some(((sum, sign, f), _)) = pair {
+                    let ab = f.len() as i64;
+                    let k = k_off.rem_euclid(ab);
+                    let table = g.intern(Table {
+                        name: format!("read{ab}+{k}/{a}"),
+                        entries: (0..ab).map(|v| (v + k) % ab / a).collect(),
+                    });
+                    let x = read_at(g, (sum, sign), table, r, loc);
+                    digits.push(x);
+                    continue;
+                }
+            }
             let mut x = r;
             if i == 0 {
                 x = match read_back(g, r) {
                     // Read from the torus: the read itself answers `r + K`.
-                    Some((sum, sign)) => {
-                        // In the residue's own shape (reshapes are free).
-                        let shape = g.ty(r).shape.clone();
-                        let sum = g.push(Op::Reshape { shape: shape.clone() }, vec![sum], loc);
-                        let sign = g.push(Op::Reshape { shape }, vec![sign], loc);
+                    Some((sum, sign, f)) => {
                         let k = k_off.rem_euclid(mi);
                         let table = g.intern(Table {
-                            name: format!("read{mi}+{k}"),
-                            entries: (0..mi).map(|v| (v + k) % mi).collect(),
+                            name: format!("read{}+{k}", f.len()),
+                            entries: f.iter().map(|&v| (v + k) % mi).collect(),
                         });
-                        g.push(Op::TorusRead { table, torus: None }, vec![sum, sign], loc)
+                        read_at(g, (sum, sign), table, r, loc)
                     }
                     None => {
                         let shifted = g.push(Op::AddClear { c: k_off.rem_euclid(mi) }, vec![x], loc);

@@ -481,6 +481,57 @@ fn a_product_cut_into_chunks_at_4_bits_equals_the_simulator() {
     assert_eq!(want["y"].data[0], half - 1);
 }
 
+/// Breast Cancer's first product at 4 bits, one row: `[1x31]·[31x2]` over
+/// `[−372, 496]`, ReLU-rescaled by 5 (`5 | 3·2·16`, in chunks). Its moduli 5
+/// and 3 share one product modulo 15 (`rns::pairs`), and the conversion reads
+/// both first digits off that sum: `(v + K) mod 5` and `⌊((v + K) mod 15)/5⌋`
+/// (`scale::read_back`). On operands at both ends and mixed ones.
+#[test]
+fn paired_first_digits_read_off_one_sum_equal_the_simulator() {
+    use silc_ir::{Graph, Loc, Op, Role, Type};
+    let (k, half) = (31usize, 4i64);
+    let mut high = Graph::new("paired", 4);
+    let signed = |shape: Vec<usize>| Type::enc_offset(shape, -half, half - 1, half);
+    let input = |g: &mut Graph, name: &str, ty| {
+        g.add(Op::Input { name: name.into(), role: Role::Data }, vec![], ty, Loc::default())
+    };
+    let a = input(&mut high, "a", signed(vec![1, k]));
+    let b = input(&mut high, "b", signed(vec![k, 2]));
+    let z = high.push(Op::MatMul, vec![a, b], Loc::default());
+    let op = Op::Rescale { factors: vec![5], bits: 3, shifts: vec![], relu: true };
+    let ty = silc_ir::infer::infer(&high, &op, &[z]).expect("typed");
+    let y = high.add(op, vec![z], ty, Loc { line: 1, col: 1 });
+    high.push(Op::Output { name: "y".into() }, vec![y], Loc::default());
+    let lowered = silc_passes::lower_graph(high.clone(), &Default::default()).expect("lowers");
+    let rns = &lowered.stages[1].1;
+    assert!(rns.ids().any(|i| matches!(rns.node(i).op, Op::ModMatMul { modulus: 15 })));
+    let scale = &lowered.stages[3].1;
+    let second_digit = scale.ids().any(|i| match scale.node(i).op {
+        Op::TorusRead { table, .. } => scale.tables.get(table).name.ends_with("/5"),
+        _ => false,
+    });
+    assert!(second_digit, "the second digit is not read off the sum modulo 15");
+    let g = &lowered.stages.last().expect("stages").1;
+    let client = keys_for(g);
+    let server = client.server_keys();
+    let engine = Engine::new(&server, g);
+    for (av, column) in [(-4i64, [-4i64, 3]), (3, [3, -4]), (1, [2, -1])] {
+        let logical = HashMap::from([
+            (
+                "a".to_string(),
+                Tensor::new(vec![1, k], (0..k as i64).map(|i| if i % 3 == 0 { (-av).min(3) } else { av }).collect()),
+            ),
+            ("b".to_string(), Tensor::new(vec![k, 2], (0..2 * k).map(|i| column[i % 2]).collect())),
+        ]);
+        let want = silc_sim::execute(&high, &logical).expect("simulates");
+        let inputs: HashMap<_, _> =
+            logical.iter().map(|(n, t)| (n.clone(), client.encrypt(&stored(g, n, t)))).collect();
+        let got = execute(&engine, g, &inputs).expect("runs encrypted");
+        let off = g.ty(g.find("y").map(|o| g.node(o).args[0]).expect("output")).offset;
+        assert_eq!(client.decrypt(&got["y"]).map(|v| v - off), want["y"], "a = ±{av}");
+    }
+}
+
 fn params_nu(p: u32) -> f64 {
     silc_passes::params::for_precision(p).nu()
 }
