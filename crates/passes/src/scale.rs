@@ -46,6 +46,11 @@
 //! from `m`'s residue and the fold (`scale::wrap_first`); the chain is the
 //! same.
 //!
+//! A residue read off a torus sum (`karatsuba::torus`) is not read again:
+//! the first digit, `r + K`, is a second read of the same sum, and where the
+//! first two moduli are a pair split from one sum modulo `ab` (`rns::pairs`)
+//! the second digit is one more read of it (`read_back`).
+//!
 //! A product cut into chunks (`rns::chunks`) converts each chunk's residues
 //! to digits with its own offset, adds the chunks' digits with carries
 //! (`scale::sum`), and runs the (static) chain on the total, whose top digit is
