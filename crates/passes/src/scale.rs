@@ -169,7 +169,7 @@ impl Conversion<'_> {
         .expect("internal error: rns chose moduli the chain cannot use");
         let digits = match fine_d {
             Some(d) => fine::digits(g, residues, d, (&radix, wide), (plan.k_off, self.c_range.1), self.loc),
-            None => self.digits(g, residues, plan.k_off),
+            None => self.digits(g, residues, plan.k_off, nu),
         };
         let y = if shifts.is_empty() {
             self.chain(g, &digits[n_div..], &radix[n_div..], &plan, false).0
@@ -197,7 +197,7 @@ impl Conversion<'_> {
             .chunks(self.moduli.len())
             .zip(&plan.offsets)
             .map(|(r, &k_off)| {
-                let digits = self.digits(g, r, k_off);
+                let digits = self.digits(g, r, k_off, nu);
                 sum::split_digits(g, &digits, &radix, self.loc)
             })
             .collect();
@@ -218,14 +218,28 @@ impl Conversion<'_> {
     }
 
     /// Mixed-radix digits of `V = C + K`, one per radix (`rns::radices`).
-    fn digits(&self, g: &mut Graph, residues: &[ValueId], k_off: i64) -> Vec<ValueId> {
+    fn digits(&self, g: &mut Graph, residues: &[ValueId], k_off: i64, nu: f64) -> Vec<ValueId> {
         let (p, loc, moduli) = (g.bits, self.loc, self.moduli);
         let radix = radices(p, moduli, self.low);
         let mut digits: Vec<ValueId> = Vec::new();
         // The modulus 2^(p+1) leaves its high digit (radix 2^(p+1)/low) for
         // last: its residue `u`, and where the digits after its low one start.
         let mut wide_top: Option<(ValueId, usize)> = None;
+        let mut skip = false;
         for (i, (&r, &mi)) in residues.iter().zip(moduli).enumerate() {
+            if std::mem::take(&mut skip) {
+                continue;
+            }
+            // A pair after earlier digits, both digits off its sum.
+            if i >= 1 && i + 1 < residues.len() && digits.len() == i {
+                if let Some(two) =
+                    self.pair_after(g, (r, residues[i + 1]), (mi, moduli[i + 1]), &digits, &radix, k_off, nu)
+                {
+                    digits.extend(two);
+                    skip = true;
+                    continue;
+                }
+            }
             if mi == 1i64 << (p + 1) {
                 let e = self.wide_digit(g, r, &digits, &radix[..digits.len()], k_off);
                 let [low, u] = split_wide(g, e, self.low, self.loc);
@@ -289,6 +303,64 @@ impl Conversion<'_> {
             digits.push(x);
         }
         digits
+    }
+
+    /// The digits of a pair `(a, b)` (`rns::pairs`) whose residues are read
+    /// off one torus sum modulo `ab`, after the earlier digits `d_j` (radices
+    /// `r_j`, products `P_j`, all `P`): with `W = (V − Σ_j P_j·d_j)·P⁻¹ mod
+    /// ab`, they are `W mod a` and `⌊W/a⌋`. Each earlier digit adds its term
+    /// `−P_j·d_j` to the sum at the torus position `1/ab`, and two reads of
+    /// the new sum (one sign) answer both digits, where the steps of the
+    /// conversion take two tables per earlier digit and modulus. `None`
+    /// when the residues are not such a pair, or the sum cannot take the
+    /// terms within the noise bound.
+    #[allow(clippy::too_many_arguments)]
+    fn pair_after(
+        &self,
+        g: &mut Graph,
+        (ra, rb): (ValueId, ValueId),
+        (a, b): (i64, i64),
+        digits: &[ValueId],
+        radix: &[i64],
+        k_off: i64,
+        nu: f64,
+    ) -> Option<[ValueId; 2]> {
+        let loc = self.loc;
+        let ((sum, sign, fa), (sum_b, sign_b, fb)) = read_back(g, ra).zip(read_back(g, rb))?;
+        let ab = a * b;
+        let pair = (sum, sign) == (sum_b, sign_b)
+            && fa.len() as i64 == ab
+            && (0..ab).all(|v| fa[v as usize] == v % a && fb[v as usize] == v % b);
+        let big_p: i64 = radix[..digits.len()].iter().product();
+        if !pair || crate::lower::gcd(big_p, ab) != 1 {
+            return None;
+        }
+        // The sum takes one fresh answer per earlier digit; its read adds
+        // the sign's.
+        let noise2 = crate::check::analyse(g).noise2[sum];
+        if noise2 + digits.len() as f64 + 1.0 > nu * nu + 1e-9 {
+            return None;
+        }
+        let shape = g.ty(ra).shape.clone();
+        let mut total = g.push(Op::Reshape { shape }, vec![sum], loc);
+        let mut p_j = 1;
+        for (&d, &r) in digits.iter().zip(radix) {
+            let c = p_j;
+            let table = Table::from_fn(format!("term{ab}/{c}"), g.bits, move |x| (-c * x).rem_euclid(ab));
+            let term = crate::karatsuba::torus::lut_torus(g, table, d, ab, loc);
+            total = g.push(Op::Add, vec![total, term], loc);
+            p_j *= r;
+        }
+        let sign = g.push(Op::TorusSign, vec![total], loc);
+        let (k, inv) = (k_off.rem_euclid(ab), semantics::mod_inverse(big_p, ab));
+        let w = move |v: i64| ((v + k) % ab * inv).rem_euclid(ab);
+        let mut read = |name: String, f: &dyn Fn(i64) -> i64| {
+            let table = g.intern(Table { name, entries: (0..ab).map(f).collect() });
+            g.push(Op::TorusRead { table, torus: None }, vec![total, sign], loc)
+        };
+        let da = read(format!("read{ab}+{k}·{inv}%{a}"), &|v| w(v) % a);
+        let db = read(format!("read{ab}+{k}·{inv}/{a}"), &|v| w(v) / a);
+        Some([da, db])
     }
 
     /// One modulus's steps of the conversion: for each earlier digit `d_j`

@@ -462,6 +462,13 @@ fn a_product_cut_into_chunks_at_4_bits_equals_the_simulator() {
         }
     }
     assert!(reads.values().any(|&n| n >= 2), "no sum read twice");
+    // The pair comes after the digit of 7: that digit's term joins the sum
+    // modulo 15 on the torus, and the two reads answer both digits
+    // (`scale::Conversion::pair_after`).
+    assert!(g.ids().any(|i| match g.node(i).op {
+        Op::LutTorus { table, m: 15 } => g.tables.get(table).name.starts_with("term15"),
+        _ => false,
+    }));
     let client = keys_for(g);
     let server = client.server_keys();
     let engine = Engine::new(&server, g);
