@@ -49,7 +49,9 @@
 //! A residue read off a torus sum (`karatsuba::torus`) is not read again:
 //! the first digit, `r + K`, is a second read of the same sum, and where the
 //! first two moduli are a pair split from one sum modulo `ab` (`rns::pairs`)
-//! the second digit is one more read of it (`read_back`).
+//! the second digit is one more read of it (`read_back`). A pair after
+//! earlier digits takes their terms onto its sum on the torus and reads
+//! both of its digits off that (`Conversion::pair_after`).
 //!
 //! A product cut into chunks (`rns::chunks`) converts each chunk's residues
 //! to digits with its own offset, adds the chunks' digits with carries
