@@ -428,23 +428,12 @@ fn block_scaling_at_5_bits_equals_the_simulator() {
 /// bottom of the range and on mixed ones.
 #[test]
 fn a_product_cut_into_chunks_at_4_bits_equals_the_simulator() {
-    use silc_ir::{Graph, Loc, Op, Role, Type};
+    use silc_ir::Op;
     let (k, half) = (121usize, 4i64);
-    let mut high = Graph::new("chunked", 4);
-    let signed = |shape: Vec<usize>| Type::enc_offset(shape, -half, half - 1, half);
-    let input = |g: &mut Graph, name: &str, ty| {
-        g.add(Op::Input { name: name.into(), role: Role::Data }, vec![], ty, Loc::default())
-    };
-    let a = input(&mut high, "a", signed(vec![1, k]));
-    let b = input(&mut high, "b", signed(vec![k, 3]));
-    let z = high.push(Op::MatMul, vec![a, b], Loc::default());
-    let nu = params_nu(4);
-    let factors = silc_passes::lower::feasible_divisor(&high, z, 3388.0 / 8.0, 3, false, nu).expect("a divisor");
-    let op = Op::Rescale { factors, bits: 3, shifts: vec![], relu: false };
-    let mut ty = silc_ir::infer::infer(&high, &op, &[z]).expect("typed");
-    ty.offset = half;
-    let y = high.add(op, vec![z], ty, Loc { line: 1, col: 1 });
-    high.push(Op::Output { name: "y".into() }, vec![y], Loc::default());
+    let high = row_product("chunked", (k, 3), |g, z| {
+        let factors = silc_passes::lower::feasible_divisor(g, z, 3388.0 / 8.0, 3, false, params_nu(4));
+        (Op::Rescale { factors: factors.expect("a divisor"), bits: 3, shifts: vec![], relu: false }, half)
+    });
     let lowered = silc_passes::lower_graph(high.clone(), &Default::default()).expect("lowers");
     let rns = &lowered.stages[1].1;
     assert!(rns.ids().any(|i| matches!(&rns.node(i).op, Op::FromResidues { chunks, .. } if chunks.len() >= 2)));
@@ -475,17 +464,54 @@ fn a_product_cut_into_chunks_at_4_bits_equals_the_simulator() {
     // Every a at -4: column 0 has every product at its largest, column 1 at
     // its smallest, column 2 of mixed signs.
     let column = |i: usize| [-4i64, 3, [-4, 3, -1, 2, 0, -3][(i / 3) % 6]][i % 3];
+    let want = encrypted_equals_simulated(&high, g, (&engine, &client), &[-4; 121], (0..3 * k).map(column).collect());
+    // The ends of the range are reached: the largest rounds to the top.
+    assert_eq!(want[0], half - 1);
+}
+
+/// The high graph `y = rescale([1 x k] · [k x cols])` of inputs `a` and `b`
+/// (3-bit signed, stored at offset 4), the rescale op and its output offset
+/// from `rescale`.
+fn row_product(
+    name: &str,
+    (k, cols): (usize, usize),
+    rescale: impl Fn(&silc_ir::Graph, silc_ir::ValueId) -> (silc_ir::Op, i64),
+) -> silc_ir::Graph {
+    use silc_ir::{Graph, Loc, Op, Role, Type};
+    let mut high = Graph::new(name, 4);
+    let signed = |shape: Vec<usize>| Type::enc_offset(shape, -4, 3, 4);
+    let a = high.add(Op::Input { name: "a".into(), role: Role::Data }, vec![], signed(vec![1, k]), Loc::default());
+    let b = high.add(Op::Input { name: "b".into(), role: Role::Data }, vec![], signed(vec![k, cols]), Loc::default());
+    let z = high.push(Op::MatMul, vec![a, b], Loc::default());
+    let (op, offset) = rescale(&high, z);
+    let mut ty = silc_ir::infer::infer(&high, &op, &[z]).expect("typed");
+    ty.offset = offset;
+    let y = high.add(op, vec![z], ty, Loc { line: 1, col: 1 });
+    high.push(Op::Output { name: "y".into() }, vec![y], Loc::default());
+    high
+}
+
+/// Runs `g` (lowered from `high`) encrypted on the logical inputs `a` and
+/// `b` and asserts that the decrypted `y` equals the simulator's run of
+/// `high`; returns that `y`.
+fn encrypted_equals_simulated(
+    high: &silc_ir::Graph,
+    g: &silc_ir::Graph,
+    (engine, client): (&Engine<'_>, &ClientKeys),
+    a: &[i64],
+    b: Vec<i64>,
+) -> Vec<i64> {
+    let ty = |name: &str| g.ty(g.find(name).expect("input")).shape.clone();
     let logical = HashMap::from([
-        ("a".to_string(), Tensor::new(vec![1, k], vec![-4; k])),
-        ("b".to_string(), Tensor::new(vec![k, 3], (0..3 * k).map(column).collect())),
+        ("a".to_string(), Tensor::new(ty("a"), a.to_vec())),
+        ("b".to_string(), Tensor::new(ty("b"), b)),
     ]);
-    let want = silc_sim::execute(&high, &logical).expect("simulates");
+    let want = silc_sim::execute(high, &logical).expect("simulates");
     let inputs: HashMap<_, _> = logical.iter().map(|(n, t)| (n.clone(), client.encrypt(&stored(g, n, t)))).collect();
-    let got = execute(&engine, g, &inputs).expect("runs encrypted");
+    let got = execute(engine, g, &inputs).expect("runs encrypted");
     let off = g.ty(g.find("y").map(|o| g.node(o).args[0]).expect("output")).offset;
     assert_eq!(client.decrypt(&got["y"]).map(|v| v - off), want["y"]);
-    // The ends of the range are reached: the largest rounds to the top.
-    assert_eq!(want["y"].data[0], half - 1);
+    want["y"].data.clone()
 }
 
 /// Breast Cancer's first product at 4 bits, one row: `[1x31]·[31x2]` over
@@ -495,20 +521,11 @@ fn a_product_cut_into_chunks_at_4_bits_equals_the_simulator() {
 /// (`scale::read_back`). On operands at both ends and mixed ones.
 #[test]
 fn paired_first_digits_read_off_one_sum_equal_the_simulator() {
-    use silc_ir::{Graph, Loc, Op, Role, Type};
-    let (k, half) = (31usize, 4i64);
-    let mut high = Graph::new("paired", 4);
-    let signed = |shape: Vec<usize>| Type::enc_offset(shape, -half, half - 1, half);
-    let input = |g: &mut Graph, name: &str, ty| {
-        g.add(Op::Input { name: name.into(), role: Role::Data }, vec![], ty, Loc::default())
-    };
-    let a = input(&mut high, "a", signed(vec![1, k]));
-    let b = input(&mut high, "b", signed(vec![k, 2]));
-    let z = high.push(Op::MatMul, vec![a, b], Loc::default());
-    let op = Op::Rescale { factors: vec![5], bits: 3, shifts: vec![], relu: true };
-    let ty = silc_ir::infer::infer(&high, &op, &[z]).expect("typed");
-    let y = high.add(op, vec![z], ty, Loc { line: 1, col: 1 });
-    high.push(Op::Output { name: "y".into() }, vec![y], Loc::default());
+    use silc_ir::Op;
+    let k = 31usize;
+    let high = row_product("paired", (k, 2), |_, _| {
+        (Op::Rescale { factors: vec![5], bits: 3, shifts: vec![], relu: true }, 0)
+    });
     let lowered = silc_passes::lower_graph(high.clone(), &Default::default()).expect("lowers");
     let rns = &lowered.stages[1].1;
     assert!(rns.ids().any(|i| matches!(rns.node(i).op, Op::ModMatMul { modulus: 15 })));
@@ -522,21 +539,14 @@ fn paired_first_digits_read_off_one_sum_equal_the_simulator() {
     let client = keys_for(g);
     let server = client.server_keys();
     let engine = Engine::new(&server, g);
+    let mut seen = Vec::new();
     for (av, column) in [(-4i64, [-4i64, 3]), (3, [3, -4]), (1, [2, -1])] {
-        let logical = HashMap::from([
-            (
-                "a".to_string(),
-                Tensor::new(vec![1, k], (0..k as i64).map(|i| if i % 3 == 0 { (-av).min(3) } else { av }).collect()),
-            ),
-            ("b".to_string(), Tensor::new(vec![k, 2], (0..2 * k).map(|i| column[i % 2]).collect())),
-        ]);
-        let want = silc_sim::execute(&high, &logical).expect("simulates");
-        let inputs: HashMap<_, _> =
-            logical.iter().map(|(n, t)| (n.clone(), client.encrypt(&stored(g, n, t)))).collect();
-        let got = execute(&engine, g, &inputs).expect("runs encrypted");
-        let off = g.ty(g.find("y").map(|o| g.node(o).args[0]).expect("output")).offset;
-        assert_eq!(client.decrypt(&got["y"]).map(|v| v - off), want["y"], "a = ±{av}");
+        let a: Vec<i64> = (0..k as i64).map(|i| if i % 3 == 0 { (-av).min(3) } else { av }).collect();
+        let b = (0..2 * k).map(|i| column[i % 2]).collect();
+        seen.extend(encrypted_equals_simulated(&high, g, (&engine, &client), &a, b));
     }
+    // Both saturation bounds and a value between them are reached.
+    assert!(seen.contains(&0) && seen.contains(&7) && seen.iter().any(|&y| 0 < y && y < 7), "{seen:?}");
 }
 
 fn params_nu(p: u32) -> f64 {
