@@ -101,7 +101,7 @@ fn simplify_round(g: &Graph) -> (Graph, usize, usize) {
             if let Op::TorusRead { table: read, torus: None } = g.node(under).op {
                 let k = g.users(under).len() + shared.iter().map(|&c| g.users(c).len() - 1).sum::<usize>();
                 let (_, hi) = g.ty(under).stored();
-                if !shared.is_empty() && tables_only_read(g, under) && k >= 2 && (hi + 1) * k as i64 > 1i64 << g.bits {
+                if tables_only_read(g, under) && k >= 2 && (hi + 1) * k as i64 > 1i64 << g.bits {
                     fused += 1;
                     let table = rw.new.intern(compose(&rw.new, read, outer));
                     let args = g.node(under).args.iter().map(|&a| rw.get(a)).collect();
