@@ -5,6 +5,8 @@
 
 use silc_ir::{semantics, Graph, Loc, Op, Rewriter, Table, Type, ValueId};
 
+mod pick;
+
 pub fn run(g: &Graph) -> Graph {
     let mut rw = Rewriter::new(g);
     for id in g.ids() {
@@ -18,7 +20,11 @@ pub fn run(g: &Graph) -> Graph {
                 sgd(&mut rw.new, args[0], args[1], (*num, *shift, *bound), &ty, loc)
             }
             Op::SgdUpdate { num, shift, bound, lo_bits } => {
-                sgd_two_digits(&mut rw.new, args[0], args[1], (*num, *shift, *bound), *lo_bits, &ty, loc)
+                let picked = pick::exclusive_parts(g, node.args[1]);
+                let inputs = picked.as_ref().map(|pk| pk.inputs().map(|x| rw.get(x)).collect()).unwrap_or_default();
+                let step =
+                    Step { grad: args[1], picked: picked.as_ref(), inputs, num: *num, shift: *shift, bound: *bound };
+                sgd_two_digits(&mut rw.new, args[0], step, *lo_bits, &ty, loc)
             }
             Op::CeGrad { z_scale, exp_max, grad_max } => {
                 ce_grad(&mut rw.new, args[0], args[1], *z_scale, *exp_max, *grad_max, &ty, loc)
@@ -89,21 +95,29 @@ fn sgd(g: &mut Graph, w: ValueId, grad: ValueId, (num, shift, bound): (i64, u32,
     typed_lut(g, clamp, s, ty, loc)
 }
 
+/// The SGD step's gradient: a value, and the proof that it is a block
+/// selection whose parts can each take the step table (see [`pick`]).
+struct Step<'a> {
+    grad: ValueId,
+    picked: Option<&'a pick::Picked>,
+    /// The parts' keep inputs, in the graph being built.
+    inputs: Vec<ValueId>,
+    num: i64,
+    shift: u32,
+    bound: i64,
+}
+
 /// The two-digit SGD step (see `semantics::sgd_two_digits`): the step table
 /// on the gradient, `s = lo + step` leveled, then on `s` a table for the new
 /// low digit and one for the carry, and a clamping table on `hi + carry`.
 /// Four tables: `s` fills all p bits, so the low digit and the carry cannot
-/// share one blind rotation.
-fn sgd_two_digits(
-    g: &mut Graph,
-    w: ValueId,
-    grad: ValueId,
-    (num, shift, bound): (i64, u32, i64),
-    lo_bits: u32,
-    ty: &Type,
-    loc: Loc,
-) -> ValueId {
+/// share one blind rotation. Where the gradient is a block selection of
+/// exclusive parts, the step table is composed into each part's keep table
+/// instead, and `s` is the sum of the composed tables: one table fewer per
+/// weight for two candidates, where `s`'s interval still fits p bits.
+fn sgd_two_digits(g: &mut Graph, w: ValueId, step: Step, lo_bits: u32, ty: &Type, loc: Loc) -> ValueId {
     let p = g.bits;
+    let Step { grad, num, shift, bound, .. } = step;
     let off_g = g.ty(grad).offset;
     let (off_w, wlo, whi) = (g.ty(w).offset, g.ty(w).lo, g.ty(w).hi);
     let shape = g.ty(grad).shape.clone();
@@ -112,15 +126,37 @@ fn sgd_two_digits(
         g.push(Op::Reshape { shape: shape.clone() }, vec![d], loc)
     };
     let (hi, lo) = (digit(g, 0), digit(g, 1));
-    let step = Table::from_fn("sgd_step", p, |e| bound - semantics::sgd_step(e - off_g, num, shift, bound));
-    let t = g.lut(step, grad, loc);
-    let s = g.push(Op::Add, vec![lo, t], loc);
-    // `s` holds `lo + off_w + bound - step`, i.e. `t = s - off_w - bound`.
+    let f = move |e: i64| bound - semantics::sgd_step(e - off_g, num, shift, bound);
+    // `s` holds `lo + off_w + bound - step + excess`, i.e.
+    // `t = s - off_w - bound - excess`.
     let unit = 1i64 << lo_bits;
-    let carry_of = move |v: i64| (v - off_w - bound + unit / 2).div_euclid(unit);
+    let carry_at = move |v: i64, excess: i64| (v - excess - off_w - bound + unit / 2).div_euclid(unit);
+    let composed = step.picked.and_then(|pk| pk.compose(f)).filter(|c| {
+        // The sum's interval (each part at its widest) must fit the low
+        // digit's tables, and the carries the high digit's clamp.
+        let (llo, lhi) = g.ty(lo).stored();
+        let s_hi = lhi + c.widths.iter().sum::<i64>();
+        let (c_lo, c_hi) = (carry_at(llo, c.excess), carry_at(s_hi, c.excess));
+        s_hi < 1 << p && g.ty(hi).stored().1 + c_hi - c_lo < 1 << p
+    });
+    let (s, excess) = match composed {
+        Some(c) => {
+            let mut s = lo;
+            for (&x, entries) in step.inputs.iter().zip(c.tables) {
+                let t = g.lut(Table { name: "sgd_step∘keep".into(), entries }, x, loc);
+                s = g.push(Op::Add, vec![s, t], loc);
+            }
+            (s, c.excess)
+        }
+        None => {
+            let t = g.lut(Table::from_fn("sgd_step", p, f), grad, loc);
+            (g.push(Op::Add, vec![lo, t], loc), 0)
+        }
+    };
+    let carry_of = move |v: i64| carry_at(v, excess);
     let (s_lo, s_hi) = g.ty(s).stored();
     let c_min = carry_of(s_lo);
-    let new_lo = Table::from_fn("sgd_lo", p, move |v| v - off_w - bound - carry_of(v) * unit + ty.offset);
+    let new_lo = Table::from_fn("sgd_lo", p, move |v| v - excess - off_w - bound - carry_of(v) * unit + ty.offset);
     let lo2 = typed_lut(g, new_lo, s, &ty.with_shape(shape.clone()), loc);
     let carry = g.lut(Table::from_fn("sgd_carry", p, move |v| carry_of(v) - c_min), s, loc);
     debug_assert!(carry_of(s_hi) - c_min < 1 << p);
