@@ -32,6 +32,13 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
     let stats = Standardizer {
         mean: serde_json::from_value(v["standardization"]["mean"].clone()).map_err(|_| bad())?,
         std: serde_json::from_value(v["standardization"]["std"].clone()).map_err(|_| bad())?,
+        ranks: match v["standardization"].get("ranks") {
+            None => None,
+            Some(r) => Some(
+                serde_json::from_value(r.clone())
+                    .map_err(|e| format!("error: {name}: `standardization.ranks` is not a feature rank table: {e}"))?,
+            ),
+        },
     };
     let mut ws: Vec<(usize, usize, bool, Vec<f64>, Vec<f64>)> = Vec::new();
     for (i, l) in layers.iter().enumerate() {

@@ -94,7 +94,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
     }
 
     let q = &compiled.quant;
-    let standardizer = Standardizer::fit(&train);
+    let standardizer = Standardizer::fit_for(&train, q.input_quantile.then_some((q.input_bits, q.input_scale)));
     let quantize = |d: &Dataset| Quantized {
         rows: (0..d.len()).map(|i| standardizer.quantize(d.row(i), q.input_scale, q.input_bits)).collect(),
         labels: d.labels.clone(),
@@ -170,7 +170,10 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
     let last = stats.last().expect("at least one epoch");
     if let Some(path) = &args.save {
         let info = crate::weights::ModelInfo::new(&spec, q, compiled.high());
-        let st = json!({ "mean": standardizer.mean, "std": standardizer.std, "classes": train.classes });
+        let mut st = json!({ "mean": standardizer.mean, "std": standardizer.std, "classes": train.classes });
+        if let Some(r) = &standardizer.ranks {
+            st["ranks"] = json!(r);
+        }
         let out = crate::weights::to_json(&info, &trained, Some(&st));
         crate::io::write_atomic(path, serde_json::to_string_pretty(&out).expect("json").as_bytes())?;
     }

@@ -134,6 +134,7 @@ fn plural(n: usize) -> &'static str {
 #[derive(Default)]
 struct Seen {
     input: Option<(usize, Span)>,
+    input_quantile: bool,
     loss: Option<Span>,
     optimizer: Option<(f64, Span)>,
     batch: Option<(usize, Span)>,
@@ -172,9 +173,9 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
                         .err(ErrorKind::MisplacedStatement, st.keyword_span, "`input` comes after a `dense` layer")
                         .with_help(format!("move `input` before the first `dense` (line {line})")));
                 }
-                let a = c.bare_args(st, 1, "input N;")?;
-                let n = c.int(a[0].0, a[0].1, "the input width", 1, MAX_COUNT)?;
-                seen.input = Some((n as usize, st.keyword_span));
+                let (n, quantile) = check_input(&c, st)?;
+                seen.input = Some((n, st.keyword_span));
+                seen.input_quantile = quantile;
             }
             "dense" => {
                 c.missing_semicolon(st)?;
@@ -361,6 +362,7 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
     Ok(ModelSpec {
         name: model.name.clone(),
         input,
+        input_quantile: seen.input_quantile,
         layers: layers.into_iter().map(|l| l.0).collect(),
         lr,
         batch,
@@ -383,6 +385,55 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
 }
 
 /// `dense N [relu] [bias=on|off];`
+/// `input N;` or `input N bins=quantile;`: the width, and whether the client
+/// bins each feature by its rank in the training set.
+fn check_input(c: &Checker<'_, '_>, st: &Statement) -> Result<(usize, bool)> {
+    c.missing_semicolon(st)?;
+    let usage =
+        "write it as `input 4;` or, to bin each feature by its rank in the training set, `input 4 bins=quantile;`";
+    let mut bare = Vec::new();
+    let mut quantile = None;
+    for arg in &st.args {
+        match &arg.kind {
+            ArgKind::Value(v) => bare.push((v, arg.span)),
+            ArgKind::Pair { key, key_span, value } => {
+                if key != "bins" {
+                    return Err(c
+                        .err(ErrorKind::UnknownKey, *key_span, format!("`input` has no setting `{key}`"))
+                        .with_help("the only setting is `bins=uniform` (the default) or `bins=quantile`"));
+                }
+                if quantile.is_some() {
+                    return Err(c
+                        .err(ErrorKind::DuplicateStatement, *key_span, "`bins` is given twice")
+                        .with_help(usage));
+                }
+                quantile = Some(match value {
+                    Value::Word(w) if w == "uniform" => false,
+                    Value::Word(w) if w == "quantile" => true,
+                    other => {
+                        return Err(c
+                            .err(
+                                ErrorKind::BadArgument,
+                                arg.span,
+                                format!("`bins` is `uniform` or `quantile`, found {}", other.describe()),
+                            )
+                            .with_help(usage))
+                    }
+                });
+            }
+        }
+    }
+    if bare.len() != 1 {
+        let (span, what) = match bare.get(1) {
+            Some(extra) => (extra.1, format!("`input` takes 1 argument, found {}", bare.len())),
+            None => (st.span, "`input` needs 1 argument, found 0".to_string()),
+        };
+        return Err(c.err(ErrorKind::BadArgument, span, what).with_help(usage));
+    }
+    let n = c.int(bare[0].0, bare[0].1, "the input width", 1, MAX_COUNT)?;
+    Ok((n as usize, quantile.unwrap_or(false)))
+}
+
 fn check_dense(c: &Checker<'_, '_>, st: &Statement) -> Result<(Layer, Span, Option<Span>)> {
     let usage = "write it as `dense 8 relu;` or, for the output layer, `dense 3;` (add `bias=off` for no bias)";
     let mut bare = Vec::new();

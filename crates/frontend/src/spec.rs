@@ -63,6 +63,10 @@ impl Widths {
 pub struct ModelSpec {
     pub name: String,
     pub input: usize,
+    /// The client bins each input feature by its rank among the training
+    /// set's values (`input N bins=quantile;`) instead of standardizing it.
+    #[serde(default)]
+    pub input_quantile: bool,
     pub layers: Vec<Layer>,
     /// SGD learning rate.
     pub lr: f64,

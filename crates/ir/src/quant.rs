@@ -9,6 +9,12 @@ pub struct Quant {
     /// A standardized feature `z` is stored as `clamp(round(z / input_scale))`.
     pub input_scale: f64,
     pub input_bits: u32,
+    /// The client stores a feature's rank bin instead (`input N
+    /// bins=quantile;`): `2^input_bits` bins of equal count over the
+    /// training set, centred on 0; `input_scale` is then the real value the
+    /// circuit gives one bin.
+    #[serde(default)]
+    pub input_quantile: bool,
     /// Real weight = integer × scale, per layer, for the integer the matrix
     /// products use (the high digit of a two-digit weight).
     pub weight_scales: Vec<f64>,

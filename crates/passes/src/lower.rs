@@ -483,6 +483,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         quant: Quant {
             input_scale,
             input_bits: wx,
+            input_quantile: spec.input_quantile,
             weight_scales,
             weight_bits: wh,
             weight_lo_bits: lo_bits,

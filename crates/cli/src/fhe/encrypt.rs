@@ -53,7 +53,7 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
     let (spec, q, g) = (&m.spec, &m.quant, &m.graph);
     crate::simulate::check_shape(&args.train.display().to_string(), &data, spec.input, spec.classes())?;
     let start = Instant::now();
-    let stats = Standardizer::fit(&data);
+    let stats = Standardizer::fit_for(&data, q.input_quantile.then_some((q.input_bits, q.input_scale)));
     let x_off = g.ty(g.find("x").ok_or("error: the circuit has no input `x`")?).offset;
     let classes = spec.classes();
     let arch = arch_of(spec, q);
@@ -92,9 +92,12 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
     })?;
     bar.finish_and_clear();
     // The standardization is the client's: it stays beside the secret key.
-    let stats_json = json!({
+    let mut stats_json = json!({
         "circuit": m.hash, "key_id": ck.key_id(), "mean": stats.mean, "std": stats.std, "classes": data.classes,
     });
+    if let Some(r) = &stats.ranks {
+        stats_json["ranks"] = json!(r);
+    }
     crate::io::write_atomic(
         &dir.join("data.stats.json"),
         serde_json::to_string_pretty(&stats_json).expect("json").as_bytes(),
