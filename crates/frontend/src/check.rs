@@ -384,45 +384,63 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
     })
 }
 
-/// `dense N [relu] [bias=on|off];`
+/// A statement's bare arguments, and its one two-valued setting `key`:
+/// `Some(true)` when it is set to `words.1`, `Some(false)` for `words.0`
+/// (the default), `None` when absent. Another key, a repeat or another
+/// value is an error.
+fn with_setting<'m>(
+    c: &Checker<'_, '_>,
+    st: &'m Statement,
+    key: &str,
+    words: (&str, &str),
+    usage: &str,
+    bad_help: &str,
+) -> Result<(Vec<(&'m Value, Span)>, Option<bool>)> {
+    let mut bare = Vec::new();
+    let mut setting = None;
+    for arg in &st.args {
+        match &arg.kind {
+            ArgKind::Value(v) => bare.push((v, arg.span)),
+            ArgKind::Pair { key: k, key_span, value } => {
+                if k != key {
+                    return Err(c
+                        .err(ErrorKind::UnknownKey, *key_span, format!("`{}` has no setting `{k}`", st.keyword))
+                        .with_help(format!(
+                            "the only setting is `{key}={}` (the default) or `{key}={}`",
+                            words.0, words.1
+                        )));
+                }
+                if setting.is_some() {
+                    return Err(c
+                        .err(ErrorKind::DuplicateStatement, *key_span, format!("`{key}` is given twice"))
+                        .with_help(usage));
+                }
+                setting = Some(match value {
+                    Value::Word(w) if w == words.0 => false,
+                    Value::Word(w) if w == words.1 => true,
+                    other => {
+                        return Err(c
+                            .err(
+                                ErrorKind::BadArgument,
+                                arg.span,
+                                format!("`{key}` is `{}` or `{}`, found {}", words.0, words.1, other.describe()),
+                            )
+                            .with_help(bad_help))
+                    }
+                });
+            }
+        }
+    }
+    Ok((bare, setting))
+}
+
 /// `input N;` or `input N bins=quantile;`: the width, and whether the client
 /// bins each feature by its rank in the training set.
 fn check_input(c: &Checker<'_, '_>, st: &Statement) -> Result<(usize, bool)> {
     c.missing_semicolon(st)?;
     let usage =
         "write it as `input 4;` or, to bin each feature by its rank in the training set, `input 4 bins=quantile;`";
-    let mut bare = Vec::new();
-    let mut quantile = None;
-    for arg in &st.args {
-        match &arg.kind {
-            ArgKind::Value(v) => bare.push((v, arg.span)),
-            ArgKind::Pair { key, key_span, value } => {
-                if key != "bins" {
-                    return Err(c
-                        .err(ErrorKind::UnknownKey, *key_span, format!("`input` has no setting `{key}`"))
-                        .with_help("the only setting is `bins=uniform` (the default) or `bins=quantile`"));
-                }
-                if quantile.is_some() {
-                    return Err(c
-                        .err(ErrorKind::DuplicateStatement, *key_span, "`bins` is given twice")
-                        .with_help(usage));
-                }
-                quantile = Some(match value {
-                    Value::Word(w) if w == "uniform" => false,
-                    Value::Word(w) if w == "quantile" => true,
-                    other => {
-                        return Err(c
-                            .err(
-                                ErrorKind::BadArgument,
-                                arg.span,
-                                format!("`bins` is `uniform` or `quantile`, found {}", other.describe()),
-                            )
-                            .with_help(usage))
-                    }
-                });
-            }
-        }
-    }
+    let (bare, quantile) = with_setting(c, st, "bins", ("uniform", "quantile"), usage, usage)?;
     if bare.len() != 1 {
         let (span, what) = match bare.get(1) {
             Some(extra) => (extra.1, format!("`input` takes 1 argument, found {}", bare.len())),
@@ -434,40 +452,12 @@ fn check_input(c: &Checker<'_, '_>, st: &Statement) -> Result<(usize, bool)> {
     Ok((n as usize, quantile.unwrap_or(false)))
 }
 
+/// `dense N [relu] [bias=on|off];`
 fn check_dense(c: &Checker<'_, '_>, st: &Statement) -> Result<(Layer, Span, Option<Span>)> {
     let usage = "write it as `dense 8 relu;` or, for the output layer, `dense 3;` (add `bias=off` for no bias)";
-    let mut bare = Vec::new();
-    let mut bias = None;
-    for arg in &st.args {
-        match &arg.kind {
-            ArgKind::Value(v) => bare.push((v, arg.span)),
-            ArgKind::Pair { key, key_span, value } => {
-                if key != "bias" {
-                    return Err(c
-                        .err(ErrorKind::UnknownKey, *key_span, format!("`dense` has no setting `{key}`"))
-                        .with_help("the only setting is `bias=on` (the default) or `bias=off`"));
-                }
-                if bias.is_some() {
-                    return Err(c
-                        .err(ErrorKind::DuplicateStatement, *key_span, "`bias` is given twice")
-                        .with_help(usage));
-                }
-                bias = Some(match value {
-                    Value::Word(w) if w == "on" => true,
-                    Value::Word(w) if w == "off" => false,
-                    other => {
-                        return Err(c
-                            .err(
-                                ErrorKind::BadArgument,
-                                arg.span,
-                                format!("`bias` is `on` or `off`, found {}", other.describe()),
-                            )
-                            .with_help("write `bias=off` for a layer without bias; biases are on by default"))
-                    }
-                });
-            }
-        }
-    }
+    let bad_bias = "write `bias=off` for a layer without bias; biases are on by default";
+    let (bare, off) = with_setting(c, st, "bias", ("on", "off"), usage, bad_bias)?;
+    let bias = off.map(|off| !off);
     if bare.is_empty() || bare.len() > 2 {
         return Err(c
             .err(
