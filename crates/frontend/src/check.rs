@@ -384,6 +384,9 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
     })
 }
 
+/// A statement's arguments without a key, with their spans.
+type BareArgs<'m> = Vec<(&'m Value, Span)>;
+
 /// A statement's bare arguments, and its one two-valued setting `key`:
 /// `Some(true)` when it is set to `words.1`, `Some(false)` for `words.0`
 /// (the default), `None` when absent. Another key, a repeat or another
@@ -395,7 +398,7 @@ fn with_setting<'m>(
     words: (&str, &str),
     usage: &str,
     bad_help: &str,
-) -> Result<(Vec<(&'m Value, Span)>, Option<bool>)> {
+) -> Result<(BareArgs<'m>, Option<bool>)> {
     let mut bare = Vec::new();
     let mut setting = None;
     for arg in &st.args {
