@@ -29,17 +29,10 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
         .map_err(|e| format!("error: {name}: not a weights file: {e}"))?;
     let bad = || format!("error: {name}: not a silc weights file (missing layers or standardization)");
     let layers = v["layers"].as_array().ok_or_else(bad)?;
-    let stats = Standardizer {
-        mean: serde_json::from_value(v["standardization"]["mean"].clone()).map_err(|_| bad())?,
-        std: serde_json::from_value(v["standardization"]["std"].clone()).map_err(|_| bad())?,
-        ranks: match v["standardization"].get("ranks") {
-            None => None,
-            Some(r) => Some(
-                serde_json::from_value(r.clone())
-                    .map_err(|e| format!("error: {name}: `standardization.ranks` is not a feature rank table: {e}"))?,
-            ),
-        },
-    };
+    // The standardization (with the rank table of `input N bins=quantile;`)
+    // is the client's, as `encrypt` or `simulate --save` wrote it.
+    let stats: Standardizer = serde_json::from_value(v["standardization"].clone())
+        .map_err(|e| format!("error: {name}: `standardization` is not a silc standardization: {e}"))?;
     let mut ws: Vec<(usize, usize, bool, Vec<f64>, Vec<f64>)> = Vec::new();
     for (i, l) in layers.iter().enumerate() {
         let shape: Vec<usize> = serde_json::from_value(l["shape"].clone()).map_err(|_| bad())?;

@@ -170,10 +170,8 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
     let last = stats.last().expect("at least one epoch");
     if let Some(path) = &args.save {
         let info = crate::weights::ModelInfo::new(&spec, q, compiled.high());
-        let mut st = json!({ "mean": standardizer.mean, "std": standardizer.std, "classes": train.classes });
-        if let Some(r) = &standardizer.ranks {
-            st["ranks"] = json!(r);
-        }
+        let mut st = serde_json::to_value(&standardizer).expect("json");
+        st["classes"] = json!(train.classes);
         let out = crate::weights::to_json(&info, &trained, Some(&st));
         crate::io::write_atomic(path, serde_json::to_string_pretty(&out).expect("json").as_bytes())?;
     }

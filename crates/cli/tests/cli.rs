@@ -168,3 +168,52 @@ fn a_product_too_wide_for_its_bits_says_what_to_change() {
     assert!(err.contains("cut into at most 8 chunks"), "{err}");
     assert!(err.contains("raise `bits`"), "{err}");
 }
+
+/// `input N bins=quantile;`: the rank table the client fitted travels in
+/// the weights file, `silc eval` applies it, and a damaged one is named.
+#[test]
+fn rank_bins_travel_to_eval() {
+    let iris = std::fs::read_to_string(root().join("examples/iris.mlp")).unwrap();
+    assert!(iris.contains("bins=quantile"), "the Iris example bins by rank");
+    let model = std::env::temp_dir().join(format!("silc-ranks-{}.mlp", std::process::id()));
+    std::fs::write(&model, iris.replace("epochs 30;", "epochs 3;").replace("bits 8;", "bits 4;")).unwrap();
+    let weights = model.with_extension("json");
+    let (code, _, err) = silc(&[
+        "simulate",
+        model.to_str().unwrap(),
+        "--train",
+        "examples/data/iris_train.csv",
+        "--test",
+        "examples/data/iris_test.csv",
+        "--save",
+        weights.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&weights).unwrap()).unwrap();
+    let ranks = &v["standardization"]["ranks"];
+    assert_eq!(ranks["bits"], 3, "{ranks}");
+    assert_eq!(ranks["values"].as_array().map(Vec::len), Some(4), "one rank table per feature");
+    let eval = |path: &std::path::Path| {
+        silc(&["eval", path.to_str().unwrap(), "--test", "examples/data/iris_test.csv", "--json"])
+    };
+    let (code, out, err) = eval(&weights);
+    assert_eq!(code, 0, "{err}");
+    let acc = serde_json::from_str::<serde_json::Value>(&out).unwrap()["accuracy"].as_f64().unwrap();
+    // Without its rank table the same weights see standardized features,
+    // which they were not trained on.
+    let plain = model.with_extension("plain.json");
+    v["standardization"].as_object_mut().unwrap().remove("ranks");
+    std::fs::write(&plain, serde_json::to_vec(&v).unwrap()).unwrap();
+    let (code, out, _) = eval(&plain);
+    assert_eq!(code, 0);
+    let acc_plain = serde_json::from_str::<serde_json::Value>(&out).unwrap()["accuracy"].as_f64().unwrap();
+    assert!(acc > acc_plain, "with ranks {acc}, without {acc_plain}");
+    v["standardization"]["ranks"] = serde_json::json!("eight bins");
+    std::fs::write(&plain, serde_json::to_vec(&v).unwrap()).unwrap();
+    let (code, _, err) = eval(&plain);
+    for p in [&model, &weights, &plain] {
+        std::fs::remove_file(p).ok();
+    }
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`standardization` is not a silc standardization") && err.contains("ranks"), "{err}");
+}

@@ -92,12 +92,10 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
     })?;
     bar.finish_and_clear();
     // The standardization is the client's: it stays beside the secret key.
-    let mut stats_json = json!({
-        "circuit": m.hash, "key_id": ck.key_id(), "mean": stats.mean, "std": stats.std, "classes": data.classes,
-    });
-    if let Some(r) = &stats.ranks {
-        stats_json["ranks"] = json!(r);
-    }
+    let mut stats_json = serde_json::to_value(&stats).expect("json");
+    stats_json["circuit"] = json!(m.hash);
+    stats_json["key_id"] = json!(ck.key_id());
+    stats_json["classes"] = json!(data.classes);
     crate::io::write_atomic(
         &dir.join("data.stats.json"),
         serde_json::to_string_pretty(&stats_json).expect("json").as_bytes(),
