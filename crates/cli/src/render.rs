@@ -48,6 +48,10 @@ pub fn violation(src: &SourceFile<'_>, v: &Violation, severity: &str) -> String 
             format!("{}: `{}` {} feeds a bootstrap with noise 2-norm {norm:.2} > ν = {nu:.2}", severity, v.op, v.value),
             "the sum is too long for the parameter set; lower the widths or raise `bits`".to_string(),
         ),
+        ViolationKind::Exclusive { reason } => (
+            format!("{}: `{}` {} adds operands not proven exclusive: {reason}", severity, v.op, v.value),
+            "this is a compiler bug: please report it with the model file".to_string(),
+        ),
     };
     let s = at(src, v.loc, msg, "from this statement", help);
     // The diagnostic header says `error[E0023]`; warnings say so instead.

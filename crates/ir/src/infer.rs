@@ -150,6 +150,19 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             let (a, b) = (stored(0), stored(1));
             mk(shape, (a.0 + b.0, a.1 + b.1))
         }
+        Op::AddExclusive { idle } => {
+            let shape = same_shape("add_exclusive")?;
+            let (a, b) = (stored(0), stored(1));
+            let [ia, ib] = idle[..] else {
+                return Err(format!("add_exclusive takes 2 idle values, not {}", idle.len()));
+            };
+            for (v, (lo, hi)) in [(ia, a), (ib, b)] {
+                if !(lo..=hi).contains(&v) {
+                    return Err(format!("add_exclusive's idle value {v} lies outside its operand's [{lo}, {hi}]"));
+                }
+            }
+            mk(shape, ((a.0 + ib).min(ia + b.0), (a.1 + ib).max(ia + b.1)))
+        }
         Op::Sub => {
             let shape = same_shape("sub")?;
             let (a, b) = (stored(0), stored(1));
@@ -355,7 +368,10 @@ fn torus_rule(op: &Op, t: &[&Type], p: u32) -> Result<Option<i64>, String> {
         _ => t.iter().find_map(|x| x.torus),
     };
     let Some(m) = first else { return Ok(None) };
-    let leveled = matches!(op, Op::Add | Op::Sub | Op::AddClear { .. } | Op::MulClear { .. } | Op::ReduceSum { .. });
+    let leveled = matches!(
+        op,
+        Op::Add | Op::AddExclusive { .. } | Op::Sub | Op::AddClear { .. } | Op::MulClear { .. } | Op::ReduceSum { .. }
+    );
     if !leveled && (!op.is_layout() || matches!(op, Op::Output { .. })) {
         return Err(format!("`{}` cannot take a torus residue (modulo {m})", op.name()));
     }

@@ -141,6 +141,14 @@ pub enum Op {
 
     // ---- low level: leveled arithmetic (no bootstrap) ----------------------
     Add,
+    /// `a + b` where at most one of `a`, `b` differs from its idle value
+    /// (`idle[0]`, `idle[1]`), so that the sum lies in the hull of
+    /// `a + idle[1]` and `idle[0] + b`, not in the sum of the two
+    /// intervals. The premise is not taken on trust: `check` proves it by
+    /// enumeration (`passes::exclusive`) on every graph it checks.
+    AddExclusive {
+        idle: Vec<i64>,
+    },
     Sub,
     AddClear {
         c: i64,
@@ -243,6 +251,7 @@ impl Op {
             Op::ModMatMul { .. } => "mod_matmul",
             Op::FromResidues { .. } => "from_residues",
             Op::Add => "add",
+            Op::AddExclusive { .. } => "add_exclusive",
             Op::Sub => "sub",
             Op::AddClear { .. } => "add_clear",
             Op::MulClear { .. } => "mul_clear",
@@ -288,6 +297,7 @@ impl Op {
             | Op::SgdUpdate { .. }
             | Op::ModMatMul { .. }
             | Op::Add
+            | Op::AddExclusive { .. }
             | Op::Sub
             | Op::Pack { .. }
             | Op::TorusRead { .. } => 2,

@@ -446,6 +446,10 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             },
         },
         "add" => Op::Add,
+        "add_exclusive" => match ints(take("idle")?)? {
+            idle if idle.len() == 2 => Op::AddExclusive { idle },
+            idle => return Err(format!("`idle` needs one value per operand (2), found {}", idle.len())),
+        },
         "fold" => Op::Fold,
         "sub" => Op::Sub,
         "add_clear" => Op::AddClear { c: int(take("c")?)? },

@@ -98,6 +98,7 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
         }
         Op::AddClear { c } | Op::MulClear { c } => vec![("c", Int(*c))],
         Op::Pack { scale } => vec![("scale", Int(*scale))],
+        Op::AddExclusive { idle } => vec![("idle", Ints(idle.clone()))],
         Op::ReduceSum { axis, chunk } => vec![("axis", u(*axis)), ("chunk", u(*chunk))],
         Op::Lut { table } => vec![("table", Table(*table))],
         Op::LutTorus { table, m } => vec![("table", Table(*table)), ("m", Int(*m))],

@@ -9,9 +9,13 @@
 //!   adds squared norms; multiplying by a clear `c` multiplies by `c²`).
 //!
 //! Outputs must also decrypt: their stored range must lie in `[0, 2^p)`.
+//! An `add_exclusive` is given the hull of its operands as its range; its
+//! premise (one operand at a time leaves its idle value) is proven here by
+//! enumeration on the checker's own ranges ([`crate::exclusive`]).
 //! The one exception to the range rule is `fold`, built to read a sum that
 //! wraps modulo `2^(p+1)`; its input is still held to the noise bound.
 
+use crate::exclusive;
 use serde::Serialize;
 use silc_ir::{infer, Graph, Loc, Op, SideTable, ValueId};
 
@@ -21,6 +25,9 @@ pub enum ViolationKind {
     Range { lo: i64, hi: i64, bound: i64 },
     /// A bootstrap input's 2-norm exceeds ν.
     Noise { norm: f64, nu: f64 },
+    /// An `add_exclusive` whose operands are not proven to leave their
+    /// idle values one at a time (`crate::exclusive`): its range is unsound.
+    Exclusive { reason: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -46,6 +53,9 @@ impl std::fmt::Display for Violation {
                 "{} ({}) feeds a bootstrap with noise 2-norm {norm:.2}, above the bound ν = {nu:.2}",
                 self.value, self.op
             ),
+            ViolationKind::Exclusive { reason } => {
+                write!(f, "{} ({}) adds operands not proven exclusive: {reason}", self.value, self.op)
+            }
         }
     }
 }
@@ -92,7 +102,7 @@ pub fn analyse(g: &Graph) -> Analysis {
             | Op::TorusRead { .. } => 1.0,
             // The input plus a fresh bootstrap output.
             Op::Fold => arg(0) + 1.0,
-            Op::Add | Op::Sub => arg(0) + arg(1),
+            Op::Add | Op::AddExclusive { .. } | Op::Sub => arg(0) + arg(1),
             Op::MulClear { c } => arg(0) * (*c as f64).powi(2),
             Op::Pack { scale } => arg(0) * (*scale as f64).powi(2) + arg(1),
             // One group over a concatenation along the summed axis: each
@@ -143,6 +153,19 @@ fn bootstrap_input_noise2(g: &Graph, a: &Analysis, id: ValueId) -> f64 {
     }
 }
 
+/// `add_exclusive`'s premise for operands `args` idle at `idle`.
+fn exclusive_premise(g: &Graph, a: &Analysis, args: &[ValueId], idle: &[i64]) -> Result<(), String> {
+    let parts = args
+        .iter()
+        .zip(idle)
+        .map(|(&v, &idle)| {
+            let (table, x) = exclusive::table_of(g, v).ok_or_else(|| format!("{v} is not a table's answer"))?;
+            Ok(exclusive::Part { table, x, idle })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    exclusive::prove(g, &parts, &|v| a.ranges[v])
+}
+
 /// Every violation in `g` at noise bound `nu`.
 pub fn check(g: &Graph, nu: f64) -> (Analysis, Vec<Violation>) {
     let a = analyse(g);
@@ -151,6 +174,12 @@ pub fn check(g: &Graph, nu: f64) -> (Analysis, Vec<Violation>) {
     let describe = |id: ValueId| (id.to_string(), g.node(id).op.name().to_string(), g.node(id).loc);
     for id in g.ids() {
         let n = g.node(id);
+        if let Op::AddExclusive { idle } = &n.op {
+            if let Err(reason) = exclusive_premise(g, &a, &n.args, idle) {
+                let (value, op, loc) = describe(id);
+                out.push(Violation { value, op, kind: ViolationKind::Exclusive { reason }, loc });
+            }
+        }
         let feeds: Vec<ValueId> = match &n.op {
             Op::Lut { .. } | Op::LutMany { .. } | Op::Fold | Op::LutTorus { .. } => vec![n.args[0]],
             // A torus residue is read wherever it lies; only its noise counts.

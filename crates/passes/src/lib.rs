@@ -11,6 +11,7 @@
 pub mod check;
 pub mod cost;
 pub mod error;
+pub mod exclusive;
 pub mod karatsuba;
 pub mod lower;
 pub mod nonlinear;

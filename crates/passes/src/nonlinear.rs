@@ -3,7 +3,7 @@
 //! update. Each lowering computes exactly the reference in
 //! `silc_ir::semantics`; the doc comment of each function says how.
 
-use silc_ir::{semantics, Graph, Loc, Op, Rewriter, Table, Type, ValueId};
+use silc_ir::{infer, semantics, Graph, Loc, Op, Rewriter, Table, Type, ValueId};
 
 mod pick;
 
@@ -131,22 +131,47 @@ fn sgd_two_digits(g: &mut Graph, w: ValueId, step: Step, lo_bits: u32, ty: &Type
     // `t = s - off_w - bound - excess`.
     let unit = 1i64 << lo_bits;
     let carry_at = move |v: i64, excess: i64| (v - excess - off_w - bound + unit / 2).div_euclid(unit);
-    let composed = step.picked.and_then(|pk| pk.compose(f)).filter(|c| {
-        // The sum's interval (each part at its widest) must fit the low
-        // digit's tables, and the carries the high digit's clamp.
-        let (llo, lhi) = g.ty(lo).stored();
-        let s_hi = lhi + c.widths.iter().sum::<i64>();
-        let (c_lo, c_hi) = (carry_at(llo, c.excess), carry_at(s_hi, c.excess));
-        s_hi < 1 << p && g.ty(hi).stored().1 + c_hi - c_lo < 1 << p
+    let (llo, lhi) = g.ty(lo).stored();
+    let hi_top = g.ty(hi).stored().1;
+    // A sum of the composed parts spanning `[a, b]` is shifted down by `a`:
+    // it must fit the low digit's tables, and its carries the high digit's
+    // clamp.
+    let fits = |(a, b): (i64, i64), excess: i64| {
+        let s_hi = lhi + b - a;
+        s_hi < 1 << p && hi_top + carry_at(s_hi, excess - a) - carry_at(llo, excess - a) < 1 << p
+    };
+    let composed = step.picked.and_then(|pk| pk.compose(f)).and_then(|c| {
+        // Each part at its widest, or with two parts the hull that
+        // `add_exclusive` gives (the premise `check` proves again).
+        if fits((0, c.widths.iter().sum()), c.excess) {
+            return Some((c, None));
+        }
+        let ranges: Vec<_> =
+            step.inputs.iter().zip(&c.tables).map(|(&x, t)| infer::lut_range(t, g.ty(x).stored(), p)).collect();
+        let hull = match (&ranges[..], &c.idle[..]) {
+            ([r0, r1], &[i0, i1]) if (r0.0..=r0.1).contains(&i0) && (r1.0..=r1.1).contains(&i1) => {
+                ((r0.0 + i1).min(i0 + r1.0), (r0.1 + i1).max(i0 + r1.1))
+            }
+            _ => return None,
+        };
+        fits(hull, c.excess).then_some((c, Some(hull)))
     });
     let (s, excess) = match composed {
-        Some(c) => {
-            let mut s = lo;
-            for (&x, entries) in step.inputs.iter().zip(c.tables) {
-                let t = g.lut(Table { name: "sgd_step∘keep".into(), entries }, x, loc);
-                s = g.push(Op::Add, vec![s, t], loc);
+        Some((c, exclusive)) => {
+            let parts: Vec<ValueId> = step
+                .inputs
+                .iter()
+                .zip(c.tables)
+                .map(|(&x, entries)| g.lut(Table { name: "sgd_step∘keep".into(), entries }, x, loc))
+                .collect();
+            match exclusive {
+                None => (parts.into_iter().fold(lo, |s, t| g.push(Op::Add, vec![s, t], loc)), c.excess),
+                Some((a, _)) => {
+                    let e = g.push(Op::AddExclusive { idle: c.idle }, parts, loc);
+                    let s = g.push(Op::Add, vec![lo, e], loc);
+                    (g.push(Op::AddClear { c: -a }, vec![s], loc), c.excess - a)
+                }
             }
-            (s, c.excess)
         }
         None => {
             let t = g.lut(Table::from_fn("sgd_step", p, f), grad, loc);

@@ -105,3 +105,61 @@ fn a_constant_table_reads_a_wrapping_sum_within_the_noise_bound() {
     let noisy = constant(26);
     assert!(matches!(noisy.as_slice(), [v] if matches!(v.kind, Noise { .. })), "{noisy:?}");
 }
+
+/// Two tables of candidates in `[0, 8)` packed beside the answers of two
+/// selection tables of one index, added with `add_exclusive`: each table
+/// answers 5 where its candidate is not selected (below 8); `idle` is the
+/// idle value the sum claims.
+/// `select1` is the second selection table.
+fn exclusive_sum(select1: impl Fn(i64) -> i64, idle: i64) -> (silc_ir::Graph, silc_ir::ValueId) {
+    use silc_ir::{Graph, Loc, Op, Role, Table, Type};
+    let (p, loc) = (4, Loc { line: 3, col: 5 });
+    let mut g = Graph::new("exclusive", p);
+    let input = |g: &mut Graph, name: &str, lo, hi, shape: Vec<usize>| {
+        g.add(Op::Input { name: name.into(), role: Role::Data }, vec![], Type::enc(shape, lo, hi), loc)
+    };
+    let index = input(&mut g, "index", 0, 1, vec![1]);
+    let keep = Table::from_fn("keep", p, |v| if v >= 8 { v - 8 } else { 5 });
+    let mut parts = Vec::new();
+    for c in 0..2 {
+        let y = input(&mut g, &format!("y{c}"), 0, 7, vec![3]);
+        let sel = if c == 0 {
+            Table::from_fn("select0", p, |i| if i == 0 { 8 } else { 0 })
+        } else {
+            Table::from_fn("select1", p, &select1)
+        };
+        let sel = g.lut(sel, index, loc);
+        let sel = g.push(Op::Expand { axis: 0, n: 3 }, vec![sel], loc);
+        let sel = g.push(Op::Reshape { shape: vec![3] }, vec![sel], loc);
+        let x = g.push(Op::Add, vec![sel, y], loc);
+        parts.push(g.lut(keep.clone(), x, loc));
+    }
+    let sum = g.push(Op::AddExclusive { idle: vec![idle, idle] }, parts, loc);
+    let shifted = g.push(Op::AddClear { c: -5 }, vec![sum], loc);
+    g.push(Op::Output { name: "out".into() }, vec![shifted], loc);
+    (g, sum)
+}
+
+/// `add_exclusive`'s range is the hull of its operands (`[5, 12]`, not the
+/// plain sum's `[0, 14]`) when one operand at a time leaves its idle value,
+/// and a violation naming the index value where two may otherwise.
+#[test]
+fn an_exclusive_sum_is_proven_or_refused() {
+    let nu = silc_passes::params::for_precision(4).nu();
+    let select1 = |i| if i == 1 { 8 } else { 0 };
+    let (g, sum) = exclusive_sum(select1, 5);
+    let (a, vs) = silc_passes::check::check(&g, nu);
+    assert_eq!(vs, vec![]);
+    assert_eq!(a.ranges[sum], (5, 12));
+    // The op and its idle values survive the text form.
+    let text = silc_ir::text::print(&g);
+    assert!(text.contains("add_exclusive %6, %12 {idle=[5,5]}"), "{text}");
+    assert_eq!(silc_ir::text::print(&silc_ir::read::read(&text).expect("reads back")), text);
+    // A wrong idle value: every part then "moves".
+    let (g, _) = exclusive_sum(select1, 4);
+    assert!(!silc_passes::check::check(&g, nu).1.is_empty());
+    let (g, _) = exclusive_sum(|_| 8, 5);
+    let vs = silc_passes::check::check(&g, nu).1;
+    assert!(matches!(vs.as_slice(), [v] if matches!(v.kind, silc_passes::check::ViolationKind::Exclusive { .. })));
+    insta::assert_snapshot!("not_exclusive", render(&vs));
+}

@@ -254,7 +254,7 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
                 let (ys, _) = semantics::block_rescale(&exact, &divisors, semantics::rescale_bounds(*bits, *relu));
                 Tensor::new(arg(0).shape.clone(), ys.into_iter().map(|y| y + out_off).collect())
             }
-            Op::Add => zip(arg(0), arg(1), |a, b| wrap(a + b)),
+            Op::Add | Op::AddExclusive { .. } => zip(arg(0), arg(1), |a, b| wrap(a + b)),
             Op::Sub => zip(arg(0), arg(1), |a, b| wrap(a - b)),
             Op::AddClear { c } => arg(0).map(|x| wrap(x + c)),
             Op::MulClear { c } => arg(0).map(|x| wrap(x * c)),

@@ -398,7 +398,7 @@ pub fn execute(
                     outputs.insert(name.clone(), arg(0).clone());
                     arg(0).clone()
                 }
-                Op::Add => zip(&|x, y| lwe_ciphertext_add_assign(&mut x.ct, &y.ct)),
+                Op::Add | Op::AddExclusive { .. } => zip(&|x, y| lwe_ciphertext_add_assign(&mut x.ct, &y.ct)),
                 Op::Sub => zip(&|x, y| lwe_ciphertext_sub_assign(&mut x.ct, &y.ct)),
                 Op::Pack { scale } => zip(&|x, y| {
                     engine.mul_clear(x, *scale);

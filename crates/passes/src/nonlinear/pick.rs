@@ -9,11 +9,15 @@
 //! gradient equals, up to a constant, the sum of the composed tables
 //! `F∘C∘K_c`: every part that is not chosen answers `F(C(0))`. That is one
 //! bootstrap per element where there were `n + 1` (the keeps and `F`) for
-//! `n`. [`exclusive_parts`] proves the premise by enumerating every index
-//! value and every value of every `y_c`, so nothing is taken on trust from
-//! table names.
+//! `n`. [`exclusive_parts`] proves the premise with [`crate::exclusive`],
+//! which enumerates every index value and every value of every `y_c`, so
+//! nothing is taken on trust from table names. Where the composed parts'
+//! plain sum would leave the tables' domain, `nonlinear` adds them with
+//! `add_exclusive`, whose range is their hull, and `check` proves the same
+//! premise again on the composed tables.
 
-use silc_ir::{Graph, Op, TableId, ValueId};
+use crate::exclusive;
+use silc_ir::{Graph, Op, ValueId};
 
 /// `grad = C(Σ K_c(x_c))` with at most one part non-zero.
 pub(super) struct Picked {
@@ -31,6 +35,7 @@ pub(super) struct Composed {
     pub tables: Vec<Vec<i64>>,
     pub widths: Vec<i64>,
     pub excess: i64,
+    pub idle: Vec<i64>,
 }
 
 impl Picked {
@@ -43,6 +48,7 @@ impl Picked {
         let at = |t: &[i64], v: i64| usize::try_from(v).ok().and_then(|i| t.get(i).copied());
         let zero = f(at(&self.clamp, 0)?);
         let (mut tables, mut widths, mut excess) = (Vec::new(), Vec::new(), -zero);
+        let mut idle = Vec::new();
         for (_, (lo, hi), keep) in &self.parts {
             let reach = (*lo..=*hi).map(|v| Some(f(at(&self.clamp, at(keep, v)?)?))).collect::<Option<Vec<_>>>()?;
             let (min, max) = (*reach.iter().min()?, *reach.iter().max()?);
@@ -55,8 +61,9 @@ impl Picked {
             tables.push(table);
             widths.push(max - min);
             excess += zero - min;
+            idle.push(zero - min);
         }
-        Some(Composed { tables, widths, excess })
+        Some(Composed { tables, widths, excess, idle })
     }
 
     /// Each part's keep input `x_c`, an id of the graph given to
@@ -67,8 +74,9 @@ impl Picked {
 }
 
 /// The parts of `grad` if it is a selection whose parts are provably
-/// exclusive and read by nothing else (otherwise composing would add
-/// bootstraps instead of saving one).
+/// exclusive ([`crate::exclusive::prove`], each keep idle at 0) and read by
+/// nothing else (otherwise composing would add bootstraps instead of saving
+/// one).
 pub(super) fn exclusive_parts(g: &Graph, grad: ValueId) -> Option<Picked> {
     let Op::Lut { table: clamp } = g.node(grad).op else { return None };
     let sum = g.node(grad).args[0];
@@ -76,75 +84,18 @@ pub(super) fn exclusive_parts(g: &Graph, grad: ValueId) -> Option<Picked> {
         return None;
     }
     let mut parts = Vec::new();
-    let mut selections = Vec::new();
     for &kept in &g.node(sum).args {
         let Op::Lut { table: keep } = g.node(kept).op else { return None };
         if g.users(kept) != [sum] {
             return None;
         }
-        let x = g.node(kept).args[0];
-        let (sel, index, y) = selection(g, x)?;
-        parts.push((x, g.ty(x).stored(), keep));
-        selections.push((sel, index, y));
+        parts.push(exclusive::Part { table: &g.tables.get(keep).entries, x: g.node(kept).args[0], idle: 0 });
     }
-    let index = selections[0].1;
-    if selections.iter().any(|s| s.1 != index) || parts.len() < 2 {
-        return None;
-    }
-    let top = 1i64 << g.bits;
-    let (ilo, ihi) = g.ty(index).stored();
-    if ilo < 0 || ihi >= top {
-        return None;
-    }
-    for i in ilo..=ihi {
-        let mut live = 0;
-        for (&(_, _, keep), &(sel, _, y)) in parts.iter().zip(&selections) {
-            let (keep, sel) = (&g.tables.get(keep).entries, g.tables.get(sel).entries[i as usize]);
-            let (ylo, yhi) = g.ty(y).stored();
-            let mut nonzero = false;
-            for v in ylo + sel..=yhi + sel {
-                if !(0..top).contains(&v) {
-                    return None;
-                }
-                nonzero |= keep[v as usize] != 0;
-            }
-            live += usize::from(nonzero);
-        }
-        if live > 1 {
-            return None;
-        }
-    }
-    let entries = |t: TableId| g.tables.get(t).entries.clone();
-    Some(Picked { clamp: entries(clamp), parts: parts.into_iter().map(|(x, r, k)| (x, r, entries(k))).collect() })
-}
-
-/// `x = B(S(I)) + y`, where `B` only broadcasts a one-element table result:
-/// `(S, I, y)`.
-fn selection(g: &Graph, x: ValueId) -> Option<(TableId, ValueId, ValueId)> {
-    if !matches!(g.node(x).op, Op::Add) {
-        return None;
-    }
-    let found: Vec<_> = g
-        .node(x)
-        .args
-        .iter()
-        .enumerate()
-        .filter_map(|(side, &a)| {
-            let mut v = a;
-            while matches!(g.node(v).op, Op::Expand { .. } | Op::Reshape { .. }) {
-                v = g.node(v).args[0];
-            }
-            let one = g.ty(v).shape.iter().product::<usize>() == 1;
-            match g.node(v).op {
-                Op::Lut { table } if one && v != a => Some((table, g.node(v).args[0], g.node(x).args[1 - side])),
-                _ => None,
-            }
-        })
-        .collect();
-    match found[..] {
-        [one] => Some(one),
-        _ => None,
-    }
+    exclusive::prove(g, &parts, &|v| g.ty(v).stored()).ok()?;
+    Some(Picked {
+        clamp: g.tables.get(clamp).entries.clone(),
+        parts: parts.iter().map(|p| (p.x, g.ty(p.x).stored(), p.table.to_vec())).collect(),
+    })
 }
 
 #[cfg(test)]
