@@ -15,6 +15,10 @@ Input formats:
   --quantile  the feature's mid-rank among the training set's values, in
               2^bits bins of equal count, centred on 0 (`input N
               bins=quantile;`)
+  --normal S  the normal score of the feature's mid-rank (the value a
+              standard normal feature of that rank would have), in units of
+              S, clipped like --step (not a silc input form: measured, see
+              docs/learning.md)
   --float     no quantization
 
 Pure Python (no NumPy): Iris and Wine take seconds, Breast Cancer about a
@@ -29,6 +33,7 @@ import bisect
 import csv
 import math
 import random
+import statistics
 from pathlib import Path
 
 HIDDEN = {"iris": 8, "wine": 16, "breast_cancer": 30, "digits": 32}
@@ -57,6 +62,18 @@ def quantizer(train, args):
             return min(bins - 1, (below + upto) * bins // (2 * n)) - half
 
         return lambda x: [rank_bin(cols[i], v) for i, v in enumerate(x)]
+    if args.normal:
+        cols = [sorted(x[i] for x, _ in train) for i in range(d)]
+        nd = statistics.NormalDist()
+
+        def normal_bin(c, v):
+            # The mid-rank's normal score (a Gaussianized feature), in units of S.
+            below, upto = bisect.bisect_left(c, v), bisect.bisect_right(c, v)
+            u = (below + upto) / (2 * n)
+            u = min(max(u, 1e-9), 1 - 1e-9)
+            return max(-half, min(half - 1, round(nd.inv_cdf(u) / args.normal)))
+
+        return lambda x: [normal_bin(cols[i], v) for i, v in enumerate(x)]
     if args.float:
         return lambda x: [(v - mean[i]) / std[i] for i, v in enumerate(x)]
     s = args.step
@@ -118,12 +135,13 @@ def main():
     form = ap.add_mutually_exclusive_group(required=True)
     form.add_argument("--step", type=float, help="uniform quantization in units of this many standard deviations")
     form.add_argument("--quantile", action="store_true", help="equal-count bins of the training set")
+    form.add_argument("--normal", type=float, metavar="S", help="the mid-rank's normal score in units of S")
     form.add_argument("--float", action="store_true", help="no quantization")
     ap.add_argument("--bits", type=int, default=3, help="signed bits of a quantized feature (default 3, bits 4's)")
     ap.add_argument("--splits", default=str(Path(__file__).resolve().parents[1] / "examples/data"), help="folder of the fixed splits")
     args = ap.parse_args()
-    if args.bits < 1 or (args.step is not None and args.step <= 0):
-        ap.error("--bits must be at least 1 and --step positive")
+    if args.bits < 1 or any(v is not None and v <= 0 for v in (args.step, args.normal)):
+        ap.error("--bits must be at least 1, --step and --normal positive")
     train = load(Path(args.splits) / f"{args.dataset}_train.csv")
     test = load(Path(args.splits) / f"{args.dataset}_test.csv")
     q = quantizer(train, args)
