@@ -93,11 +93,16 @@ pub fn input(g: &mut Graph, name: &str, ty: Type) -> ValueId {
     g.add(Op::Input { name: name.into(), role: Role::Data }, vec![], ty, Loc::default())
 }
 
-/// Adds `op` with its inferred type stored at `offset`, and an output.
-pub fn finish(g: &mut Graph, op: Op, args: Vec<ValueId>, offset: i64) {
+/// Adds `op` with its inferred type stored at `offset`.
+pub fn typed(g: &mut Graph, op: Op, args: Vec<ValueId>, offset: i64) -> ValueId {
     let mut ty = infer(g, &op, &args).expect("well-typed");
     ty.offset = offset;
-    let v = g.add(op, args, ty, Loc { line: 1, col: 1 });
+    g.add(op, args, ty, Loc { line: 1, col: 1 })
+}
+
+/// Adds `op` as [`typed`] does, and an output.
+pub fn finish(g: &mut Graph, op: Op, args: Vec<ValueId>, offset: i64) {
+    let v = typed(g, op, args, offset);
     g.push(Op::Output { name: "out".into() }, vec![v], Loc::default());
 }
 
