@@ -35,6 +35,8 @@ pub(super) struct Composed {
     pub tables: Vec<Vec<i64>>,
     pub widths: Vec<i64>,
     pub excess: i64,
+    /// What each part answers where its candidate is not chosen,
+    /// `F(C(0)) − m_c`: the idle values of an `add_exclusive` of the parts.
     pub idle: Vec<i64>,
 }
 
