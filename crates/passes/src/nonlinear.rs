@@ -16,15 +16,15 @@ pub fn run(g: &Graph) -> Graph {
         let new = match &node.op {
             Op::Relu => relu(&mut rw.new, args[0], &ty, loc),
             Op::ReluBackward => relu_backward(&mut rw.new, args[0], args[1], &ty, loc),
-            Op::SgdUpdate { num, shift, bound, lo_bits: 0 } => {
-                sgd(&mut rw.new, args[0], args[1], (*num, *shift, *bound), &ty, loc)
-            }
             Op::SgdUpdate { num, shift, bound, lo_bits } => {
                 let picked = pick::exclusive_parts(g, node.args[1]);
                 let inputs = picked.as_ref().map(|pk| pk.inputs().map(|x| rw.get(x)).collect()).unwrap_or_default();
                 let step =
                     Step { grad: args[1], picked: picked.as_ref(), inputs, num: *num, shift: *shift, bound: *bound };
-                sgd_two_digits(&mut rw.new, args[0], step, *lo_bits, &ty, loc)
+                match lo_bits {
+                    0 => sgd(&mut rw.new, args[0], step, &ty, loc),
+                    _ => sgd_two_digits(&mut rw.new, args[0], step, *lo_bits, &ty, loc),
+                }
             }
             Op::CeGrad { z_scale, exp_max, grad_max } => {
                 ce_grad(&mut rw.new, args[0], args[1], *z_scale, *exp_max, *grad_max, &ty, loc)
@@ -83,15 +83,16 @@ fn relu_backward(g: &mut Graph, delta: ValueId, z: ValueId, ty: &Type, loc: Loc)
 }
 
 /// `t = T(g) = bound - step(g)` in `[0, 2·bound]`, `s = w + t`, then
-/// `clamp(s - bound - off_w, wlo, whi) + off_w`.
-fn sgd(g: &mut Graph, w: ValueId, grad: ValueId, (num, shift, bound): (i64, u32, i64), ty: &Type, loc: Loc) -> ValueId {
+/// `clamp(s - bound - off_w, wlo, whi) + off_w`. Where the gradient is a
+/// block selection of exclusive parts, `T` is composed into each part's keep
+/// table instead ([`stepped`]): one table fewer per weight.
+fn sgd(g: &mut Graph, w: ValueId, step: Step, ty: &Type, loc: Loc) -> ValueId {
     let p = g.bits;
-    let off_g = g.ty(grad).offset;
     let (off_w, wlo, whi) = (g.ty(w).offset, g.ty(w).lo, g.ty(w).hi);
-    let step = Table::from_fn("sgd_step", p, |e| bound - semantics::sgd_step(e - off_g, num, shift, bound));
-    let t = g.lut(step, grad, loc);
-    let s = g.push(Op::Add, vec![w, t], loc);
-    let clamp = Table::from_fn("sgd_clamp", p, |v| (v - bound - off_w).clamp(wlo, whi) + ty.offset);
+    let bound = step.bound;
+    let w_top = g.ty(w).stored().1;
+    let (s, excess) = stepped(g, w, step, loc, |(a, b), _| w_top + b - a < 1 << p);
+    let clamp = Table::from_fn("sgd_clamp", p, |v| (v - excess - bound - off_w).clamp(wlo, whi) + ty.offset);
     typed_lut(g, clamp, s, ty, loc)
 }
 
@@ -107,39 +108,24 @@ struct Step<'a> {
     bound: i64,
 }
 
-/// The two-digit SGD step (see `semantics::sgd_two_digits`): the step table
-/// on the gradient, `s = lo + step` leveled, then on `s` a table for the new
-/// low digit and one for the carry, and a clamping table on `hi + carry`.
-/// Four tables: `s` fills all p bits, so the low digit and the carry cannot
-/// share one blind rotation. Where the gradient is a block selection of
-/// exclusive parts, the step table is composed into each part's keep table
-/// instead, and `s` is the sum of the composed tables: one table fewer per
-/// weight for two candidates, where `s`'s interval still fits p bits.
-fn sgd_two_digits(g: &mut Graph, w: ValueId, step: Step, lo_bits: u32, ty: &Type, loc: Loc) -> ValueId {
+/// `base + T(grad) + excess`, `T` the step table (`bound - step(g)`): the
+/// sum and its `excess`. Where the gradient is a block selection of
+/// exclusive parts (`step.picked`), `T` is composed into each part's keep
+/// table, and the composed tables are added to `base`: plainly where their
+/// intervals fit (`fits((0, Σ widths), excess)`), or with `add_exclusive`
+/// where their hull does, shifted down to start where the plain sum would.
+/// Otherwise one table `T` on the gradient, and `excess` is 0.
+fn stepped(
+    g: &mut Graph,
+    base: ValueId,
+    step: Step,
+    loc: Loc,
+    fits: impl Fn((i64, i64), i64) -> bool,
+) -> (ValueId, i64) {
     let p = g.bits;
     let Step { grad, num, shift, bound, .. } = step;
     let off_g = g.ty(grad).offset;
-    let (off_w, wlo, whi) = (g.ty(w).offset, g.ty(w).lo, g.ty(w).hi);
-    let shape = g.ty(grad).shape.clone();
-    let digit = |g: &mut Graph, i: usize| {
-        let d = g.push(Op::Slice { axis: 0, start: i, len: 1 }, vec![w], loc);
-        g.push(Op::Reshape { shape: shape.clone() }, vec![d], loc)
-    };
-    let (hi, lo) = (digit(g, 0), digit(g, 1));
     let f = move |e: i64| bound - semantics::sgd_step(e - off_g, num, shift, bound);
-    // `s` holds `lo + off_w + bound - step + excess`, i.e.
-    // `t = s - off_w - bound - excess`.
-    let unit = 1i64 << lo_bits;
-    let carry_at = move |v: i64, excess: i64| (v - excess - off_w - bound + unit / 2).div_euclid(unit);
-    let (llo, lhi) = g.ty(lo).stored();
-    let hi_top = g.ty(hi).stored().1;
-    // A sum of the composed parts spanning `[a, b]` is shifted down by `a`:
-    // it must fit the low digit's tables, and its carries the high digit's
-    // clamp.
-    let fits = |(a, b): (i64, i64), excess: i64| {
-        let s_hi = lhi + b - a;
-        s_hi < 1 << p && hi_top + carry_at(s_hi, excess - a) - carry_at(llo, excess - a) < 1 << p
-    };
     let composed = step.picked.and_then(|pk| pk.compose(f)).and_then(|c| {
         // Each part at its widest, or with two parts the hull that
         // `add_exclusive` gives (the premise `check` proves again).
@@ -156,7 +142,7 @@ fn sgd_two_digits(g: &mut Graph, w: ValueId, step: Step, lo_bits: u32, ty: &Type
         };
         fits(hull, c.excess).then_some((c, Some(hull)))
     });
-    let (s, excess) = match composed {
+    match composed {
         Some((c, exclusive)) => {
             let parts: Vec<ValueId> = step
                 .inputs
@@ -165,19 +151,53 @@ fn sgd_two_digits(g: &mut Graph, w: ValueId, step: Step, lo_bits: u32, ty: &Type
                 .map(|(&x, entries)| g.lut(Table { name: "sgd_step∘keep".into(), entries }, x, loc))
                 .collect();
             match exclusive {
-                None => (parts.into_iter().fold(lo, |s, t| g.push(Op::Add, vec![s, t], loc)), c.excess),
+                None => (parts.into_iter().fold(base, |s, t| g.push(Op::Add, vec![s, t], loc)), c.excess),
                 Some((a, _)) => {
                     let e = g.push(Op::AddExclusive { idle: c.idle }, parts, loc);
-                    let s = g.push(Op::Add, vec![lo, e], loc);
+                    let s = g.push(Op::Add, vec![base, e], loc);
                     (g.push(Op::AddClear { c: -a }, vec![s], loc), c.excess - a)
                 }
             }
         }
         None => {
             let t = g.lut(Table::from_fn("sgd_step", p, f), grad, loc);
-            (g.push(Op::Add, vec![lo, t], loc), 0)
+            (g.push(Op::Add, vec![base, t], loc), 0)
         }
+    }
+}
+
+/// The two-digit SGD step (see `semantics::sgd_two_digits`): the step table
+/// on the gradient, `s = lo + step` leveled, then on `s` a table for the new
+/// low digit and one for the carry, and a clamping table on `hi + carry`.
+/// Four tables: `s` fills all p bits, so the low digit and the carry cannot
+/// share one blind rotation. Where the gradient is a block selection of
+/// exclusive parts, the step table is composed into each part's keep table
+/// instead, and `s` is the sum of the composed tables: one table fewer per
+/// weight for two candidates, where `s`'s interval still fits p bits.
+fn sgd_two_digits(g: &mut Graph, w: ValueId, step: Step, lo_bits: u32, ty: &Type, loc: Loc) -> ValueId {
+    let p = g.bits;
+    let bound = step.bound;
+    let (off_w, wlo, whi) = (g.ty(w).offset, g.ty(w).lo, g.ty(w).hi);
+    let shape = g.ty(step.grad).shape.clone();
+    let digit = |g: &mut Graph, i: usize| {
+        let d = g.push(Op::Slice { axis: 0, start: i, len: 1 }, vec![w], loc);
+        g.push(Op::Reshape { shape: shape.clone() }, vec![d], loc)
     };
+    let (hi, lo) = (digit(g, 0), digit(g, 1));
+    // `s` holds `lo + off_w + bound - step + excess`, i.e.
+    // `t = s - off_w - bound - excess`.
+    let unit = 1i64 << lo_bits;
+    let carry_at = move |v: i64, excess: i64| (v - excess - off_w - bound + unit / 2).div_euclid(unit);
+    let (llo, lhi) = g.ty(lo).stored();
+    let hi_top = g.ty(hi).stored().1;
+    // A sum of the composed parts spanning `[a, b]` is shifted down by `a`:
+    // it must fit the low digit's tables, and its carries the high digit's
+    // clamp.
+    let fits = |(a, b): (i64, i64), excess: i64| {
+        let s_hi = lhi + b - a;
+        s_hi < 1 << p && hi_top + carry_at(s_hi, excess - a) - carry_at(llo, excess - a) < 1 << p
+    };
+    let (s, excess) = stepped(g, lo, step, loc, fits);
     let carry_of = move |v: i64| carry_at(v, excess);
     let (s_lo, s_hi) = g.ty(s).stored();
     let c_min = carry_of(s_lo);

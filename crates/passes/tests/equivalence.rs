@@ -99,12 +99,12 @@ fn digits_step_matches_reference() {
     check_example("digits", None, 1);
 }
 
-/// The low IR of one MNIST step (784-128-10, batch 16, at 8, 5 and 4 bits;
+/// The low IR of one MNIST step (784-128-10, batch 16, at 8, 6, 5 and 4 bits;
 /// at 4 its two forward products are cut into chunks added as digits, see
 /// `rns::chunks`) equals the high-level reference.
 #[test]
 fn mnist_step_matches_reference() {
-    for bits in [None, Some(5), Some(4)] {
+    for bits in [None, Some(6), Some(5), Some(4)] {
         let spec = spec("mnist", bits);
         let compiled = silc_passes::compile(&spec, &Default::default()).expect("mnist compiles");
         let inputs = random_inputs(compiled.high(), &mut Rng(2024));

@@ -48,27 +48,33 @@ proptest! {
         agree_on(g, seed, &Default::default(), shrink)?;
     }
 
-    /// A block-scaled gradient read by a two-digit SGD update, as every
-    /// weight gradient at bits 4 is: `nonlinear` composes the step into the
-    /// candidates' keep tables (`nonlinear/pick`), adding them plainly or
-    /// with `add_exclusive` where their hull is what fits, and the step
-    /// equals its reference for p = 4..8.
+    /// A block-scaled gradient read by an SGD update of two digits, as every
+    /// weight gradient at bits 4 is, or of one (`lo` 0): `nonlinear`
+    /// composes the step into the candidates' keep tables
+    /// (`nonlinear/pick`), adding them plainly or with `add_exclusive` where
+    /// their hull is what fits, and the step equals its reference for
+    /// p = 4..8.
     #[test]
-    fn block_gradient_into_two_digit_sgd(p in 4u32..=8, n in 1usize..4, k in 1usize..9, m in 1usize..4,
-                                         wa in 2u32..8, wb in 2u32..8, wg in 2u32..8, lo in 1u32..8,
-                                         target in 1.0f64..8.0, num in 1i64..5000, shift in 0u32..16,
-                                         seed in any::<u64>()) {
+    fn block_gradient_into_sgd(p in 4u32..=8, n in 1usize..4, k in 1usize..9, m in 1usize..4,
+                               wa in 2u32..8, wb in 2u32..8, wg in 2u32..8, lo in 0u32..8,
+                               target in 1.0f64..8.0, num in 1i64..5000, shift in 0u32..16,
+                               seed in any::<u64>()) {
         let (wa, wb, wg) = (wa.min(p - 1), wb.min(p - 1), wg.min(p - 1));
         let lo = lo.min(wg);
         let mut g = Graph::new("grad_sgd", p);
         let a = input(&mut g, "a", signed(vec![n, k], wa));
         let b = input(&mut g, "b", signed(vec![k, m], wb));
-        let w = input(&mut g, "w", signed(vec![2, n, m], wg));
+        let w = input(&mut g, "w", signed(if lo > 0 { vec![2, n, m] } else { vec![n, m] }, wg));
         let z = g.push(Op::MatMul, vec![a, b], Loc::default());
         let (factors, shifts) = block(&g, z, target, wg);
         prop_assume!(!shifts.is_empty());
         let grad = typed(&mut g, Op::Rescale { factors, bits: wg, shifts, relu: false }, vec![z], 1 << (wg - 1));
-        let bound = silc_passes::lower::two_digit_bound(p, wg, lo);
+        let bound = if lo > 0 {
+            silc_passes::lower::two_digit_bound(p, wg, lo)
+        } else {
+            ((1i64 << p) - (1i64 << wg)) / 2
+        };
+        prop_assume!(bound >= 1);
         finish(&mut g, Op::SgdUpdate { num, shift, bound, lo_bits: lo }, vec![w, grad], 1 << (wg - 1));
         agree_on(g, seed, &Default::default(), shrink)?;
     }
