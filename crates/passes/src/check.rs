@@ -155,15 +155,7 @@ fn bootstrap_input_noise2(g: &Graph, a: &Analysis, id: ValueId) -> f64 {
 
 /// `add_exclusive`'s premise for operands `args` idle at `idle`.
 fn exclusive_premise(g: &Graph, a: &Analysis, args: &[ValueId], idle: &[i64]) -> Result<(), String> {
-    let parts = args
-        .iter()
-        .zip(idle)
-        .map(|(&v, &idle)| {
-            let (table, x) = exclusive::table_of(g, v).ok_or_else(|| format!("{v} is not a table's answer"))?;
-            Ok(exclusive::Part { table, x, idle })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    exclusive::prove(g, &parts, &|v| a.ranges[v])
+    exclusive::prove(g, &exclusive::flatten(g, args, idle)?, &|v| a.ranges[v])
 }
 
 /// Every violation in `g` at noise bound `nu`.

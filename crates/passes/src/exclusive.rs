@@ -42,6 +42,33 @@ pub fn table_of(g: &Graph, v: ValueId) -> Option<(&[i64], ValueId)> {
     }
 }
 
+/// The tables under `add_exclusive` operands `args` idle at `idle`: an
+/// operand that is itself an `add_exclusive` (as `scale` nests them for
+/// three or more candidates) stands for its own operands, and its idle
+/// value must be the sum of theirs. At most one of the tables leaving its
+/// idle value is then what every enclosing sum needs.
+pub fn flatten<'g>(g: &'g Graph, args: &[ValueId], idle: &[i64]) -> Result<Vec<Part<'g>>, String> {
+    if args.len() != idle.len() {
+        return Err(format!("{} operands but {} idle values", args.len(), idle.len()));
+    }
+    let mut parts = Vec::new();
+    for (&v, &i) in args.iter().zip(idle) {
+        match &g.node(v).op {
+            Op::AddExclusive { idle: inner } => {
+                if inner.iter().sum::<i64>() != i {
+                    return Err(format!("{v} is idle at {}, not {i}", inner.iter().sum::<i64>()));
+                }
+                parts.extend(flatten(g, &g.node(v).args, inner)?);
+            }
+            _ => {
+                let (table, x) = table_of(g, v).ok_or_else(|| format!("{v} is not a table's answer"))?;
+                parts.push(Part { table, x, idle: i });
+            }
+        }
+    }
+    Ok(parts)
+}
+
 /// `x = B(S(I)) + y`, where `B` only broadcasts a one-element table answer:
 /// `(S's entries, I, y)`.
 fn selection(g: &Graph, x: ValueId) -> Option<(&[i64], ValueId, ValueId)> {

@@ -113,7 +113,8 @@ struct Step<'a> {
 /// exclusive parts (`step.picked`), `T` is composed into each part's keep
 /// table, and the composed tables are added to `base`: plainly where their
 /// intervals fit (`fits((0, Σ widths), excess)`), or with `add_exclusive`
-/// where their hull does, shifted down to start where the plain sum would.
+/// (nested two at a time) where their hull does, shifted down to start
+/// where the plain sum would.
 /// Otherwise one table `T` on the gradient, and `excess` is 0.
 fn stepped(
     g: &mut Graph,
@@ -127,20 +128,21 @@ fn stepped(
     let off_g = g.ty(grad).offset;
     let f = move |e: i64| bound - semantics::sgd_step(e - off_g, num, shift, bound);
     let composed = step.picked.and_then(|pk| pk.compose(f)).and_then(|c| {
-        // Each part at its widest, or with two parts the hull that
-        // `add_exclusive` gives (the premise `check` proves again).
+        // Each part at its widest, or the hull that `add_exclusive` gives
+        // (the premise `check` proves again): one part at its range, the
+        // others idle.
         if fits((0, c.widths.iter().sum()), c.excess) {
             return Some((c, None));
         }
         let ranges: Vec<_> =
             step.inputs.iter().zip(&c.tables).map(|(&x, t)| infer::lut_range(t, g.ty(x).stored(), p)).collect();
-        let hull = match (&ranges[..], &c.idle[..]) {
-            ([r0, r1], &[i0, i1]) if (r0.0..=r0.1).contains(&i0) && (r1.0..=r1.1).contains(&i1) => {
-                ((r0.0 + i1).min(i0 + r1.0), (r0.1 + i1).max(i0 + r1.1))
-            }
-            _ => return None,
-        };
-        fits(hull, c.excess).then_some((c, Some(hull)))
+        if ranges.iter().zip(&c.idle).any(|(r, i)| !(r.0..=r.1).contains(i)) {
+            return None;
+        }
+        let idle: i64 = c.idle.iter().sum();
+        let lo = ranges.iter().zip(&c.idle).map(|(r, i)| r.0 + idle - i).min()?;
+        let hi = ranges.iter().zip(&c.idle).map(|(r, i)| r.1 + idle - i).max()?;
+        fits((lo, hi), c.excess).then_some((c, Some((lo, hi))))
     });
     match composed {
         Some((c, exclusive)) => {
@@ -153,7 +155,12 @@ fn stepped(
             match exclusive {
                 None => (parts.into_iter().fold(base, |s, t| g.push(Op::Add, vec![s, t], loc)), c.excess),
                 Some((a, _)) => {
-                    let e = g.push(Op::AddExclusive { idle: c.idle }, parts, loc);
+                    // Nested two at a time, as `scale` nests the keeps.
+                    let (mut e, mut idle) = (parts[0], c.idle[0]);
+                    for (&t, &i) in parts[1..].iter().zip(&c.idle[1..]) {
+                        e = g.push(Op::AddExclusive { idle: vec![idle, i] }, vec![e, t], loc);
+                        idle += i;
+                    }
                     let s = g.push(Op::Add, vec![base, e], loc);
                     (g.push(Op::AddClear { c: -a }, vec![s], loc), c.excess - a)
                 }

@@ -38,7 +38,8 @@
 //! candidate says whether it is the chosen one (the finest unsaturated),
 //! already multiplied by `2^bits`. Broadcast, added to that candidate's
 //! result and looked up, it keeps the result or zeroes it; the kept results
-//! are summed, with a clamp table after each sum so the range stays provable.
+//! are summed by `add_exclusive` (exactly one is non-zero, which `check`
+//! proves), so no table clamps the sum.
 //!
 //! A wrap-first system `[2^(p+1), m]` (`rns::wrap_first`; a static
 //! rescale by a power of two) is read the other way round: the digits of
@@ -502,12 +503,12 @@ impl Conversion<'_> {
             let sel = broadcast(g, sel, &shape, loc);
             let both = g.push(Op::Add, vec![sel, y], loc);
             let kept = g.lut(Table::from_fn("keep", p, move |v| if v >= top { v - top } else { 0 }), both, loc);
+            // Exactly one candidate is chosen and the others answer 0, so
+            // the sum stays in `[0, top)`: `add_exclusive` says so, and
+            // `check` proves it (no clamping table).
             acc = Some(match acc {
                 None => kept,
-                Some(a) => {
-                    let sum = g.push(Op::Add, vec![a, kept], loc);
-                    g.lut(Table::from_fn(format!("clamp{top}"), p, move |v| v.min(top - 1)), sum, loc)
-                }
+                Some(a) => g.push(Op::AddExclusive { idle: vec![0, 0] }, vec![a, kept], loc),
             });
         }
         acc.expect("at least one candidate")

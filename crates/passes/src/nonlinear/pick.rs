@@ -1,13 +1,13 @@
 //! A block-scaled gradient's candidates, proven exclusive, so that a table
 //! reading the gradient can be composed into each candidate's keep table.
 //!
-//! `scale` ends a block rescale with `C(K_0(x_0) + … + K_{n-1}(x_{n-1}))`:
-//! each `x_c = S_c(I) + y_c` packs candidate `c`'s result `y_c` beside its
-//! selection bit (a table `S_c` of one shared index `I`), `K_c` keeps the
-//! result where the bit is set and answers 0 elsewhere, and `C` clamps the
-//! sum. When at most one `K_c(x_c)` can be non-zero, a table `F` of the
-//! gradient equals, up to a constant, the sum of the composed tables
-//! `F∘C∘K_c`: every part that is not chosen answers `F(C(0))`. That is one
+//! `scale` ends a block rescale with `K_0(x_0) ⊕ … ⊕ K_{n-1}(x_{n-1})`, a
+//! tree of `add_exclusive`: each `x_c = S_c(I) + y_c` packs candidate `c`'s
+//! result `y_c` beside its selection bit (a table `S_c` of one shared index
+//! `I`), and `K_c` keeps the result where the bit is set and answers 0
+//! elsewhere. When at most one `K_c(x_c)` can be non-zero, a table `F` of
+//! the gradient equals, up to a constant, the sum of the composed tables
+//! `F∘K_c`: every part that is not chosen answers `F(0)`. That is one
 //! bootstrap per element where there were `n + 1` (the keeps and `F`) for
 //! `n`. [`exclusive_parts`] proves the premise with [`crate::exclusive`],
 //! which enumerates every index value and every value of every `y_c`, so
@@ -19,10 +19,8 @@
 use crate::exclusive;
 use silc_ir::{Graph, Op, ValueId};
 
-/// `grad = C(Σ K_c(x_c))` with at most one part non-zero.
+/// `grad = Σ K_c(x_c)` with at most one part non-zero.
 pub(super) struct Picked {
-    /// The clamping table `C`'s entries.
-    clamp: Vec<i64>,
     /// Each part: the keep table's input `x_c` (an id of the graph given to
     /// [`exclusive_parts`]), its stored range, and the entries of `K_c`.
     parts: Vec<(ValueId, (i64, i64), Vec<i64>)>,
@@ -36,27 +34,27 @@ pub(super) struct Composed {
     pub widths: Vec<i64>,
     pub excess: i64,
     /// What each part answers where its candidate is not chosen,
-    /// `F(C(0)) − m_c`: the idle values of an `add_exclusive` of the parts.
+    /// `F(0) − m_c`: the idle values of an `add_exclusive` of the parts.
     pub idle: Vec<i64>,
 }
 
 impl Picked {
     /// Composes `f`, a function of the stored gradient, into every part.
-    /// Each `G_c = F∘C∘K_c − m_c`, with `m_c` its least value over `x_c`'s
-    /// range. A part not chosen answers `F(C(0)) − m_c`, so the sum exceeds
-    /// `F(grad)` by the constant `Σ_c (F(C(0)) − m_c) − F(C(0))` whichever
-    /// part is chosen, and also when none is.
+    /// Each `G_c = F∘K_c − m_c`, with `m_c` its least value over `x_c`'s
+    /// range. A part not chosen answers `F(0) − m_c`, so the sum exceeds
+    /// `F(grad)` by the constant `Σ_c (F(0) − m_c) − F(0)` whichever part is
+    /// chosen, and also when none is.
     pub fn compose(&self, f: impl Fn(i64) -> i64) -> Option<Composed> {
         let at = |t: &[i64], v: i64| usize::try_from(v).ok().and_then(|i| t.get(i).copied());
-        let zero = f(at(&self.clamp, 0)?);
+        let zero = f(0);
         let (mut tables, mut widths, mut excess) = (Vec::new(), Vec::new(), -zero);
         let mut idle = Vec::new();
         for (_, (lo, hi), keep) in &self.parts {
-            let reach = (*lo..=*hi).map(|v| Some(f(at(&self.clamp, at(keep, v)?)?))).collect::<Option<Vec<_>>>()?;
+            let reach = (*lo..=*hi).map(|v| Some(f(at(keep, v)?))).collect::<Option<Vec<_>>>()?;
             let (min, max) = (*reach.iter().min()?, *reach.iter().max()?);
             let table = (0..keep.len() as i64)
-                .map(|v| match at(keep, v).and_then(|k| at(&self.clamp, k)) {
-                    Some(c) if (*lo..=*hi).contains(&v) => f(c) - min,
+                .map(|v| match at(keep, v) {
+                    Some(k) if (*lo..=*hi).contains(&v) => f(k) - min,
                     _ => 0,
                 })
                 .collect();
@@ -80,24 +78,22 @@ impl Picked {
 /// nothing else (otherwise composing would add bootstraps instead of saving
 /// one).
 pub(super) fn exclusive_parts(g: &Graph, grad: ValueId) -> Option<Picked> {
-    let Op::Lut { table: clamp } = g.node(grad).op else { return None };
-    let sum = g.node(grad).args[0];
-    if g.users(sum).len() != 1 || !matches!(g.node(sum).op, Op::Add) {
+    let Op::AddExclusive { idle } = &g.node(grad).op else { return None };
+    if g.users(grad).len() != 1 || !only_read_within(g, grad) || idle.iter().any(|&i| i != 0) {
         return None;
     }
-    let mut parts = Vec::new();
-    for &kept in &g.node(sum).args {
-        let Op::Lut { table: keep } = g.node(kept).op else { return None };
-        if g.users(kept) != [sum] {
-            return None;
-        }
-        parts.push(exclusive::Part { table: &g.tables.get(keep).entries, x: g.node(kept).args[0], idle: 0 });
-    }
+    let parts = exclusive::flatten(g, &g.node(grad).args, idle).ok()?;
     exclusive::prove(g, &parts, &|v| g.ty(v).stored()).ok()?;
-    Some(Picked {
-        clamp: g.tables.get(clamp).entries.clone(),
-        parts: parts.iter().map(|p| (p.x, g.ty(p.x).stored(), p.table.to_vec())).collect(),
-    })
+    Some(Picked { parts: parts.iter().map(|p| (p.x, g.ty(p.x).stored(), p.table.to_vec())).collect() })
+}
+
+/// Whether every operand under the `add_exclusive` tree at `v` (its inner
+/// sums and its keep tables) is read by that tree alone.
+fn only_read_within(g: &Graph, v: ValueId) -> bool {
+    g.node(v)
+        .args
+        .iter()
+        .all(|&a| g.users(a) == [v] && (!matches!(g.node(a).op, Op::AddExclusive { .. }) || only_read_within(g, a)))
 }
 
 #[cfg(test)]
@@ -106,7 +102,7 @@ mod tests {
     use silc_ir::{Loc, Role, Table, Type};
 
     /// Two candidates in `[0, 8)` packed beside selection bits of one index,
-    /// kept, summed and clamped, as `scale` builds them. `select1` decides
+    /// kept and summed, as `scale` builds them. `select1` decides
     /// whether candidate 1 is chosen at each index value.
     fn selection_graph(select1: impl Fn(i64) -> i64) -> (Graph, ValueId) {
         let (p, loc) = (4, Loc::default());
@@ -130,8 +126,9 @@ mod tests {
             let both = g.push(Op::Add, vec![sel, y], loc);
             kept.push(g.lut(keep.clone(), both, loc));
         }
-        let sum = g.push(Op::Add, kept, loc);
-        let grad = g.lut(Table::from_fn("clamp8", p, |v| v.min(7)), sum, loc);
+        let grad = g.push(Op::AddExclusive { idle: vec![0, 0] }, kept, loc);
+        // Its one reader (the SGD update, in a step).
+        g.push(Op::Output { name: "grad".into() }, vec![grad], loc);
         (g, grad)
     }
 
