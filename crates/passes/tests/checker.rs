@@ -155,6 +155,11 @@ fn an_exclusive_sum_is_proven_or_refused() {
     let text = silc_ir::text::print(&g);
     assert!(text.contains("add_exclusive %6, %12 {idle=[5,5]}"), "{text}");
     assert_eq!(silc_ir::text::print(&silc_ir::read::read(&text).expect("reads back")), text);
+    // A nested sum stands for its parts only if its idle value is theirs.
+    let flat = silc_passes::exclusive::flatten(&g, &[sum], &[10]).expect("5 + 5");
+    assert_eq!(flat.len(), 2);
+    let e = silc_passes::exclusive::flatten(&g, &[sum], &[9]).err().expect("9 is not 5 + 5");
+    assert!(e.contains("idle at 10, not 9"), "{e}");
     // A wrong idle value: every part then "moves".
     let (g, _) = exclusive_sum(select1, 4);
     assert!(!silc_passes::check::check(&g, nu).1.is_empty());
