@@ -139,6 +139,24 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
         k.parameter_set, k.noise_bound, k.pfail_log2
     )
     .unwrap();
+    if spec.rounding == silc_frontend::Rounding::Dither {
+        // The weight gradients are the first of each layer's backward products.
+        let dithered = c.rns.iter().filter(|r| r.dither.is_some()).count();
+        let layers = spec.layers.len();
+        writeln!(
+            o,
+            "  rounding     dithered on {dithered} of {layers} weight gradients{}",
+            match dithered {
+                d if d == layers => "",
+                0 => " (each is rescaled statically, has 1 as its finest block divisor, or takes no two-scale system)",
+                _ => {
+                    " (the others are rescaled statically, have 1 as their finest block divisor, or take no \
+                     two-scale system)"
+                }
+            }
+        )
+        .unwrap();
+    }
     let ops: Vec<String> = op_counts(c).iter().map(|(n, c)| format!("{n} {c}")).collect();
     writeln!(o, "  ops          {}", ops.join(", ")).unwrap();
     writeln!(
@@ -182,9 +200,10 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
             ),
             None => String::new(),
         };
+        let dither = r.dither.map(|[lo, hi]| format!(", dithered by [{lo}, {hi}]")).unwrap_or_default();
         writeln!(
             o,
-            "    @{:<6} [{}x{}]·[{}x{}] in [{}, {}]: {} | {}   ({}){block}{chunks}{two_scale}{wrap_first}",
+            "    @{:<6} [{}x{}]·[{}x{}] in [{}, {}]: {} | {}   ({}){block}{dither}{chunks}{two_scale}{wrap_first}",
             r.at,
             r.shape[0],
             r.shape[1],

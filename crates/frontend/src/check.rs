@@ -8,11 +8,23 @@
 use crate::ast::{Arg, ArgKind, Model, Statement, Value};
 use crate::diag::{Annotate, Diagnostic, ErrorKind, SourceFile, Span};
 use crate::parse::join_or;
-use crate::spec::{Layer, Loc, Locs, ModelSpec, Scaling, Widths};
+use crate::spec::{Layer, Loc, Locs, ModelSpec, Rounding, Scaling, Widths};
 
 /// Statements a model may hold, in the order the help text lists them.
-pub const STATEMENTS: &[&str] =
-    &["input", "dense", "loss", "optimizer", "batch", "epochs", "bits", "seed", "quantize", "pfail", "scaling"];
+pub const STATEMENTS: &[&str] = &[
+    "input",
+    "dense",
+    "loss",
+    "optimizer",
+    "batch",
+    "epochs",
+    "bits",
+    "seed",
+    "quantize",
+    "pfail",
+    "scaling",
+    "rounding",
+];
 
 /// Largest layer width, batch or epoch count accepted: far beyond any model that
 /// could run under FHE, small enough that products of them cannot overflow.
@@ -144,6 +156,7 @@ struct Seen {
     quantize: Option<(Vec<(String, u8, Span)>, Span)>,
     pfail: Option<(u32, Span)>,
     scaling: Option<(Scaling, Span)>,
+    rounding: Option<(Rounding, Span)>,
 }
 
 /// Checks a parsed model and builds its [`ModelSpec`].
@@ -268,6 +281,25 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
                 };
                 seen.scaling = Some((s, st.keyword_span));
             }
+            "rounding" => {
+                duplicate(seen.rounding.map(|s| s.1))?;
+                let a = c.bare_args(st, 1, "rounding dither;")?;
+                let w = c.word(a[0].0, a[0].1, "a rounding", "`nearest` or `dither`")?;
+                let r = match w {
+                    "nearest" => Rounding::Nearest,
+                    "dither" => Rounding::Dither,
+                    other => {
+                        return Err(c
+                            .err(ErrorKind::UnknownRounding, a[0].1, format!("unknown rounding `{other}`"))
+                            .with_help(
+                                "use `nearest` (half up, the default) or `dither` (a public pseudo-random \
+                                 offset before each weight gradient's rescale, so small gradients move \
+                                 their weights in expectation)",
+                            ))
+                    }
+                };
+                seen.rounding = Some((r, a[0].1));
+            }
             other => {
                 let help = match suggest(other) {
                     Some(s) => format!("did you mean `{s}`? valid statements are {}", quoted(STATEMENTS)),
@@ -359,6 +391,18 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
         }
     }
 
+    let scaling = seen.scaling.map(|s| s.0).unwrap_or(Scaling::default_for(bits, widths.weights));
+    if let (Some((Rounding::Dither, at)), Scaling::Static) = (seen.rounding, scaling) {
+        let why = match seen.scaling {
+            Some(_) => "this model writes `scaling static;`".to_string(),
+            None => format!("at bits {bits} with these weights the default scaling is static"),
+        };
+        return Err(c.err(ErrorKind::Unsupported, at, "dithered rounding needs block scaling").with_help(format!(
+            "{why}, whose divisor is sized for the gradient's full range, so the dither would drown \
+                 the signal (docs/learning.md); write `scaling block;` or drop `rounding dither;`"
+        )));
+    }
+
     Ok(ModelSpec {
         name: model.name.clone(),
         input,
@@ -371,7 +415,8 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
         seed: seen.seed.map(|s| s.0).unwrap_or(0),
         widths,
         pfail_log2: seen.pfail.map(|s| s.0).unwrap_or(128),
-        scaling: seen.scaling.map(|s| s.0).unwrap_or(Scaling::default_for(bits, widths.weights)),
+        scaling,
+        rounding: seen.rounding.map(|r| r.0).unwrap_or_default(),
         locs: Locs {
             model: c.loc(model.name_span),
             input: c.loc(input_span),

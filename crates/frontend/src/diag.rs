@@ -136,6 +136,8 @@ pub enum ErrorKind {
     Unsupported,
     #[error("E0024")]
     UnknownScaling,
+    #[error("E0025")]
+    UnknownRounding,
 }
 
 impl ErrorKind {

@@ -15,7 +15,7 @@ pub mod parse;
 pub mod spec;
 
 pub use diag::{Annotate, Diagnostic, ErrorKind, SourceFile};
-pub use spec::{Layer, ModelSpec, Scaling, Widths};
+pub use spec::{Layer, ModelSpec, Rounding, Scaling, Widths};
 
 /// Parses and checks `.mlp` source bytes. `name` is only used in messages.
 ///

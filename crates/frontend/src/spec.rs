@@ -81,7 +81,24 @@ pub struct ModelSpec {
     /// How the backward pass scales its matrix products (`scaling ...;`).
     #[serde(default)]
     pub scaling: Scaling,
+    /// How the weight gradients round (`rounding ...;`).
+    #[serde(default)]
+    pub rounding: Rounding,
     pub locs: Locs,
+}
+
+/// How a block-scaled weight gradient rounds to its few bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rounding {
+    /// Half up: a gradient entry below half a unit is lost.
+    #[default]
+    Nearest,
+    /// Dithered: a public pseudo-random offset in `[0, D)` (`D` the block's
+    /// finest divisor) joins the product before its rescale, so an entry
+    /// below half a unit still moves its weight, in expectation by its own
+    /// size (docs/learning.md, "Dithered rounding, built").
+    Dither,
 }
 
 impl Scaling {

@@ -170,6 +170,18 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             let a = stored(0);
             mk(t[0].shape.clone(), (a.0 + c, a.1 + c))
         }
+        Op::AddDither { lo, hi, modulus, .. } => {
+            if lo > hi {
+                return Err(format!("add_dither's range [{lo}, {hi}] is empty"));
+            }
+            match modulus {
+                Some(m) => mk(t[0].shape.clone(), (0, m - 1)),
+                None => {
+                    let a = stored(0);
+                    mk(t[0].shape.clone(), (a.0 + lo, a.1 + hi))
+                }
+            }
+        }
         Op::MulClear { c } => {
             let a = stored(0);
             mk(t[0].shape.clone(), ((a.0 * c).min(a.1 * c), (a.0 * c).max(a.1 * c)))
@@ -368,7 +380,13 @@ fn torus_rule(op: &Op, t: &[&Type], p: u32) -> Result<Option<i64>, String> {
     let Some(m) = first else { return Ok(None) };
     let leveled = matches!(
         op,
-        Op::Add | Op::AddExclusive { .. } | Op::Sub | Op::AddClear { .. } | Op::MulClear { .. } | Op::ReduceSum { .. }
+        Op::Add
+            | Op::AddExclusive { .. }
+            | Op::Sub
+            | Op::AddClear { .. }
+            | Op::AddDither { modulus: None, .. }
+            | Op::MulClear { .. }
+            | Op::ReduceSum { .. }
     );
     if !leveled && (!op.is_layout() || matches!(op, Op::Output { .. })) {
         return Err(format!("`{}` cannot take a torus residue (modulo {m})", op.name()));

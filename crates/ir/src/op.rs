@@ -153,6 +153,19 @@ pub enum Op {
     AddClear {
         c: i64,
     },
+    /// `x + v`, `v` a public pseudo-random integer in `[lo, hi]` per element,
+    /// a function of the step's salt, `stream` and the element's index
+    /// (`semantics::dither`): dithered rounding, the dither added to a
+    /// product before its rescale. With `modulus` the operand is a residue
+    /// and the result is `(x + v) mod modulus` (between `rns` and
+    /// `karatsuba` only); on a torus value it wraps modulo the torus;
+    /// otherwise it is a plain sum. No bootstrap: a clear addition.
+    AddDither {
+        stream: u32,
+        lo: i64,
+        hi: i64,
+        modulus: Option<i64>,
+    },
     MulClear {
         c: i64,
     },
@@ -254,6 +267,7 @@ impl Op {
             Op::AddExclusive { .. } => "add_exclusive",
             Op::Sub => "sub",
             Op::AddClear { .. } => "add_clear",
+            Op::AddDither { .. } => "add_dither",
             Op::MulClear { .. } => "mul_clear",
             Op::Pack { .. } => "pack",
             Op::ReduceSum { .. } => "reduce_sum",
@@ -280,6 +294,7 @@ impl Op {
             | Op::Rescale { .. }
             | Op::Relu
             | Op::AddClear { .. }
+            | Op::AddDither { .. }
             | Op::MulClear { .. }
             | Op::ReduceSum { .. }
             | Op::Lut { .. }
@@ -317,6 +332,7 @@ impl Op {
                 | Op::SgdUpdate { .. }
                 | Op::ModMatMul { .. }
                 | Op::FromResidues { .. }
+                | Op::AddDither { modulus: Some(_), .. }
         )
     }
 

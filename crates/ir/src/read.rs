@@ -345,6 +345,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
     let low_attr = if name == "from_residues" { a.remove("low") } else { None };
     let chunks_attr = if name == "from_residues" { a.remove("chunks") } else { None };
     let torus_attr = if name == "torus_read" { a.remove("torus") } else { None };
+    let modulus_attr = if name == "add_dither" { a.remove("modulus") } else { None };
     let relu: R<bool> = match sat_attr {
         None => Ok(false),
         Some(Attr::Word(w)) if w == "relu" => Ok(true),
@@ -454,6 +455,15 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
         "sub" => Op::Sub,
         "add_clear" => Op::AddClear { c: int(take("c")?)? },
         "mul_clear" => Op::MulClear { c: int(take("c")?)? },
+        "add_dither" => Op::AddDither {
+            stream: within("stream", int(take("stream")?)?, 0, u32::MAX as i64)? as u32,
+            lo: int(take("lo")?)?,
+            hi: int(take("hi")?)?,
+            modulus: match modulus_attr {
+                None => None,
+                Some(v) => Some(within("modulus", int(v)?, 2, 1 << 24)?),
+            },
+        },
         "pack" => Op::Pack { scale: int(take("scale")?)? },
         "reduce_sum" => Op::ReduceSum { axis: uint(take("axis")?)?, chunk: uint(take("chunk")?)? },
         "lut" => match take("table")? {

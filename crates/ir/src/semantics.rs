@@ -103,6 +103,26 @@ pub fn rescale(x: i64, divisor: i64, bits: u32) -> i64 {
     saturate(floor_div(x + divisor / 2, divisor), bits)
 }
 
+/// The public dither of element `index` of stream `stream` in the step
+/// salted `salt`: an integer in `[lo, hi]`, uniform up to a bias below
+/// 2^-60, the same in every executor (`Op::AddDither`). Both executors take
+/// the salt from the training loop: the step's index from the first step
+/// of the run, so a resumed run continues the same sequence.
+pub fn dither(salt: u64, stream: u32, index: usize, lo: i64, hi: i64) -> i64 {
+    // SplitMix64's finaliser over the three coordinates, each first spread
+    // by a different odd constant.
+    let mut z = salt
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add((stream as u64).wrapping_mul(0xD1B5_4A32_D192_ED03))
+        .wrapping_add((index as u64).wrapping_mul(0x8CB9_2BA7_2F3D_8DD7))
+        .wrapping_add(0x632B_E59B_D9B4_E019);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let span = (hi - lo + 1) as u64;
+    lo + (z % span) as i64
+}
+
 /// The saturation bounds of a rescale to `bits` bits: signed, or with `relu`
 /// `[0, 2^bits - 1]`, which is ReLU of a signed rescale to `bits + 1` bits.
 pub fn rescale_bounds(bits: u32, relu: bool) -> (i64, i64) {

@@ -98,6 +98,13 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
         }
         Op::AddClear { c } | Op::MulClear { c } => vec![("c", Int(*c))],
         Op::Pack { scale } => vec![("scale", Int(*scale))],
+        Op::AddDither { stream, lo, hi, modulus } => {
+            let mut a = vec![("stream", Int(*stream as i64)), ("lo", Int(*lo)), ("hi", Int(*hi))];
+            if let Some(m) = modulus {
+                a.push(("modulus", Int(*m)));
+            }
+            a
+        }
         Op::AddExclusive { idle } => vec![("idle", Ints(idle.clone()))],
         Op::ReduceSum { axis, chunk } => vec![("axis", u(*axis)), ("chunk", u(*chunk))],
         Op::Lut { table } => vec![("table", Table(*table))],

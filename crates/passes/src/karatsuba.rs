@@ -61,14 +61,37 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Graph {
     let mut rw = Rewriter::new(g);
     for id in g.ids() {
         let node = g.node(id);
+        if let Op::AddDither { modulus: Some(_), .. } = node.op {
+            // Already added to its product's torus sum, below.
+            let product = rw.get(node.args[0]);
+            rw.map_to(id, product);
+            continue;
+        }
         let Op::ModMatMul { modulus } = node.op else {
             rw.copy(id);
             continue;
         };
         let (a, b) = (rw.get(node.args[0]), rw.get(node.args[1]));
+        // A dither joins the product's sum on the torus (`rns` chose a
+        // system where every residue is summed there).
+        let dither = match g.users(id)[..] {
+            [u] => match g.node(u).op {
+                Op::AddDither { stream, lo, hi, modulus: Some(_) } => {
+                    Some(Op::AddDither { stream, lo, hi, modulus: None })
+                }
+                _ => None,
+            },
+            _ => None,
+        };
         // The fine sum of a two-scale conversion, on the raw operands.
         let new = if silc_ir::semantics::fine_modulus(g.bits, modulus).is_some() {
-            torus::lower_fine(&mut rw.new, a, b, modulus, nu, refreshed_own_sums(g, id, nu), node.loc)
+            let sum = torus::lower_fine(&mut rw.new, a, b, modulus, nu, refreshed_own_sums(g, id, nu), node.loc);
+            match dither {
+                Some(op) => rw.new.push(op, vec![sum], node.loc),
+                None => sum,
+            }
+        } else if let Some(op) = dither {
+            torus::lower_dithered(&mut rw.new, a, b, modulus, nu, op, node.loc)
         } else {
             lower_product(&mut rw.new, a, b, modulus, nu, config.force.as_deref(), node.loc)
         };
@@ -84,7 +107,13 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Graph {
 /// it does not fit).
 fn refreshed_own_sums(g: &Graph, id: ValueId, nu: f64) -> bool {
     let form = || {
-        let conversion = g.users(id).into_iter().find(|&u| matches!(g.node(u).op, Op::FromResidues { .. }))?;
+        // Through the product's dither, if it has one.
+        let users = g.users(id);
+        let users = match users[..] {
+            [u] if matches!(g.node(u).op, Op::AddDither { .. }) => g.users(u),
+            _ => users,
+        };
+        let conversion = users.into_iter().find(|&u| matches!(g.node(u).op, Op::FromResidues { .. }))?;
         let Op::FromResidues { moduli, n_div, c_lo, c_hi, low, .. } = &g.node(conversion).op else { return None };
         let ty = g.ty(conversion);
         let (_, wide, _) =

@@ -175,9 +175,68 @@ pub fn block_divisor(
     bits: u32,
     nu: f64,
 ) -> Option<(Vec<i64>, Vec<usize>)> {
+    block_divisor_over(g, z, (g.ty(z).lo, g.ty(z).hi), target, bits, nu)
+}
+
+/// A block-scaled rescale's divisor factors and its shifts.
+pub type BlockChoice = (Vec<i64>, Vec<usize>);
+
+/// [`block_divisor`] for the product `z` plus a dither in `[lo, hi]`
+/// (`Op::AddDither`): the finest candidate `D₀` of the choice sets the
+/// dither (`[−⌊D₀/2⌋, D₀ − 1 − ⌊D₀/2⌋]`, so that rounding half up at `D₀`
+/// becomes `⌊(C + r)/D₀⌋`, `r` uniform in `[0, D₀)`), and the dither widens
+/// the range the choice is made for. Returns the choice and the dither's
+/// range, once the two agree.
+pub fn dithered_block_divisor(
+    g: &Graph,
+    z: silc_ir::ValueId,
+    target: f64,
+    bits: u32,
+    nu: f64,
+) -> Option<(BlockChoice, (i64, i64))> {
+    let c = (g.ty(z).lo, g.ty(z).hi);
+    let mut dither = (0, 0);
+    for _ in 0..4 {
+        let (factors, shifts) = block_divisor_over(g, z, (c.0 + dither.0, c.1 + dither.1), target, bits, nu)?;
+        // A finest candidate of 1 rounds nothing, and a dither sized for
+        // the next one would drown the small values it keeps.
+        let finest = silc_ir::semantics::rescale_divisors(&factors, &shifts).into_iter().min().filter(|&d| d > 1)?;
+        let want = (-(finest / 2), finest - 1 - finest / 2);
+        if want == dither {
+            // The dither joins torus sums, which only a two-scale system
+            // holds for every residue (`rns`).
+            let (a, b) = (g.node(z).args[0], g.node(z).args[1]);
+            let shape = crate::karatsuba::Dims::of(g, a, b);
+            let half = 1i64 << (bits - 1);
+            let widened = (c.0 + dither.0, c.1 + dither.1);
+            let product = crate::rns::Product {
+                p: g.bits,
+                nu,
+                shape,
+                c: widened,
+                factors: &factors,
+                out: (0, 2 * half - 1),
+                offset: half,
+            };
+            let summable = crate::rns::fine::cover(&product, &shifts)
+                .is_some_and(|f| crate::rns::fine::dither_summable(g.bits, nu, &f, shape));
+            return summable.then_some(((factors, shifts), dither));
+        }
+        dither = want;
+    }
+    None
+}
+
+fn block_divisor_over(
+    g: &Graph,
+    z: silc_ir::ValueId,
+    c: (i64, i64),
+    target: f64,
+    bits: u32,
+    nu: f64,
+) -> Option<(Vec<i64>, Vec<usize>)> {
     let (a, b) = (g.node(z).args[0], g.node(z).args[1]);
     let shape = crate::karatsuba::Dims::of(g, a, b);
-    let c = (g.ty(z).lo, g.ty(z).hi);
     let half = 1i64 << (bits - 1);
     let score = |f: &[i64]| (f.iter().product::<i64>() as f64 / target).ln().abs();
     // (PBS, more shifts) orders the candidates; the first of equals stays,
@@ -277,6 +336,8 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
     let batch = spec.batch;
     let classes = spec.classes();
     let block = spec.scaling == Scaling::Block;
+    // Dithered weight gradients: one stream of public dither per layer.
+    let dither = |l: usize| (spec.rounding == silc_frontend::Rounding::Dither).then_some(l as u32);
     let grad_max = (1i64 << (wg - 1)) - 1;
     let ce = semantics::ce_consts(p, classes, grad_max).ok_or_else(|| {
         PassError::unsupported(
@@ -346,11 +407,29 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
                            bits: u32,
                            relu: bool,
                            block: bool,
+                           dither: Option<u32>,
                            at: Loc|
      -> Result<(silc_ir::ValueId, f64), PassError> {
         let z = g.push(Op::MatMul, vec![a, b], at);
         let target = target_scale / scale_ab;
-        let chosen = match block.then(|| block_divisor(g, z, target, bits, nu)).flatten() {
+        // A dithered product rounds `C + r` (`dithered_block_divisor`).
+        let mut dithered = None;
+        // A product with no block-scaled divisor (a chunked one) is
+        // rescaled statically, and then not dithered: a static divisor is
+        // sized for the full range, and the dither would drown its signal.
+        // Nor is one whose dithered product has no two-scale system (`silc
+        // compile` shows which products are dithered).
+        let chosen = match (block, dither) {
+            (true, Some(stream)) => dithered_block_divisor(g, z, target, bits, nu)
+                .map(|(choice, (lo, hi))| {
+                    dithered = Some(Op::AddDither { stream, lo, hi, modulus: None });
+                    choice
+                })
+                .or_else(|| block_divisor(g, z, target, bits, nu)),
+            (true, None) => block_divisor(g, z, target, bits, nu),
+            (false, _) => None,
+        };
+        let chosen = match chosen {
             Some(block_scaled) => Some(block_scaled),
             None => feasible_divisor(g, z, target, bits, relu, nu).map(|factors| (factors, vec![])),
         };
@@ -382,6 +461,10 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
             )
         })?;
         let d: i64 = factors.iter().product();
+        let z = match dithered {
+            Some(op) => g.push(op, vec![z], at),
+            None => z,
+        };
         let op = Op::Rescale { factors, bits, shifts, relu };
         let mut ty = silc_ir::infer::infer(g, &op, &[z]).expect("rescale of a matmul");
         ty.offset = if relu { 0 } else { half(bits) };
@@ -414,7 +497,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         // 76.0 → 88.0 %, docs/learning.md).
         let (unit, relu) = if layer.relu { (range / 2.0, true) } else { (range, false) };
         let unit = unit / half(wa) as f64;
-        let (z, sz) = rescaled_matmul(&mut g, a, weights[l], sa * weight_scales[l], unit, wa, relu, false, at)?;
+        let (z, sz) = rescaled_matmul(&mut g, a, weights[l], sa * weight_scales[l], unit, wa, relu, false, None, at)?;
         pre.push((z, sz));
         acts.push((z, sz));
     }
@@ -436,8 +519,18 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         let at_t = g.push(Op::Transpose, vec![a], at);
         let in_range = if l == 0 { formats.input_range } else { formats.hidden_range };
         let g_range = formats.gradient_gain * (batch as f64).sqrt() * in_range;
-        let (grad, sgrad) =
-            rescaled_matmul(&mut g, at_t, delta, sa * delta_scale, g_range / half(wg) as f64, wg, false, block, at)?;
+        let (grad, sgrad) = rescaled_matmul(
+            &mut g,
+            at_t,
+            delta,
+            sa * delta_scale,
+            g_range / half(wg) as f64,
+            wg,
+            false,
+            block,
+            dither(l),
+            at,
+        )?;
         if l > 0 {
             // The bias row does not propagate back.
             let w = if spec.layers[l].bias {
@@ -448,7 +541,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
             let wt = g.push(Op::Transpose, vec![w], at);
             let target = formats.delta_range / half(wg) as f64;
             let (e, se) =
-                rescaled_matmul(&mut g, delta, wt, delta_scale * weight_scales[l], target, wg, false, block, at)?;
+                rescaled_matmul(&mut g, delta, wt, delta_scale * weight_scales[l], target, wg, false, block, None, at)?;
             delta = if spec.layers[l - 1].relu {
                 let op = Op::ReluBackward;
                 let mut ty = silc_ir::infer::infer(&g, &op, &[e, pre[l - 1].0]).expect("relu_backward types");

@@ -54,6 +54,10 @@ pub struct RnsChoice {
     /// (powers of two, then twice the odd modulus); empty otherwise.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub wrap_first: Vec<i64>,
+    /// The range of the public dither added before the rescale
+    /// (`rounding dither;`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dither: Option<[i64; 2]>,
 }
 
 /// The radix the modulus `2^(p+1)` gives in its place for `moduli` chosen
@@ -403,19 +407,27 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
     for id in g.ids() {
         let node = g.node(id);
         match &node.op {
-            Op::MatMul => {
+            Op::MatMul | Op::AddDither { modulus: None, .. } => {
                 let users = g.users(id);
-                let ok = users.len() == 1 && matches!(g.node(users[0]).op, Op::Rescale { .. });
-                assert!(ok, "internal error: a matmul must feed exactly one rescale");
+                let ok = users.len() == 1
+                    && matches!(g.node(users[0]).op, Op::Rescale { .. } | Op::AddDither { modulus: None, .. });
+                assert!(ok, "internal error: a matmul must feed exactly one rescale, dithered or not");
                 // Lowered together with its rescale.
             }
             Op::Rescale { factors, bits, shifts, relu } => {
-                let mm = node.args[0];
+                // A dithered product: `matmul → add_dither → rescale`.
+                let (mm, dither) = match &g.node(node.args[0]).op {
+                    Op::AddDither { stream, lo, hi, modulus: None } => {
+                        (g.node(node.args[0]).args[0], Some((*stream, *lo, *hi)))
+                    }
+                    _ => (node.args[0], None),
+                };
                 let mnode = g.node(mm);
                 assert!(matches!(mnode.op, Op::MatMul), "internal error: rescale of a non-matmul");
                 let (a, b) = (mnode.args[0], mnode.args[1]);
                 let shape = Dims::of(g, a, b);
-                let (c_lo, c_hi) = (mnode.ty.lo, mnode.ty.hi);
+                // The range the conversion takes: the product's, dither included.
+                let (c_lo, c_hi) = (g.ty(node.args[0]).lo, g.ty(node.args[0]).hi);
                 let out = node.ty.stored();
                 let product = Product { p, nu, shape, c: (c_lo, c_hi), factors, out, offset: node.ty.offset };
                 // The standard system, its odd moduli paired where that pays
@@ -448,6 +460,15 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                     Some(w) if w.pbs < cover.pbs => (w, false, (vec![], 0)),
                     _ => (cover, two_scale, paired),
                 };
+                // A dither is a clear addition to each residue's torus sum,
+                // which only the two-scale system holds for every modulus.
+                let (cover, two_scale, paired, saved) = match dither {
+                    None => (cover, two_scale, paired, saved),
+                    Some(_) => match fine::cover(&product, shifts).filter(|f| fine::dither_summable(p, nu, f, shape)) {
+                        Some(f) => (f, true, vec![], 0),
+                        None => return Err(undithered(node.loc, p, (shape.n, shape.k, shape.cols), (c_lo, c_hi))),
+                    },
+                };
                 let cover = Cover { pbs: cover.pbs - saved, ..cover };
                 assert!(
                     cover.chunks.is_empty() || shifts.is_empty(),
@@ -472,9 +493,16 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                         }
                     }
                     for &m in &moduli {
-                        residues.push(match split.get(&m) {
+                        let r = match split.get(&m) {
                             Some(&r) => r,
                             None => product_mod(&mut rw.new, (ca, cb), m, (nu, dims, force), node.loc),
+                        };
+                        residues.push(match dither {
+                            Some((stream, lo, hi)) => {
+                                let op = Op::AddDither { stream, lo, hi, modulus: Some(m) };
+                                rw.new.push(op, vec![r], node.loc)
+                            }
+                            None => r,
                         });
                     }
                 }
@@ -538,6 +566,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Result<(Graph, Vec<RnsChoice>
                     chunks: chunks.len().max(1),
                     wide,
                     wrap_first,
+                    dither: dither.map(|(_, lo, hi)| [lo, hi]),
                 });
             }
             _ => {
@@ -623,6 +652,17 @@ fn no_moduli(loc: Loc, p: u32, (n, k, m): (usize, usize, usize), (lo, hi): (i64,
             "no residue number system at bits {p} covers this product, even cut into chunks: [{n}x{k}]·[{k}x{m}] ranges over [{lo}, {hi}]"
         ),
         "raise `bits`, or lower the tensor widths with `quantize`",
+    )
+}
+
+fn undithered(loc: Loc, p: u32, (n, k, m): (usize, usize, usize), (lo, hi): (i64, i64)) -> PassError {
+    PassError::unsupported(
+        loc,
+        format!(
+            "dithered rounding needs a two-scale residue system with torus sums, and none at bits {p} takes this \
+             product: [{n}x{k}]·[{k}x{m}] ranges over [{lo}, {hi}] with its dither"
+        ),
+        "write `rounding nearest;` (the default), or change `bits`",
     )
 }
 

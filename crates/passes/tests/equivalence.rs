@@ -17,9 +17,10 @@ fn check_spec(name: &str, spec: &silc_frontend::ModelSpec, seeds: u64) {
     for seed in 1..=seeds {
         let mut rng = Rng(seed * 7919 + 13);
         let inputs = random_inputs(compiled.high(), &mut rng);
-        let want = silc_sim::execute(compiled.high(), &inputs).expect("high runs");
+        // The seed salts the dither of a dithered model (`add_dither`).
+        let want = silc_sim::execute_at(compiled.high(), &inputs, seed).expect("high runs");
         for (stage, g) in &compiled.stages[1..] {
-            let got = silc_sim::execute(g, &inputs).expect("stage runs");
+            let got = silc_sim::execute_at(g, &inputs, seed).expect("stage runs");
             for (out, w) in &want {
                 assert_eq!(
                     &got[out], w,
@@ -92,6 +93,53 @@ fn examples_at_4_bits_match_reference() {
     check_spec("hidden4", &at_4(examples_dir().join("../tests/in/hidden4.mlp")), 5);
     // A forward product cut into two chunks (`rns::chunks`).
     check_spec("chunked4", &at_4(examples_dir().join("../tests/in/chunked4.mlp")), 5);
+}
+
+/// `rounding dither;`: the block-scaled weight gradients take a public
+/// dither before their rescale (at bits 4, where scaling is block), and
+/// every stage equals the reference for several salts. In the final
+/// circuit the dither is a clear addition to torus sums only, and it
+/// changes the step's result from one salt to the next.
+#[test]
+fn dithered_steps_match_reference() {
+    for (name, bits) in [("iris", 4), ("wine", 4), ("breast_cancer", 4), ("digits", 4), ("dither4", 4)] {
+        let path = match name {
+            "dither4" => examples_dir().join("../tests/in/dither4.mlp"),
+            _ => examples_dir().join(format!("{name}.mlp")),
+        };
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let text = text.replace("bits 8;", &format!("bits {bits};")).replace("bits 4;", &format!("bits {bits};"));
+        let text = match text.contains("rounding dither;") {
+            true => text,
+            false => text.trim_end().trim_end_matches('}').to_string() + "    rounding dither;\n}\n",
+        };
+        let spec = silc_frontend::compile_source(name, text.as_bytes()).expect("compiles");
+        assert_eq!(spec.rounding, silc_frontend::Rounding::Dither);
+        check_spec(&format!("{name} dithered at {bits}"), &spec, 3);
+
+        let compiled = silc_passes::compile(&spec, &Default::default()).expect("compiles");
+        let high = compiled.high();
+        let dithered = high.ids().filter(|&i| matches!(high.node(i).op, silc_ir::Op::AddDither { .. })).count();
+        let block = high
+            .ids()
+            .filter(|&i| matches!(&high.node(i).op, silc_ir::Op::Rescale { shifts, .. } if !shifts.is_empty()))
+            .filter(|&i| matches!(high.node(high.node(i).args[0]).op, silc_ir::Op::AddDither { .. }))
+            .count();
+        assert!(dithered >= 1 && dithered == block, "{name}: {dithered} dithers, {block} dithered block rescales");
+        let low = compiled.graph();
+        for id in low.ids() {
+            if let silc_ir::Op::AddDither { modulus, .. } = low.node(id).op {
+                assert!(modulus.is_none() && low.ty(id).torus.is_some(), "{name}: a dither off the torus");
+            }
+        }
+        // Small data, so that the finer candidate and its dither are taken.
+        let mut inputs = random_inputs(low, &mut Rng(99));
+        for t in inputs.values_mut() {
+            t.data.iter_mut().for_each(|x| *x >>= 1);
+        }
+        let runs: Vec<_> = (0..8).map(|salt| silc_sim::execute_at(low, &inputs, salt).expect("runs")).collect();
+        assert!(runs.iter().any(|r| r != &runs[0]), "{name} at {bits}: the salt changes nothing");
+    }
 }
 
 #[test]

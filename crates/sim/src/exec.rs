@@ -134,7 +134,15 @@ fn concat(parts: &[&Tensor], axis: usize) -> Tensor {
 }
 
 /// Runs `g` on logical input values; returns every output's logical value.
+/// Runs `g` on `inputs` with the dither of salt 0 (`execute_at`).
 pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>, SimError> {
+    execute_at(g, inputs, 0)
+}
+
+/// Runs `g` on `inputs`; `salt` selects the public dither of every
+/// `add_dither` (`semantics::dither`): the training loop passes the step's
+/// index.
+pub fn execute_at(g: &Graph, inputs: &HashMap<String, Tensor>, salt: u64) -> Result<HashMap<String, Tensor>, SimError> {
     let p = g.bits;
     // Free every value after its last use: lowered graphs hold large
     // broadcast intermediates that need not live together.
@@ -257,6 +265,16 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
             Op::Add | Op::AddExclusive { .. } => zip(arg(0), arg(1), |a, b| wrap(a + b)),
             Op::Sub => zip(arg(0), arg(1), |a, b| wrap(a - b)),
             Op::AddClear { c } => arg(0).map(|x| wrap(x + c)),
+            Op::AddDither { stream, lo, hi, modulus } => {
+                let x = logical(0);
+                let v = |e: usize| semantics::dither(salt, *stream, e, *lo, *hi);
+                // A residue or a torus value wraps; a plain sum does not.
+                let data = x.data.iter().enumerate().map(|(e, &x)| match modulus.or(n.ty.torus) {
+                    Some(m) => (x + v(e)).rem_euclid(m),
+                    None => x + v(e) + out_off,
+                });
+                Tensor::new(x.shape.clone(), data.collect())
+            }
             Op::MulClear { c } => arg(0).map(|x| wrap(x * c)),
             Op::Pack { scale } => zip(arg(0), arg(1), |a, b| wrap(a * scale + b)),
             Op::ReduceSum { axis, chunk } => reduce_sum(arg(0), *axis, *chunk).map(wrap),

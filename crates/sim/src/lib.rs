@@ -18,5 +18,5 @@ pub mod rng;
 pub mod tensor;
 pub mod train;
 
-pub use exec::{execute, SimError};
+pub use exec::{execute, execute_at, SimError};
 pub use tensor::Tensor;

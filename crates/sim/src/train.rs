@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use silc_ir::{Graph, Quant};
 
-use crate::exec::{execute, SimError};
+use crate::exec::{execute, execute_at, SimError};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -185,7 +185,8 @@ impl Trainer<'_> {
             let start = Instant::now();
             let (mut loss, mut correct) = (0.0, 0usize);
             for idx in order.chunks(b) {
-                let out = execute(self.graph, &self.inputs(train, idx, &weights, true))?;
+                // The step's index salts its dither, as in the encrypted run.
+                let out = execute_at(self.graph, &self.inputs(train, idx, &weights, true), step as u64)?;
                 let logits = &out["logits"];
                 let classes = logits.shape[1];
                 for (r, &i) in idx.iter().enumerate() {

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use silc_ir::{Graph, Op, TableId, ValueId};
+use silc_ir::{semantics, Graph, Op, TableId, ValueId};
 use tfhe::core_crypto::algorithms::{
     lwe_ciphertext_add_assign, lwe_ciphertext_cleartext_mul_assign, lwe_ciphertext_plaintext_add_assign,
     lwe_ciphertext_sub_assign,
@@ -284,12 +284,24 @@ fn depths(g: &Graph) -> Vec<u32> {
     d
 }
 
-/// Runs the lowered circuit `g` on encrypted inputs; returns the outputs by name.
-/// Counts the bootstraps performed in `pbs_done`.
+/// Runs the lowered circuit `g` on encrypted inputs with the dither of salt
+/// 0 (`execute_at`); returns the outputs by name.
 pub fn execute(
     engine: &Engine<'_>,
     g: &Graph,
     inputs: &HashMap<String, CtTensor>,
+) -> Result<HashMap<String, CtTensor>, String> {
+    execute_at(engine, g, inputs, 0)
+}
+
+/// Runs the lowered circuit `g` on encrypted inputs; `salt` selects the
+/// public dither of every `add_dither` (`semantics::dither`), the step's
+/// index in training, as in the simulator. Returns the outputs by name.
+pub fn execute_at(
+    engine: &Engine<'_>,
+    g: &Graph,
+    inputs: &HashMap<String, CtTensor>,
+    salt: u64,
 ) -> Result<HashMap<String, CtTensor>, String> {
     let depth = depths(g);
     let max_depth = depth.iter().copied().max().unwrap_or(0);
@@ -408,6 +420,23 @@ pub fn execute(
                     Some(m) => map(&|x| engine.add_clear_torus(x, *c, m)),
                     None => map(&|x| engine.add_clear(x, *c)),
                 },
+                // A clear addition per element; only torus sums are
+                // dithered once lowered (`karatsuba`).
+                Op::AddDither { stream, lo, hi, modulus: None } => {
+                    let m = n.ty.torus.ok_or_else(|| format!("`add_dither` of a value off the torus: {}", n.ty))?;
+                    let a = arg(0);
+                    let cts = a
+                        .cts
+                        .par_iter()
+                        .enumerate()
+                        .map(|(e, x)| {
+                            let mut x = x.clone();
+                            engine.add_clear_torus(&mut x, semantics::dither(salt, *stream, e, *lo, *hi), m);
+                            x
+                        })
+                        .collect();
+                    CtTensor { shape: a.shape.clone(), cts }
+                }
                 Op::MulClear { c } => map(&|x| engine.mul_clear(x, *c)),
                 Op::ReduceSum { axis, chunk } => {
                     let a = arg(0);

@@ -21,5 +21,5 @@ pub mod params;
 pub mod torus;
 pub mod train;
 
-pub use exec::{execute, CtTensor, Engine, Local, Spread};
+pub use exec::{execute, execute_at, CtTensor, Engine, Local, Spread};
 pub use keys::{ClientKeys, ServerKeys};

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use silc_ir::Graph;
 use tfhe::shortint::CompressedCiphertext;
 
-use crate::exec::{execute, CtTensor, Engine};
+use crate::exec::{execute_at, CtTensor, Engine};
 
 /// The encrypted training set as the client uploaded it (seeded
 /// ciphertexts): per sample, its features and one-hot label, stored as the
@@ -30,7 +30,10 @@ fn gather(rows: &[Vec<CompressedCiphertext>], idx: &[usize]) -> CtTensor {
 
 /// Runs one step per batch of `order` (consecutive chunks of `batch`
 /// sample indices), starting from `weights`; calls `after_step(k, &weights)`
-/// after step `k` (for progress and checkpoints).
+/// after step `k` (for progress and checkpoints). The first step is the
+/// run's step `first` (from 0), whose index salts its dither, as in the
+/// simulator's training loop.
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     engine: &Engine<'_>,
     g: &Graph,
@@ -38,6 +41,7 @@ pub fn train(
     mut weights: Vec<CtTensor>,
     order: &[usize],
     batch: usize,
+    first: u64,
     after_step: &mut dyn FnMut(usize, &[CtTensor]),
 ) -> Result<Vec<CtTensor>, String> {
     for (k, idx) in order.chunks(batch).enumerate() {
@@ -50,7 +54,7 @@ pub fn train(
         for (l, w) in weights.iter().enumerate() {
             inputs.insert(format!("w{}", l + 1), w.clone());
         }
-        let mut out = execute(engine, g, &inputs)?;
+        let mut out = execute_at(engine, g, &inputs, first + k as u64)?;
         weights = (0..weights.len())
             .map(|l| {
                 out.remove(&format!("w{}.next", l + 1))

@@ -377,8 +377,8 @@ fn encrypted_training_equals_simulation(model: &str, n: usize, steps: usize) {
     let weights: Vec<_> =
         w0.iter().enumerate().map(|(l, w)| client.encrypt(&stored(g, &format!("w{}", l + 1), w))).collect();
     let mut done = 0;
-    let trained =
-        silc_tfhe::train::train(&engine, g, &enc, weights, &order, spec.batch, &mut |k, _| done = k).expect("trains");
+    let trained = silc_tfhe::train::train(&engine, g, &enc, weights, &order, spec.batch, 0, &mut |k, _| done = k)
+        .expect("trains");
     assert_eq!(done, steps);
     for (l, (ct, w)) in trained.iter().zip(&want).enumerate() {
         let name = format!("w{}", l + 1);
@@ -411,6 +411,14 @@ fn hidden_relu_layer_at_5_bits_equals_the_simulator() {
 #[test]
 fn wide_modulus_at_4_bits_equals_the_simulator() {
     encrypted_training_equals_simulation("tests/in/hidden4.mlp", 4, 2);
+}
+
+/// `rounding dither;` (`tests/in/dither4.mlp`): the second weight gradient
+/// takes a public dither, salted by the step, on both torus sums of its
+/// two-scale system; two encrypted steps equal the simulator's.
+#[test]
+fn dithered_rounding_at_4_bits_equals_the_simulator() {
+    encrypted_training_equals_simulation("tests/in/dither4.mlp", 8, 2);
 }
 
 #[test]

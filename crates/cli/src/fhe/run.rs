@@ -150,7 +150,8 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
         let skip = if e == epoch0 { step0 } else { 0 };
         let rest = &order[(skip * batch).min(order.len())..];
         let mut err = None;
-        weights = silc_tfhe::train::train(&engine, &g, &data, weights, rest, batch, &mut |k, w| {
+        let first = (e * steps_per_epoch + skip) as u64;
+        weights = silc_tfhe::train::train(&engine, &g, &data, weights, rest, batch, first, &mut |k, w| {
             steps_done += 1;
             bar.inc(1);
             let step = skip + k;

@@ -45,10 +45,7 @@ pub(crate) fn reads(nu: f64, len: usize) -> u64 {
 /// (the row and column terms of a binomial product are refreshed either
 /// way).
 pub fn pays(p: u32, nu: f64, m: i64, plan: &ProductPlan, k: usize) -> bool {
-    if m % 2 == 0 || m < 3 || m >= 1i64 << p || per_read(nu) < 2 {
-        return false;
-    }
-    if !matches!(plan.method, Method::Packed | Method::Binomial { .. }) {
+    if !summable(p, nu, m, plan) {
         return false;
     }
     // The terms of one output: its products, the two corrections, a bias.
@@ -56,6 +53,16 @@ pub fn pays(p: u32, nu: f64, m: i64, plan: &ProductPlan, k: usize) -> bool {
     let chunk = plan.chunk.max(2);
     let tables = (len - 1).div_ceil(chunk - 1) as u64;
     2 * reads(nu, len) < tables
+}
+
+/// Whether products modulo `m` by `plan` can be summed on the torus at
+/// all: `m` odd and readable (`3 ≤ m < 2^p`), a packed or binomial product.
+pub fn summable(p: u32, nu: f64, m: i64, plan: &ProductPlan) -> bool {
+    m % 2 == 1
+        && m >= 3
+        && m < 1i64 << p
+        && per_read(nu) >= 2
+        && matches!(plan.method, Method::Packed | Method::Binomial { .. })
 }
 
 /// The PBS of a `dims` product modulo `m` by `plan` summed on the torus:
@@ -87,14 +94,22 @@ pub(crate) fn read(g: &mut Graph, x: ValueId, m: i64, to_torus: bool, loc: Loc) 
 }
 
 /// Sums `terms` (`[n, len, cols]`, fresh torus residues modulo `m`) along
-/// axis 1 and reads each sum: `[n, cols]` residues on the grid.
-fn accumulate(g: &mut Graph, terms: ValueId, m: i64, nu: f64, loc: Loc) -> ValueId {
+/// axis 1 and reads each sum: `[n, cols]` residues on the grid. A `dither`
+/// (`add_dither`) joins each whole sum before its read.
+fn accumulate(g: &mut Graph, terms: ValueId, m: i64, nu: f64, dither: Option<Op>, loc: Loc) -> ValueId {
     let per = per_read(nu);
     let mut cur = terms;
     loop {
         let len = g.ty(cur).shape[1];
-        let sums = g.push(Op::ReduceSum { axis: 1, chunk: per }, vec![cur], loc);
+        let mut sums = g.push(Op::ReduceSum { axis: 1, chunk: per }, vec![cur], loc);
         if len <= per {
+            if let Some(op) = dither {
+                // In the product's `[n, cols]` order, the dither's indices.
+                let shape = g.ty(sums).shape.clone();
+                let flat = g.push(Op::Reshape { shape: vec![shape[0], shape[2]] }, vec![sums], loc);
+                let dithered = g.push(op, vec![flat], loc);
+                sums = g.push(Op::Reshape { shape }, vec![dithered], loc);
+            }
             let out = read(g, sums, m, false, loc);
             let shape = vec![g.ty(out).shape[0], g.ty(out).shape[2]];
             return g.push(Op::Reshape { shape }, vec![out], loc);
@@ -132,7 +147,29 @@ pub fn lower(g: &mut Graph, a: ValueId, b: ValueId, m: i64, nu: f64, plan: &Prod
     let transposed = matches!(g.node(a).op, Op::Transpose);
     let refresh = |k: usize| 3 * k + 1 > per_read(nu) || transposed;
     let terms = terms(g, a, b, m, nu, plan.method, (&refresh, None), loc);
-    accumulate(g, terms, m, nu, loc)
+    accumulate(g, terms, m, nu, None, loc)
+}
+
+/// [`lower`] with `dither` (an `add_dither`) added to every output's sum
+/// before its read, whether summing on the torus pays or not: the product
+/// of a dithered rescale (`rns` checked [`summable`]).
+pub fn lower_dithered(g: &mut Graph, a: ValueId, b: ValueId, m: i64, nu: f64, dither: Op, loc: Loc) -> ValueId {
+    let p = g.bits;
+    let dims = super::Dims::of(g, a, b);
+    let residues = [a, b].iter().all(|&v| {
+        let ty = g.ty(v);
+        ty.offset == 0 && ty.lo >= 0 && ty.hi < m
+    });
+    let plans = super::product_plans(p, nu, m, dims.raw_width, None);
+    let plan = plans
+        .into_iter()
+        .filter(|pl| summable(p, nu, m, pl) && (residues || pl.method.reads_raw()))
+        .min_by_key(|pl| summed_pbs(nu, pl, dims))
+        .unwrap_or_else(|| panic!("internal error: no product modulo {m} at {p} bits sums on the torus"));
+    let transposed = matches!(g.node(a).op, Op::Transpose);
+    let refresh = |k: usize| 3 * k + 1 > per_read(nu) || transposed;
+    let terms = terms(g, a, b, m, nu, plan.method, (&refresh, None), loc);
+    accumulate(g, terms, m, nu, Some(dither), loc)
 }
 
 /// How a fine sum's rows' and columns' own sums join it ([`fine_own_sums`]).

@@ -75,6 +75,15 @@ pub fn cover(product: &Product, shifts: &[usize]) -> Option<Cover> {
     Some(Cover { moduli, pbs: residue + fine_pbs + conversion, chunks: vec![] })
 }
 
+/// Whether a dither can join the two-scale `cover`'s sums (`karatsuba`
+/// adds it to each torus sum): the fine sum always lies on the torus, and
+/// the residue modulo `d` must be summable there too (it is then summed on
+/// the torus whether that pays or not).
+pub fn dither_summable(p: u32, nu: f64, cover: &Cover, shape: crate::karatsuba::Dims) -> bool {
+    let d = cover.moduli[0];
+    best_plan(p, nu, d, shape, None).is_some_and(|(plan, _)| torus::summable(p, nu, d, &plan))
+}
+
 /// The radices of the two-scale system `moduli` for a product in `c`
 /// rescaled by its first `n_div` radices to `out` (at `offset`), whether it
 /// takes the wide form, and the chain's plan: the narrow form when `⌊V/d⌋`
