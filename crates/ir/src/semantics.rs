@@ -446,6 +446,27 @@ mod tests {
     }
 
     #[test]
+    fn dither_is_uniform_and_salted() {
+        // Over many indices each value of [-2, 2] comes about a fifth of
+        // the time; another salt or stream gives another sequence.
+        let n = 50_000;
+        let mut counts = [0usize; 5];
+        for e in 0..n {
+            let v = dither(7, 1, e, -2, 2);
+            assert!((-2..=2).contains(&v));
+            counts[(v + 2) as usize] += 1;
+        }
+        for c in counts {
+            assert!((c as f64 / n as f64 - 0.2).abs() < 0.01, "{counts:?}");
+        }
+        let seq = |salt, stream| (0..64).map(|e| dither(salt, stream, e, -2, 2)).collect::<Vec<_>>();
+        assert_ne!(seq(7, 1), seq(8, 1));
+        assert_ne!(seq(7, 1), seq(7, 2));
+        assert_eq!(seq(7, 1), seq(7, 1));
+        assert_eq!(dither(3, 0, 5, 4, 4), 4);
+    }
+
+    #[test]
     fn crt_round_trips_signed_values() {
         let moduli = [31, 32, 29];
         for c in [-13000i64, -1, 0, 1, 12345] {

@@ -32,6 +32,14 @@ fn chunked_model_every_stage_snapshot() {
     snapshot_every_stage("chunked4");
 }
 
+/// `tests/in/dither4.mlp` (`rounding dither;`) after every stage: the
+/// `add_dither` between the weight gradient's product and its rescale, on
+/// each residue after `rns` (`modulus=`), then on both torus sums.
+#[test]
+fn dithered_model_every_stage_snapshot() {
+    snapshot_every_stage("dither4");
+}
+
 /// `tests/in/{name}.mlp` compiled without violations, snapshot after every
 /// stage, each stage's text read back to the same text.
 fn snapshot_every_stage(name: &str) {

@@ -385,7 +385,7 @@ mod tests {
         let x = g.add(Op::Input { name: "x".into(), role: Role::Data }, vec![], Type::enc(vec![1, 60], 0, 15), loc);
         let t = lut_torus(&mut g, Table::from_fn("bin5", 4, |v| (v * (v - 1) / 2).rem_euclid(5)), x, 5, loc);
         let t = g.push(Op::Reshape { shape: vec![1, 60, 1] }, vec![t], loc);
-        let out = accumulate(&mut g, t, 5, 5.0, loc);
+        let out = accumulate(&mut g, t, 5, 5.0, None, loc);
         assert_eq!(g.ty(out).torus, None, "read onto the grid");
         assert_eq!(reads(5.0, 60), 4);
         let sign_count = g.ids().filter(|&i| matches!(g.node(i).op, Op::TorusSign)).count();
