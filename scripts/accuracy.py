@@ -13,9 +13,13 @@ shown as such. Prints a Markdown table.
 With --scaling, compares static and block scaling instead (`scaling ...;`
 set in each model) at bits 8, 6 and 5, over the same seeds.
 
+With --rounding, compares `rounding nearest;` and `rounding dither;` at
+bits 4 (or --bits B), each beside its PBS per step.
+
     cargo build --release -p silc-cli
     python3 scripts/accuracy.py [--mnist ../shared/data/mnist] [--seeds 5] [--bits 4,5,6,8]
     python3 scripts/accuracy.py --scaling [--seeds 5] [--only iris,wine] [--mnist DIR]
+    python3 scripts/accuracy.py --rounding [--bits 4] [--seeds 5] [--only iris,wine] [--mnist DIR]
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile, time
 
@@ -23,15 +27,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SILC = os.environ.get("SILC", os.path.join(ROOT, "target", "release", "silc"))
 
 
-def simulate(model, train, test, seed, bits=None, scaling=None, float_ref=True):
+def simulate(model, train, test, seed, bits=None, scaling=None, float_ref=True, rounding=None):
     path = model
-    if bits is not None or scaling is not None:
+    if bits is not None or scaling is not None or rounding is not None:
         text = open(model).read()
         import re
         if bits is not None:
             text = re.sub(r"bits\s+\d+\s*;", f"bits {bits};", text)
         if scaling is not None:
             text = re.sub(r"}\s*$", f"    scaling {scaling};\n}}\n", text)
+        if rounding is not None:
+            text = re.sub(r"}\s*$", f"    rounding {rounding};\n}}\n", text)
         fd, path = tempfile.mkstemp(suffix=".mlp")
         os.write(fd, text.encode())
         os.close(fd)
@@ -58,17 +64,19 @@ SKLEARN = {"iris": "99.3 ± 1.3", "wine": "100.0 ± 0.0", "breast_cancer": "96.8
            "mnist": "97.3"}
 
 
-def with_bits(model, bits):
+def with_bits(model, bits, rounding=None):
     import re
     text = re.sub(r"bits\s+\d+\s*;", f"bits {bits};", open(model).read())
+    if rounding is not None:
+        text = re.sub(r"}\s*$", f"    rounding {rounding};\n}}\n", text)
     fd, path = tempfile.mkstemp(suffix=".mlp")
     os.write(fd, text.encode())
     os.close(fd)
     return path
 
 
-def pbs_per_step(model, bits):
-    path = with_bits(model, bits)
+def pbs_per_step(model, bits, rounding=None):
+    path = with_bits(model, bits, rounding)
     out = subprocess.run([SILC, "compile", path, "--json"], capture_output=True, text=True)
     os.unlink(path)
     if out.returncode != 0:
@@ -83,9 +91,12 @@ def main():
     ap.add_argument("--only", help="comma-separated data set names")
     ap.add_argument("--bits", default="4,5,6,8", help="comma-separated precisions")
     ap.add_argument("--scaling", action="store_true", help="compare static and block scaling")
+    ap.add_argument("--rounding", action="store_true", help="compare rounding nearest and dither")
     args = ap.parse_args()
     if args.scaling:
         return compare_scaling(args)
+    if args.rounding:
+        return compare_rounding(args)
     bits_list = [int(b) for b in args.bits.split(",")]
     sets = ["iris", "wine", "breast_cancer", "digits"]
     if args.only:
@@ -148,6 +159,34 @@ def compare_scaling(args):
             cells = [fmt([simulate(model, train, test, 1, bits=bits, scaling=s, float_ref=False)["test_accuracy"]])
                      for s in ("static", "block")]
             print(f"| mnist (seed 1) | {bits} | {cells[0]} | {cells[1]} |", flush=True)
+
+
+def compare_rounding(args):
+    bits = int(args.bits.split(",")[0]) if args.bits != "4,5,6,8" else 4
+    sets = ["mnist"] if args.mnist else []
+    sets += ["iris", "wine", "breast_cancer", "digits"]
+    if args.only:
+        sets = [s for s in sets if s in args.only.split(",")]
+    print(f"| data set | bits {bits}: rounding nearest | rounding dither | PBS per step, nearest → dither |")
+    print("|---|---|---|---|")
+    for name in sets:
+        model = os.path.join(ROOT, "examples", f"{name}.mlp")
+        if name == "mnist":
+            train = os.path.join(args.mnist, "train-images-idx3-ubyte.gz")
+            test = os.path.join(args.mnist, "t10k-images-idx3-ubyte.gz")
+            seeds = [1]
+        else:
+            train = os.path.join(ROOT, "examples", "data", f"{name}_train.csv")
+            test = os.path.join(ROOT, "examples", "data", f"{name}_test.csv")
+            seeds = range(1, args.seeds + 1)
+        cells, pbs = [], []
+        for rounding in ("nearest", "dither"):
+            runs = [simulate(model, train, test, s, bits=bits, float_ref=False, rounding=rounding) for s in seeds]
+            cells.append(fmt([r["test_accuracy"] for r in runs]))
+            n = pbs_per_step(model, bits, rounding)
+            pbs.append("does not compile" if n is None else f"{n:,}".replace(",", " "))
+        label = f"{name} (seed 1)" if name == "mnist" else name
+        print(f"| {label} | {cells[0]} | {cells[1]} | {pbs[0]} → {pbs[1]} |", flush=True)
 
 
 if __name__ == "__main__":
