@@ -77,7 +77,26 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
     let name = args.model.display().to_string();
     let text = String::from_utf8_lossy(&bytes);
     let src = silc_frontend::SourceFile::new(&name, &text);
-    let compiled = silc_passes::compile(&spec, &Default::default()).map_err(|e| crate::render::pass_error(&src, &e))?;
+    let mut opts: silc_passes::Options = Default::default();
+    if let Ok(v) = std::env::var("SILC_EXP_FMT") {
+        for kv in v.split(',') {
+            let (k, x) = kv.split_once('=').unwrap();
+            let x: f64 = x.parse().unwrap();
+            let f = &mut opts.formats;
+            match k {
+                "input" => f.input_range = x,
+                "hidden" => f.hidden_range = x,
+                "logit" => f.logit_range = x,
+                "wg" => f.weight_gain = x,
+                "w2" => f.two_digit_gain_per_bit = x,
+                "gg" => f.gradient_gain = x,
+                "delta" => f.delta_range = x,
+                "step" => f.block_step = x,
+                _ => panic!(),
+            }
+        }
+    }
+    let compiled = silc_passes::compile(&spec, &opts).map_err(|e| crate::render::pass_error(&src, &e))?;
     let label = args.label.clone().unwrap_or_default();
     let train = data::load(&args.train, &label)?;
     let test = data::load(&args.test, &label)?;
@@ -110,7 +129,8 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
     let weights = initial_weights(&arch, q, spec.seed);
     let orders = epoch_orders(train.len(), spec.batch, spec.epochs, spec.seed);
     let graph = if args.exact { compiled.graph() } else { compiled.high() };
-    let trainer = Trainer { graph, quant: q, arch: &arch };
+    let predict = silc_sim::train::predictor(compiled.high()).expect("a compiled step's logits are a rescaled product");
+    let trainer = Trainer { graph, predict: &predict, quant: q, arch: &arch };
 
     let steps: u64 = orders.iter().map(|o| (o.len() / spec.batch) as u64).sum();
     let bar = indicatif::ProgressBar::new(steps);
@@ -184,6 +204,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
             "precision": spec.bits,
             "seed": spec.seed,
             "test_accuracy": last.test_accuracy,
+            "test_accuracy_rescaled": last.test_accuracy_rescaled,
             "train_accuracy": last.train_accuracy,
             "seconds": int_seconds,
             "epochs": stats,

@@ -204,3 +204,37 @@ fn block_scaled_steps_match_reference() {
         }
     }
 }
+
+/// The prediction graph (`silc_sim::train::predictor`) is the step with the
+/// last layer's exact product as one more output: its rescale is the step's
+/// `logits`, and at bits 4 many rows of those tie where the exact ones do
+/// not. A lowered circuit has no such product, so no predictor.
+#[test]
+fn the_predictor_reads_the_exact_logits() {
+    let spec = spec("iris", Some(4));
+    let compiled = silc_passes::compile(&spec, &Default::default()).expect("compiles");
+    let predict = silc_sim::train::predictor(compiled.high()).expect("a high-level step");
+    assert!(silc_sim::train::predictor(compiled.graph()).is_none());
+    let inputs = random_inputs(compiled.high(), &mut Rng(7));
+    let out = silc_sim::execute(&predict, &inputs).expect("runs");
+    let step = silc_sim::execute(compiled.high(), &inputs).expect("runs");
+    assert_eq!(out["logits"], step["logits"], "the predictor is the step");
+    let (exact, logits) = (&out[silc_sim::train::EXACT_LOGITS], &out["logits"]);
+    assert_eq!(exact.shape, logits.shape);
+    let out_node = compiled.high().find("logits").unwrap();
+    let rescale = compiled.high().node(out_node).args[0];
+    let silc_ir::Op::Rescale { factors, bits, .. } = &compiled.high().node(rescale).op else { panic!("a rescale") };
+    let d: i64 = factors.iter().product();
+    // Outputs are logical values (stored less offset).
+    for (e, r) in exact.data.iter().zip(&logits.data) {
+        assert_eq!(silc_ir::semantics::rescale(*e, d, *bits), *r, "logits are the rescaled exact ones");
+    }
+    let classes = exact.shape[1];
+    let ties = |t: &silc_sim::Tensor| {
+        t.data
+            .chunks(classes)
+            .filter(|row| row.iter().filter(|&&v| v == *row.iter().max().unwrap()).count() > 1)
+            .count()
+    };
+    assert!(ties(logits) > ties(exact), "{} rescaled ties, {} exact", ties(logits), ties(exact));
+}

@@ -22,7 +22,12 @@ pub struct EpochStats {
     /// Mean softmax cross-entropy of the batches seen (from the dequantized logits).
     pub loss: f64,
     pub train_accuracy: f64,
+    /// The test set's accuracy by the argmax of the last layer's exact
+    /// product ([`predictor`]).
     pub test_accuracy: f64,
+    /// The same by the argmax of the step's rescaled logits, the lowest
+    /// class winning ties, as the training step sees them.
+    pub test_accuracy_rescaled: f64,
     pub seconds: f64,
 }
 
@@ -121,8 +126,38 @@ pub struct Quantized {
 /// The integer trainer.
 pub struct Trainer<'a> {
     pub graph: &'a Graph,
+    /// What the test accuracy runs: [`predictor`] of the high-level graph.
+    pub predict: &'a Graph,
     pub quant: &'a Quant,
     pub arch: &'a Arch,
+}
+
+/// The name of the prediction graph's exact logits.
+pub const EXACT_LOGITS: &str = "logits.exact";
+
+/// The step's high-level graph `high` with one more output, the last
+/// layer's product before its rescale (`logits.exact`): what the client
+/// predicts with once it holds the trained weights in the clear. The
+/// rescale to `a` bits only feeds the softmax table during training; at
+/// bits 4 it saturates many logits to the same value, and an argmax over
+/// ties decides by class order. `None` if `high` is not a high-level step
+/// (its logits are not a rescaled product).
+pub fn predictor(high: &Graph) -> Option<Graph> {
+    let out = high.find("logits")?;
+    let rescale = match high.node(out).op {
+        silc_ir::Op::Output { .. } => high.node(out).args[0],
+        _ => out,
+    };
+    let product = *high.node(rescale).args.first()?;
+    if !matches!(high.node(rescale).op, silc_ir::Op::Rescale { .. })
+        || !matches!(high.node(product).op, silc_ir::Op::MatMul)
+    {
+        return None;
+    }
+    let mut g = high.clone();
+    let loc = high.node(rescale).loc;
+    g.push(silc_ir::Op::Output { name: EXACT_LOGITS.into() }, vec![product], loc);
+    Some(g)
 }
 
 impl Trainer<'_> {
@@ -147,22 +182,30 @@ impl Trainer<'_> {
     }
 
     /// Accuracy of `weights` on `data`, batch by batch (the last batch padded
-    /// with zero rows whose predictions are ignored).
-    pub fn accuracy(&self, data: &Quantized, weights: &[Tensor]) -> Result<f64, SimError> {
+    /// with zero rows whose predictions are ignored): by the exact logits of
+    /// the prediction graph (where it has them), and by the rescaled ones.
+    pub fn accuracy(&self, data: &Quantized, weights: &[Tensor]) -> Result<(f64, f64), SimError> {
         let b = self.arch.batch;
-        let mut correct = 0;
+        let (mut exact, mut rescaled) = (0, 0);
         let n = data.labels.len();
+        let count = |logits: &Tensor, idx: &[usize]| {
+            let classes = logits.shape[1];
+            idx.iter()
+                .enumerate()
+                .filter(|&(r, &i)| {
+                    let row: Vec<f64> = logits.data[r * classes..(r + 1) * classes].iter().map(|&v| v as f64).collect();
+                    argmax(&row) == data.labels[i]
+                })
+                .count()
+        };
         for start in (0..n).step_by(b) {
             let idx: Vec<usize> = (start..(start + b).min(n)).collect();
-            let out = execute(self.graph, &self.inputs(data, &idx, weights, false))?;
-            let logits = &out["logits"];
-            let classes = logits.shape[1];
-            for (r, &i) in idx.iter().enumerate() {
-                let row: Vec<f64> = logits.data[r * classes..(r + 1) * classes].iter().map(|&v| v as f64).collect();
-                correct += usize::from(argmax(&row) == data.labels[i]);
-            }
+            let out = execute(self.predict, &self.inputs(data, &idx, weights, false))?;
+            rescaled += count(&out["logits"], &idx);
+            exact += count(out.get(EXACT_LOGITS).unwrap_or(&out["logits"]), &idx);
         }
-        Ok(correct as f64 / n.max(1) as f64)
+        let n = n.max(1) as f64;
+        Ok((exact as f64 / n, rescaled as f64 / n))
     }
 
     /// Trains over `orders` (one per epoch); calls `progress(step, steps)`
@@ -202,11 +245,13 @@ impl Trainer<'_> {
                 progress(step, steps_total);
             }
             let seen = order.len().max(1) as f64;
+            let (test_accuracy, test_accuracy_rescaled) = self.accuracy(test, &weights)?;
             let s = EpochStats {
                 epoch: e + 1,
                 loss: loss / seen,
                 train_accuracy: correct as f64 / seen,
-                test_accuracy: self.accuracy(test, &weights)?,
+                test_accuracy,
+                test_accuracy_rescaled,
                 seconds: start.elapsed().as_secs_f64(),
             };
             on_epoch(&s);

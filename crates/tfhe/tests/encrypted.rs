@@ -353,7 +353,8 @@ fn encrypted_training_equals_simulation(model: &str, n: usize, steps: usize) {
     let mut order = epoch_orders(n, spec.batch, 1, spec.seed).remove(0);
     order.truncate(steps * spec.batch);
 
-    let trainer = Trainer { graph: g, quant: q, arch: &arch };
+    let predict = silc_sim::train::predictor(compiled.high()).expect("a high-level step");
+    let trainer = Trainer { graph: g, predict: &predict, quant: q, arch: &arch };
     let (want, _) = trainer.train(&data, &data, w0.clone(), &[order.clone()], &mut |_, _| {}, &mut |_| {}).unwrap();
 
     let client = keys_for(g);
