@@ -77,26 +77,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
     let name = args.model.display().to_string();
     let text = String::from_utf8_lossy(&bytes);
     let src = silc_frontend::SourceFile::new(&name, &text);
-    let mut opts: silc_passes::Options = Default::default();
-    if let Ok(v) = std::env::var("SILC_EXP_FMT") {
-        for kv in v.split(',') {
-            let (k, x) = kv.split_once('=').unwrap();
-            let x: f64 = x.parse().unwrap();
-            let f = &mut opts.formats;
-            match k {
-                "input" => f.input_range = x,
-                "hidden" => f.hidden_range = x,
-                "logit" => f.logit_range = x,
-                "wg" => f.weight_gain = x,
-                "w2" => f.two_digit_gain_per_bit = x,
-                "gg" => f.gradient_gain = x,
-                "delta" => f.delta_range = x,
-                "step" => f.block_step = x,
-                _ => panic!(),
-            }
-        }
-    }
-    let compiled = silc_passes::compile(&spec, &opts).map_err(|e| crate::render::pass_error(&src, &e))?;
+    let compiled = silc_passes::compile(&spec, &Default::default()).map_err(|e| crate::render::pass_error(&src, &e))?;
     let label = args.label.clone().unwrap_or_default();
     let train = data::load(&args.train, &label)?;
     let test = data::load(&args.test, &label)?;
