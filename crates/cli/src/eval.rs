@@ -1,6 +1,9 @@
 //! `silc eval`: the accuracy of a weights file (from `decrypt` or
 //! `simulate --save`) on test data, standardized with the statistics stored
-//! in the file, in float arithmetic with the dequantized weights.
+//! in the file: in float arithmetic with the dequantized weights, or with
+//! `--model`, by the circuit's own integer forward pass up to the last
+//! layer's exact product, the prediction `silc simulate` reports as its test
+//! accuracy (`silc_sim::train::predictor`).
 
 use std::path::PathBuf;
 
@@ -18,6 +21,11 @@ pub struct EvalArgs {
     pub test: PathBuf,
     #[arg(long, value_name = "COLUMN")]
     pub label: Option<LabelColumn>,
+    /// Predict as `silc simulate` measures: the model's integer forward pass
+    /// (its quantized input, activations and weights' high digits) up to the
+    /// last layer's exact product. The model must be the one trained.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
 }
@@ -70,6 +78,9 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
             ws[0].0
         ));
     }
+    if let Some(model) = &args.model {
+        return circuit_accuracy(args, model, &v, &stats, &test);
+    }
     let mut correct = 0;
     for i in 0..test.len() {
         let mut a = stats.standardize(test.row(i));
@@ -90,6 +101,101 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
         crate::emit(&format!("{}\n", json!({ "accuracy": acc, "samples": test.len() })));
     } else {
         crate::emit(&format!("accuracy {:.1}% on {} samples\n", 100.0 * acc, test.len()));
+    }
+    Ok(())
+}
+
+/// `--model`: the weights file's integers, back in the digits the circuit
+/// holds, through the model's prediction graph.
+fn circuit_accuracy(
+    args: &EvalArgs,
+    model: &std::path::Path,
+    v: &serde_json::Value,
+    stats: &Standardizer,
+    test: &silc_sim::data::Dataset,
+) -> Result<(), String> {
+    let name = args.weights.display().to_string();
+    let (spec, bytes) = crate::compile::load_spec(model)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let shown = model.display().to_string();
+    let src = silc_frontend::SourceFile::new(&shown, &text);
+    let compiled = silc_passes::compile(&spec, &Default::default()).map_err(|e| crate::render::pass_error(&src, &e))?;
+    let (q, high) = (&compiled.quant, compiled.high());
+    if v["model"].as_str() != Some(spec.name.as_str()) || v["precision"].as_u64() != Some(u64::from(spec.bits)) {
+        return Err(format!(
+            "error: {name} holds model `{}` at bits {}, not `{}` at bits {} ({})",
+            v["model"].as_str().unwrap_or("?"),
+            v["precision"],
+            spec.name,
+            spec.bits,
+            model.display()
+        ));
+    }
+    let layers = v["layers"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut weights = Vec::new();
+    for l in 0..spec.layers.len() {
+        let want = high.ty(high.find(&format!("w{}", l + 1)).expect("the step has every weight")).clone();
+        let ints = |key: &str| -> Vec<i64> {
+            layers.get(l).and_then(|x| serde_json::from_value(x[key].clone()).ok()).unwrap_or_default()
+        };
+        let mut all = ints("integers");
+        all.extend(ints("bias_integers"));
+        let (rows, cols) = (want.shape[want.shape.len() - 2], want.shape[want.shape.len() - 1]);
+        if all.len() != rows * cols {
+            return Err(format!(
+                "error: {name}: layer {} holds {} weights, the model's has {rows}x{cols}",
+                l + 1,
+                all.len()
+            ));
+        }
+        // Two digits `hi·2^L + lo`, `lo` balanced (`semantics::sgd_two_digits`).
+        let data = match q.weight_lo_bits {
+            0 => all,
+            bits => {
+                let half = 1i64 << (bits - 1);
+                let hi: Vec<i64> = all.iter().map(|&x| (x + half).div_euclid(1 << bits)).collect();
+                let lo: Vec<i64> = all.iter().zip(&hi).map(|(&x, &h)| x - (h << bits)).collect();
+                hi.into_iter().chain(lo).collect()
+            }
+        };
+        if let Some(x) = data.iter().find(|&&x| x < want.lo || x > want.hi) {
+            return Err(format!(
+                "error: {name}: layer {} holds the digit {x}, outside [{}, {}] at bits {}",
+                l + 1,
+                want.lo,
+                want.hi,
+                spec.bits
+            ));
+        }
+        weights.push(silc_sim::Tensor::new(want.shape.clone(), data));
+    }
+    let predict = silc_sim::train::predictor(high).expect("a compiled step's logits are a rescaled product");
+    let arch = silc_sim::train::Arch {
+        widths: spec.widths_chain(),
+        relu: spec.layers.iter().map(|l| l.relu).collect(),
+        bias: q.biases.clone(),
+        batch: spec.batch,
+        lr: spec.lr,
+    };
+    let trainer = silc_sim::train::Trainer { graph: &predict, predict: &predict, quant: q, arch: &arch };
+    let quantized = silc_sim::train::Quantized {
+        rows: (0..test.len()).map(|i| stats.quantize(test.row(i), q.input_scale, q.input_bits)).collect(),
+        labels: test.labels.clone(),
+    };
+    let (exact, rescaled) = trainer.accuracy(&quantized, &weights).map_err(|e| format!("error: {e}"))?;
+    if args.json {
+        crate::emit(&format!(
+            "{}\n",
+            json!({ "accuracy": exact, "rescaled_accuracy": rescaled, "samples": test.len(), "inference": "circuit" })
+        ));
+    } else {
+        crate::emit(&format!(
+            "accuracy {:.1}% on {} samples (the circuit's integer forward pass, exact logits; {:.1}% by its \
+             rescaled logits)\n",
+            100.0 * exact,
+            test.len(),
+            100.0 * rescaled
+        ));
     }
     Ok(())
 }

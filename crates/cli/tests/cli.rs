@@ -217,3 +217,44 @@ fn rank_bins_travel_to_eval() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("`standardization` is not a silc standardization") && err.contains("ranks"), "{err}");
 }
+
+/// `silc eval --model`: decrypted (here: saved) weights predict through the
+/// model's integer forward pass exactly as `silc simulate` measured its test
+/// accuracy, exact and rescaled logits alike; weights of another precision
+/// are refused by name.
+#[test]
+fn eval_with_the_model_reproduces_the_simulated_accuracy() {
+    let bc = std::fs::read_to_string(root().join("examples/breast_cancer.mlp")).unwrap();
+    let model = std::env::temp_dir().join(format!("silc-evalmodel-{}.mlp", std::process::id()));
+    std::fs::write(&model, bc.replace("epochs 20;", "epochs 2;").replace("bits 8;", "bits 4;")).unwrap();
+    let weights = model.with_extension("json");
+    let (m, w) = (model.to_str().unwrap(), weights.to_str().unwrap());
+    let test = "examples/data/breast_cancer_test.csv";
+    let (code, out, err) = silc(&[
+        "simulate",
+        m,
+        "--train",
+        "examples/data/breast_cancer_train.csv",
+        "--test",
+        test,
+        "--save",
+        w,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let sim: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (code, out, err) = silc(&["eval", w, "--test", test, "--model", m, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let ev: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(ev["accuracy"], sim["test_accuracy"], "{ev} {sim}");
+    assert_eq!(ev["rescaled_accuracy"], sim["test_accuracy_rescaled"], "{ev} {sim}");
+    assert_eq!(ev["inference"], "circuit");
+    let other = model.with_extension("b5.mlp");
+    std::fs::write(&other, bc.replace("bits 8;", "bits 5;")).unwrap();
+    let (code, _, err) = silc(&["eval", w, "--test", test, "--model", other.to_str().unwrap()]);
+    for p in [&model, &weights, &other] {
+        std::fs::remove_file(p).ok();
+    }
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("at bits 4, not `breast_cancer` at bits 5"), "{err}");
+}
