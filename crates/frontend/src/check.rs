@@ -392,15 +392,14 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
     }
 
     let scaling = seen.scaling.map(|s| s.0).unwrap_or(Scaling::default_for(bits, widths.weights));
-    if let (Some((Rounding::Dither, at)), Scaling::Static) = (seen.rounding, scaling) {
-        let why = match seen.scaling {
-            Some(_) => "this model writes `scaling static;`".to_string(),
-            None => format!("at bits {bits} with these weights the default scaling is static"),
-        };
-        return Err(c.err(ErrorKind::Unsupported, at, "dithered rounding needs block scaling").with_help(format!(
-            "{why}, whose divisor is sized for the gradient's full range, so the dither would drown \
-                 the signal (docs/learning.md); write `scaling block;` or drop `rounding dither;`"
-        )));
+    // Dithered rounding applies to block-scaled products only. Where the
+    // scaling is static by default (as at bits 8), nothing is dithered and
+    // `silc compile` says so; asking for both outright is a contradiction.
+    if let (Some((Rounding::Dither, at)), Some((Scaling::Static, _))) = (seen.rounding, seen.scaling) {
+        return Err(c.err(ErrorKind::Unsupported, at, "dithered rounding needs block scaling").with_help(
+            "this model writes `scaling static;`, whose divisor is sized for the gradient's full range, so the \
+             dither would drown the signal (docs/learning.md); write `scaling block;` or drop `rounding dither;`",
+        ));
     }
 
     Ok(ModelSpec {
