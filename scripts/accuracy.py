@@ -37,6 +37,7 @@ def simulate(model, train, test, seed, bits=None, scaling=None, float_ref=True, 
         if scaling is not None:
             text = re.sub(r"}\s*$", f"    scaling {scaling};\n}}\n", text)
         if rounding is not None:
+            text = re.sub(r"\n\s*rounding\s+\w+\s*;[^\n]*", "", text)
             text = re.sub(r"}\s*$", f"    rounding {rounding};\n}}\n", text)
         fd, path = tempfile.mkstemp(suffix=".mlp")
         os.write(fd, text.encode())
@@ -68,6 +69,7 @@ def with_bits(model, bits, rounding=None):
     import re
     text = re.sub(r"bits\s+\d+\s*;", f"bits {bits};", open(model).read())
     if rounding is not None:
+        text = re.sub(r"\n\s*rounding\s+\w+\s*;[^\n]*", "", text)
         text = re.sub(r"}\s*$", f"    rounding {rounding};\n}}\n", text)
     fd, path = tempfile.mkstemp(suffix=".mlp")
     os.write(fd, text.encode())
