@@ -37,6 +37,10 @@
 //! Where that costs more than two PBS per output, an odd modulus's terms are
 //! answered at the torus position `r/m` instead and summed with no reduction
 //! at all (`karatsuba/torus`); two PBS read each sum.
+//!
+//! A residue product followed by an `add_dither` (dithered rounding, see
+//! `rns`) is summed on the torus whatever it costs, and the dither is added
+//! to each output's sum before the sum is read: a clear addition.
 
 mod plan;
 pub use plan::{best_plan, product_plans, reduction_pbs, Dims, Method, ProductPlan};
@@ -63,7 +67,12 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Graph {
         let node = g.node(id);
         if let Op::AddDither { modulus: Some(_), .. } = node.op {
             // Already added to its product's torus sum, below.
-            let product = rw.get(node.args[0]);
+            let arg = node.args[0];
+            assert!(
+                matches!(g.node(arg).op, Op::ModMatMul { .. }) && g.users(arg) == [id],
+                "internal error: a residue's dither must follow its product, the product's only user"
+            );
+            let product = rw.get(arg);
             rw.map_to(id, product);
             continue;
         }

@@ -10,7 +10,9 @@
 //! `bias=off` use `a_{l-1}` alone); loss gradient
 //! `δ_L = ce_grad(z_L, y)`; backward: `dW_l = rescale(a_{l-1}ᵀ · δ_l)`,
 //! `δ_{l-1} = relu_backward(rescale(δ_l · w_lᵀ), z_{l-1})`; update
-//! `w_l ← sgd_update(w_l, dW_l)`.
+//! `w_l ← sgd_update(w_l, dW_l)`. With `rounding dither;` a block-scaled
+//! `dW_l` is `rescale(add_dither(a_{l-1}ᵀ · δ_l))`, a public dither sized by
+//! the block's finest divisor.
 //!
 //! Every tensor is a fixed-point integer: real value = integer × scale. The
 //! scales follow from [`Formats`] (target real ranges) and are recorded in

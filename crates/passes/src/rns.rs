@@ -9,7 +9,11 @@
 //! tables, products (by the best method per modulus, see [`crate::karatsuba`]),
 //! reductions and the mixed-radix conversion. The matmul becomes one residue
 //! table per operand and modulus, a `mod_matmul` per modulus, and a
-//! `from_residues` that [`crate::scale`] lowers.
+//! `from_residues` that [`crate::scale`] lowers. A dithered product
+//! (`rescale(add_dither(matmul(a, b)))`, `rounding dither;`) takes the
+//! dithered range and the two-scale system, whose residues are all torus
+//! sums, and carries the dither on each residue (`add_dither … modulus=m`)
+//! for [`crate::karatsuba`] to add to those sums.
 
 pub mod chunks;
 pub mod fine;
