@@ -53,6 +53,44 @@ fn walkthrough_equals_simulate_and_resume_equals_an_uninterrupted_run() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `rounding dither;` (`tests/in/dither4.mlp`, two epochs of two steps):
+/// the dither is salted by the step's index from the start of the run, so a
+/// run killed after its first epoch and resumed draws the same dither as
+/// the simulator, and ends at its integers.
+#[test]
+fn a_dithered_run_resumed_after_its_first_epoch_equals_simulate() {
+    let dir = setup("dither");
+    let p = |f: &str| dir.join(f).display().to_string();
+    let model = std::fs::read_to_string(root().join("tests/in/dither4.mlp")).unwrap();
+    std::fs::write(dir.join("d.mlp"), model.replace("epochs 1;", "epochs 2;")).unwrap();
+    let compiled = ok(&["compile", &p("d.mlp"), "-o", &p("d.silc")]);
+    assert!(compiled.contains("dithered on 1 of 2 weight gradients"), "{compiled}");
+    ok(&["keygen", &p("d.silc"), "-o", &p("dkeys")]);
+    ok(&["encrypt", &p("d.silc"), "--key", &p("dkeys/client.key"), "--train", &p("two.csv"), "-o", &p("d.bin")]);
+    let ckpt = dir.join("dt.bin.ckpt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_silc"))
+        .args(["run", "--data", &p("d.bin"), "-o", &p("dt.bin"), "--checkpoint-every", "2"])
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !ckpt.exists() && start.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ckpt.exists(), "no checkpoint was written");
+    assert!(!dir.join("dt.bin").exists(), "the killed run must not have finished");
+    let out = ok(&["run", "--data", &p("d.bin"), "-o", &p("dt.bin"), "--resume"]);
+    assert!(out.contains("resuming at epoch 2, step 0"), "{out}");
+    ok(&["decrypt", &p("dt.bin"), "--key", &p("dkeys/client.key"), "-o", &p("dt.json")]);
+    ok(&["simulate", &p("d.mlp"), "--train", &p("two.csv"), "--test", &p("two.csv"), "--save", &p("ds.json")]);
+    assert_eq!(integers(&dir.join("dt.json")), integers(&dir.join("ds.json")), "resumed dithered run ≠ simulated");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn bad_files_are_clear_errors() {
     let dir = setup("bad");
