@@ -148,16 +148,7 @@ fn circuit_accuracy(
                 all.len()
             ));
         }
-        // Two digits `hi·2^L + lo`, `lo` balanced (`semantics::sgd_two_digits`).
-        let data = match q.weight_lo_bits {
-            0 => all,
-            bits => {
-                let half = 1i64 << (bits - 1);
-                let hi: Vec<i64> = all.iter().map(|&x| (x + half).div_euclid(1 << bits)).collect();
-                let lo: Vec<i64> = all.iter().zip(&hi).map(|(&x, &h)| x - (h << bits)).collect();
-                hi.into_iter().chain(lo).collect()
-            }
-        };
+        let data = q.split_weights(&all);
         if let Some(x) = data.iter().find(|&&x| x < want.lo || x > want.hi) {
             return Err(format!(
                 "error: {name}: layer {} holds the digit {x}, outside [{}, {}] at bits {}",

@@ -16,6 +16,28 @@ fn setup(tag: &str) -> PathBuf {
     encrypted_setup(&format!("enc-{tag}"))
 }
 
+/// Starts `silc run` on `data` writing `out` with a checkpoint every `every`
+/// steps, and kills it as soon as its first checkpoint exists (before it
+/// finishes).
+fn kill_after_first_checkpoint(data: &str, out: &std::path::Path, every: usize) {
+    let ckpt = PathBuf::from(format!("{}.ckpt", out.display()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_silc"))
+        .args(["run", "--data", data, "-o", &out.display().to_string(), "--checkpoint-every", &every.to_string()])
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !ckpt.exists() && start.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ckpt.exists(), "no checkpoint was written");
+    assert!(!out.exists(), "the killed run must not have finished");
+}
+
 #[test]
 fn walkthrough_equals_simulate_and_resume_equals_an_uninterrupted_run() {
     let dir = setup("walk");
@@ -30,22 +52,7 @@ fn walkthrough_equals_simulate_and_resume_equals_an_uninterrupted_run() {
     assert!((0.0..=1.0).contains(&v["accuracy"].as_f64().unwrap()));
 
     // Kill a checkpointing run once its first checkpoint exists, then resume.
-    let ckpt = dir.join("again.bin.ckpt");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_silc"))
-        .args(["run", "--data", &p("enc.bin"), "-o", &p("again.bin"), "--checkpoint-every", "1"])
-        .current_dir(root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !ckpt.exists() && start.elapsed() < Duration::from_secs(300) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(ckpt.exists(), "no checkpoint was written");
-    assert!(!dir.join("again.bin").exists(), "the killed run must not have finished");
+    kill_after_first_checkpoint(&p("enc.bin"), &dir.join("again.bin"), 1);
     let out = ok(&["run", "--data", &p("enc.bin"), "-o", &p("again.bin"), "--resume"]);
     assert!(out.contains("resuming at epoch 1, step 1"), "{out}");
     ok(&["decrypt", &p("again.bin"), "--key", &p("keys/client.key"), "-o", &p("again.json")]);
@@ -67,22 +74,7 @@ fn a_dithered_run_resumed_after_its_first_epoch_equals_simulate() {
     assert!(compiled.contains("dithered on 1 of 2 weight gradients"), "{compiled}");
     ok(&["keygen", &p("d.silc"), "-o", &p("dkeys")]);
     ok(&["encrypt", &p("d.silc"), "--key", &p("dkeys/client.key"), "--train", &p("two.csv"), "-o", &p("d.bin")]);
-    let ckpt = dir.join("dt.bin.ckpt");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_silc"))
-        .args(["run", "--data", &p("d.bin"), "-o", &p("dt.bin"), "--checkpoint-every", "2"])
-        .current_dir(root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !ckpt.exists() && start.elapsed() < Duration::from_secs(300) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(ckpt.exists(), "no checkpoint was written");
-    assert!(!dir.join("dt.bin").exists(), "the killed run must not have finished");
+    kill_after_first_checkpoint(&p("d.bin"), &dir.join("dt.bin"), 2);
     let out = ok(&["run", "--data", &p("d.bin"), "-o", &p("dt.bin"), "--resume"]);
     assert!(out.contains("resuming at epoch 2, step 0"), "{out}");
     ok(&["decrypt", &p("dt.bin"), "--key", &p("dkeys/client.key"), "-o", &p("dt.json")]);

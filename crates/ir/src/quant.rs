@@ -49,6 +49,20 @@ impl Quant {
         hi.iter().zip(lo).map(|(&h, &l)| (h << self.weight_lo_bits) + l).collect()
     }
 
+    /// The inverse of [`Quant::combined_weights`]: the digits the circuit
+    /// holds (the high digits, then the balanced low digits in
+    /// `[-2^(L-1), 2^(L-1))`, as `semantics::sgd_two_digits` keeps them).
+    pub fn split_weights(&self, combined: &[i64]) -> Vec<i64> {
+        let bits = self.weight_lo_bits;
+        if bits == 0 {
+            return combined.to_vec();
+        }
+        let half = 1i64 << (bits - 1);
+        let hi: Vec<i64> = combined.iter().map(|&x| (x + half).div_euclid(1 << bits)).collect();
+        let lo: Vec<i64> = combined.iter().zip(&hi).map(|(&x, &h)| x - (h << bits)).collect();
+        hi.into_iter().chain(lo).collect()
+    }
+
     /// The real value of one unit of [`Quant::combined_weights`] in layer `l`.
     pub fn weight_unit(&self, l: usize) -> f64 {
         self.weight_scales[l] / (1u64 << self.weight_lo_bits) as f64
@@ -57,5 +71,41 @@ impl Quant {
     /// The constant column's real value for layer `l`, if it has a bias.
     pub fn bias_input(&self, l: usize) -> Option<f64> {
         self.biases.get(l).copied().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quant(lo_bits: u32) -> Quant {
+        Quant {
+            input_scale: 1.0,
+            input_bits: 3,
+            input_quantile: false,
+            weight_scales: vec![1.0],
+            weight_bits: 3,
+            weight_lo_bits: lo_bits,
+            label_value: 4,
+            logit_scale: 1.0,
+            biases: vec![None],
+        }
+    }
+
+    /// Every pair of a high digit and a balanced low digit combines to one
+    /// integer and splits back to the same pair.
+    #[test]
+    fn split_weights_inverts_combined_weights() {
+        for lo_bits in [0u32, 1, 3] {
+            let q = quant(lo_bits);
+            let (hs, ls): (Vec<i64>, Vec<i64>) = if lo_bits == 0 {
+                ((-4..4).collect(), vec![])
+            } else {
+                let half = 1i64 << (lo_bits - 1);
+                (-4..4).flat_map(|h| (-half..half).map(move |l| (h, l))).unzip()
+            };
+            let digits: Vec<i64> = hs.iter().chain(&ls).copied().collect();
+            assert_eq!(q.split_weights(&q.combined_weights(&digits)), digits, "L = {lo_bits}");
+        }
     }
 }
