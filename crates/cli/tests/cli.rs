@@ -169,6 +169,34 @@ fn a_product_too_wide_for_its_bits_says_what_to_change() {
     assert!(err.contains("raise `bits`"), "{err}");
 }
 
+/// At bits 3 (8-entry tables) tiny compiles with no violation, and the
+/// examples that cannot be built say why: Iris's first product fits one
+/// residue number system but has no saturating conversion near its divisor;
+/// Wine's is past one system, and bits 3 cuts no product into chunks.
+#[test]
+fn bits_3_compiles_tiny_and_says_why_the_others_do_not() {
+    let at_3 = |name: &str| {
+        let text = std::fs::read_to_string(root().join(format!("examples/{name}.mlp"))).unwrap();
+        let text = text.replace("bits 8;", "bits 3;").replace("bits 4;", "bits 3;");
+        let path = std::env::temp_dir().join(format!("silc-{name}3-{}.mlp", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let out = silc(&["compile", path.to_str().unwrap()]);
+        std::fs::remove_file(&path).ok();
+        out
+    };
+    let (code, out, err) = at_3("tiny");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("bits 3") && out.contains("violations   0"), "{out}");
+    let (code, _, err) = at_3("iris");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("it spans 31 values, which one residue number system at bits 3 holds (up to 48)"), "{err}");
+    assert!(err.contains("saturates to 2 bits"), "{err}");
+    let (code, _, err) = at_3("wine");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("it spans 85 values; at bits 3 one residue number system tells at most 48 apart"), "{err}");
+    assert!(err.contains("no product can be cut into chunks"), "{err}");
+}
+
 /// `input N bins=quantile;`: the rank table the client fitted travels in
 /// the weights file, `silc eval` applies it, and a damaged one is named.
 #[test]

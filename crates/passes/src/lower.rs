@@ -452,13 +452,35 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
                     let span = g.ty(z).hi - g.ty(z).lo + 1;
                     let (cover, chunks) = (crate::rns::widest_cover(p) as i64, crate::rns::chunks::max_chunks(p));
                     let k = ta.shape[1] as i64;
-                    format!(
-                        "it spans {span} values; at bits {p} one residue number system tells at most {cover} \
-                         apart, and a product is cut into at most {chunks} chunks of that: raise `bits`, or \
-                         narrow the product (at most about {} terms per output, or smaller widths with \
-                         `quantize`)",
-                        (k * cover * chunks as i64 / span).max(1)
-                    )
+                    if span <= cover {
+                        // The range fits; what fails is the conversion's
+                        // saturating chain at every divisor near the target.
+                        format!(
+                            "it spans {span} values, which one residue number system at bits {p} holds \
+                             (up to {cover}), but none of the divisors near this rescale's target (about \
+                             {target:.1}) has a conversion that saturates to {bits} bits at bits {p}: raise \
+                             `bits`"
+                        )
+                    } else if p == 3 {
+                        // docs/multi-ciphertext.md: at p = 3 a chunked sum's
+                        // chain would need a radix-3 level of two values.
+                        format!(
+                            "it spans {span} values; at bits 3 one residue number system tells at most \
+                             {cover} apart, and no product can be cut into chunks (their sum has no \
+                             saturating conversion in 8-entry tables): raise `bits`, or narrow the \
+                             product (at most about {} terms per output, or smaller widths with \
+                             `quantize`)",
+                            (k * cover / span).max(1)
+                        )
+                    } else {
+                        format!(
+                            "it spans {span} values; at bits {p} one residue number system tells at most \
+                             {cover} apart, and a product is cut into at most {chunks} chunks of that: raise \
+                             `bits`, or narrow the product (at most about {} terms per output, or smaller \
+                             widths with `quantize`)",
+                            (k * cover * chunks as i64 / span).max(1)
+                        )
+                    }
                 },
             )
         })?;

@@ -296,13 +296,13 @@ impl Conversion<'_> {
                 };
             }
             // The first step also adds K (mod m_i) to the residue.
-            let x = self.mrc(g, x, mi, &digits, &radix, k_off.rem_euclid(mi));
+            let x = self.mrc(g, x, mi, &digits, &radix, k_off.rem_euclid(mi), nu);
             digits.push(x);
         }
         if let Some((u, start)) = wide_top {
             // `u` is `(V - (digits up to its low one))/(their radices) mod
             // 2^(p+1)/low`: K and those digits are in it already.
-            let x = self.mrc(g, u, (2i64 << p) / self.low, &digits[start..], &radix[start..], 0);
+            let x = self.mrc(g, u, (2i64 << p) / self.low, &digits[start..], &radix[start..], 0, nu);
             digits.push(x);
         }
         digits
@@ -369,12 +369,20 @@ impl Conversion<'_> {
     /// One modulus's steps of the conversion: for each earlier digit `d_j`
     /// (radix `r_j`), `x ← (x - d_j)·r_j⁻¹ mod m`, the first also adding
     /// `add`. Two tables per step; modulo `2^p` the sum is folded first.
-    fn mrc(&self, g: &mut Graph, x: ValueId, mi: i64, digits: &[ValueId], radix: &[i64], add: i64) -> ValueId {
+    /// A fold's output keeps its input's noise, so where `x` is itself a
+    /// fold's output too noisy to take the negated digit and a second fold
+    /// (at p = 3, ν² = 4), it is refreshed by an identity table first.
+    #[allow(clippy::too_many_arguments)]
+    fn mrc(&self, g: &mut Graph, x: ValueId, mi: i64, digits: &[ValueId], radix: &[i64], add: i64, nu: f64) -> ValueId {
         let (p, loc) = (g.bits, self.loc);
         let mut x = x;
         for (jdx, &dj) in digits.iter().enumerate() {
             let mj = radix[jdx];
             let add = if jdx == 0 { add } else { 0 };
+            // The fold's output carries `x`'s noise, the digit's and its own.
+            if mi == 1i64 << p && crate::check::analyse(g).noise2[x] + 2.0 > nu * nu + 1e-9 {
+                x = g.lut(Table::from_fn("refresh", p, |v| v), x, loc);
+            }
             let neg = g.lut(Table::from_fn(format!("neg{mi}"), p, |v| (add - v).rem_euclid(mi)), dj, loc);
             let mut sum = g.push(Op::Add, vec![x, neg], loc);
             // Modulo 2^p, a sum of two residues is read by a fold: it wraps

@@ -34,12 +34,11 @@ fn check_spec(name: &str, spec: &silc_frontend::ModelSpec, seeds: u64) {
 
 /// Two-digit weights (`quantize weights=W` wider than `bits - 1`): the
 /// lowered SGD step with its carry equals the reference at every stage, for
-/// p = 4..8 (tiny has no residue system at 3 bits; `ops.rs` covers the
-/// update alone at p = 3), every low-digit width, both scalings, and layers with and
+/// p = 3..8, every low-digit width, both scalings, and layers with and
 /// without bias.
 #[test]
 fn two_digit_weights_match_reference() {
-    for p in 4u8..=8 {
+    for p in 3u8..=8 {
         for ww in p..=2 * (p - 1) {
             for (scaling, bias) in [(silc_frontend::Scaling::Static, true), (silc_frontend::Scaling::Block, false)] {
                 let mut spec = spec("tiny", Some(p));
@@ -61,6 +60,9 @@ fn two_digit_weights_match_reference() {
 #[test]
 fn tiny_step_matches_reference() {
     check_example("tiny", None, 20);
+    // At 3 bits a conversion step modulo 8 refreshes an earlier fold's
+    // output before folding again (ν² = 4 at MESSAGE_2_CARRY_1).
+    check_example("tiny", Some(3), 20);
 }
 
 #[test]

@@ -395,6 +395,12 @@ fn tiny_trained_one_epoch_encrypted_equals_the_simulator() {
     encrypted_training_equals_simulation("examples/tiny.mlp", 8, 4);
 }
 
+/// The smallest parameter set: tiny at 3 bits, four steps.
+#[test]
+fn tiny_at_3_bits_equals_the_simulator() {
+    encrypted_training_equals_simulation("tests/in/tiny3.mlp", 8, 4);
+}
+
 #[test]
 fn one_digit_weights_at_4_bits_equal_the_simulator() {
     // tiny with `quantize weights=3;` (tiny itself has two-digit weights).
