@@ -197,6 +197,36 @@ fn bits_3_compiles_tiny_and_says_why_the_others_do_not() {
     assert!(err.contains("no product can be cut into chunks"), "{err}");
 }
 
+/// `loss cross_entropy margin=M;`: the margin is in real logit units and
+/// becomes whole logit steps in the step (`ce_grad … margin=`); 0 turns it
+/// off, and one past the room the logits' table leaves is refused.
+#[test]
+fn the_loss_margin_reaches_the_step_or_says_why_not() {
+    let tiny = std::fs::read_to_string(root().join("examples/tiny.mlp")).unwrap();
+    let dump = |loss: &str| {
+        let path = std::env::temp_dir().join(format!("silc-margin-{}-{}.mlp", loss.len(), std::process::id()));
+        std::fs::write(&path, tiny.replace("loss cross_entropy;", loss)).unwrap();
+        let out = silc(&["compile", path.to_str().unwrap(), "--dump-ir", "high"]);
+        std::fs::remove_file(&path).ok();
+        out
+    };
+    // The default at bits 4 is 3 logit units, one step of tiny's 3.5.
+    let (code, out, err) = dump("loss cross_entropy;");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("grad_max=3, margin=1}"), "{out}");
+    let (code, out, err) = dump("loss cross_entropy margin=7;");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("grad_max=3, margin=2}"), "{out}");
+    let (code, out, err) = dump("loss cross_entropy margin=0;");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("grad_max=3}"), "{out}");
+    let (code, _, err) = dump("loss cross_entropy margin=40;");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("error[E0023]: a margin of 40 is 11 logit steps of 3.500"), "{err}");
+    assert!(err.contains("leaves room for 8"), "{err}");
+    assert!(err.contains("write `margin=` at most 28.00"), "{err}");
+}
+
 /// `input N bins=quantile;`: the rank table the client fitted travels in
 /// the weights file, `silc eval` applies it, and a damaged one is named.
 #[test]

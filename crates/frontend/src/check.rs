@@ -147,7 +147,8 @@ fn plural(n: usize) -> &'static str {
 struct Seen {
     input: Option<(usize, Span)>,
     input_quantile: bool,
-    loss: Option<Span>,
+    /// The statement and its `margin=`, if written.
+    loss: Option<(Span, Option<f64>)>,
     optimizer: Option<(f64, Span)>,
     batch: Option<(usize, Span)>,
     epochs: Option<(usize, Span)>,
@@ -195,15 +196,8 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
                 layers.push(check_dense(&c, st)?);
             }
             "loss" => {
-                duplicate(seen.loss)?;
-                let a = c.bare_args(st, 1, "loss cross_entropy;")?;
-                let w = c.word(a[0].0, a[0].1, "a loss", "cross_entropy")?;
-                if w != "cross_entropy" {
-                    return Err(c
-                        .err(ErrorKind::UnknownLoss, a[0].1, format!("unknown loss `{w}`"))
-                        .with_help("the only loss is `cross_entropy`"));
-                }
-                seen.loss = Some(st.keyword_span);
+                duplicate(seen.loss.map(|s| s.0))?;
+                seen.loss = Some((st.keyword_span, check_loss(&c, st)?));
             }
             "optimizer" => {
                 duplicate(seen.optimizer.map(|s| s.1))?;
@@ -326,7 +320,7 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
             .with_label("expected before this brace")
             .with_help("add at least the output layer, e.g. `dense 3;` for three classes"));
     }
-    let loss = seen.loss.ok_or_else(|| missing("loss", "loss cross_entropy;"))?;
+    let (loss, margin) = seen.loss.ok_or_else(|| missing("loss", "loss cross_entropy;"))?;
     let (lr, opt_span) = seen.optimizer.ok_or_else(|| missing("optimizer", "optimizer sgd;"))?;
     let (batch, batch_span) = seen.batch.ok_or_else(|| missing("batch", "batch 8;"))?;
     let (epochs, _) = seen.epochs.ok_or_else(|| missing("epochs", "epochs 30;"))?;
@@ -416,6 +410,7 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
         pfail_log2: seen.pfail.map(|s| s.0).unwrap_or(128),
         scaling,
         rounding: seen.rounding.map(|r| r.0).unwrap_or_default(),
+        margin,
         locs: Locs {
             model: c.loc(model.name_span),
             input: c.loc(input_span),
@@ -533,6 +528,63 @@ fn check_dense(c: &Checker<'_, '_>, st: &Statement) -> Result<(Layer, Span, Opti
     }
     let layer = Layer { width, relu, bias: bias.unwrap_or(true), loc: c.loc(st.keyword_span) };
     Ok((layer, st.keyword_span, act_span))
+}
+
+/// `loss cross_entropy [margin=M];`: the margin, if written.
+fn check_loss(c: &Checker<'_, '_>, st: &Statement) -> Result<Option<f64>> {
+    let usage = "write it as `loss cross_entropy;` or `loss cross_entropy margin=3;`";
+    c.missing_semicolon(st)?;
+    let Some(Arg { kind: ArgKind::Value(first), span: first_span }) = st.args.first() else {
+        return Err(c.err(ErrorKind::BadArgument, st.span, "`loss` needs a name").with_help(usage));
+    };
+    let w = c.word(first, *first_span, "a loss", "cross_entropy")?;
+    if w != "cross_entropy" {
+        return Err(c
+            .err(ErrorKind::UnknownLoss, *first_span, format!("unknown loss `{w}`"))
+            .with_help("the only loss is `cross_entropy`"));
+    }
+    let mut margin = None;
+    for arg in &st.args[1..] {
+        match &arg.kind {
+            ArgKind::Pair { key, key_span, value } => {
+                if key != "margin" {
+                    return Err(c
+                        .err(ErrorKind::UnknownKey, *key_span, format!("`cross_entropy` has no setting `{key}`"))
+                        .with_help(
+                            "the only setting is the margin in logit units, `margin=3` (the default at 6 bits or \
+                             below, 0 above)",
+                        ));
+                }
+                let ok = match value {
+                    Value::Number(t) => t.parse::<f64>().ok().filter(|x| x.is_finite() && (0.0..=1e3).contains(x)),
+                    _ => None,
+                };
+                let Some(x) = ok else {
+                    return Err(c
+                        .err(
+                            ErrorKind::NumberOutOfRange,
+                            arg.span,
+                            format!("the margin must be a number from 0 to 1000, found {}", value.describe()),
+                        )
+                        .with_help(
+                            "e.g. `margin=3`: the true class's logit must beat the others by 3 to stop teaching",
+                        ));
+                };
+                if margin.is_some() {
+                    return Err(c
+                        .err(ErrorKind::DuplicateStatement, *key_span, "`margin` is given twice")
+                        .with_help(usage));
+                }
+                margin = Some(x);
+            }
+            ArgKind::Value(v) => {
+                return Err(c
+                    .err(ErrorKind::BadArgument, arg.span, format!("unexpected {} after the loss name", v.describe()))
+                    .with_help(usage))
+            }
+        }
+    }
+    Ok(margin)
 }
 
 fn check_optimizer(c: &Checker<'_, '_>, st: &Statement) -> Result<f64> {

@@ -85,11 +85,14 @@ pub enum Op {
     ReluBackward,
     /// `(z, y) → grad`: the quantized cross-entropy gradient
     /// `softmax(z·z_scale) - y` in units of `1/grad_max`, computed the way the
-    /// lowering does (see `semantics::ce_grad`).
+    /// lowering does (see `semantics::ce_grad`). With `margin > 0` the
+    /// labelled class's logit enters the softmax `margin` steps lower
+    /// (clamped at `z`'s least value), so it teaches until it wins by that.
     CeGrad {
         z_scale: f64,
         exp_max: i64,
         grad_max: i64,
+        margin: i64,
     },
     /// `(w, g) → clamp(w - clamp(round(g·num / 2^shift), -bound, bound), wmin, wmax)`,
     /// `[wmin, wmax]` being `w`'s own range: one SGD step.

@@ -346,6 +346,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
     let chunks_attr = if name == "from_residues" { a.remove("chunks") } else { None };
     let torus_attr = if name == "torus_read" { a.remove("torus") } else { None };
     let modulus_attr = if name == "add_dither" { a.remove("modulus") } else { None };
+    let margin_attr = if name == "ce_grad" { a.remove("margin") } else { None };
     let relu: R<bool> = match sat_attr {
         None => Ok(false),
         Some(Attr::Word(w)) if w == "relu" => Ok(true),
@@ -415,6 +416,10 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             },
             exp_max: int(take("exp_max")?)?,
             grad_max: int(take("grad_max")?)?,
+            margin: match margin_attr {
+                None => 0,
+                Some(v) => within("margin", int(v)?, 1, 1 << 16)?,
+            },
         },
         "sgd_update" => Op::SgdUpdate {
             num: int(take("num")?)?,

@@ -420,7 +420,21 @@ pub fn ce_recip(c: &CeConsts, s: i64) -> i64 {
 /// 3. `q_c = T1(e_c + r) - T2(e_c - r + recip)`, the quarter-square product
 ///    `e_c · r · G / (recip·E)` ≈ `softmax_c · G` with both tables rounded;
 /// 4. `grad_c = clamp(q_c - y_c, -G, G)`.
-pub fn ce_grad(z: &[i64], y: &[i64], z_scale: f64, c: &CeConsts, grad_max: i64) -> Vec<i64> {
+///
+/// With a margin `M > 0` (in logit steps) the softmax reads
+/// `z'_c = max(z_c - M·[y_c > 0], z_lo)` instead of `z` (`z_lo` the least
+/// value `z` can take): the labelled class must win by `M` steps before its
+/// gradient vanishes, which a quantized softmax, a hard maximum at ten
+/// classes and 4 bits, would otherwise stop at a win by one step.
+pub fn ce_grad(z: &[i64], y: &[i64], z_scale: f64, c: &CeConsts, grad_max: i64, margin: (i64, i64)) -> Vec<i64> {
+    let (m_steps, z_lo) = margin;
+    let shifted: Vec<i64>;
+    let z = if m_steps > 0 {
+        shifted = z.iter().zip(y).map(|(&zc, &yc)| if yc > 0 { (zc - m_steps).max(z_lo) } else { zc }).collect();
+        &shifted[..]
+    } else {
+        z
+    };
     let m = z.iter().copied().max().unwrap_or(0);
     let e: Vec<i64> = z.iter().map(|&zc| ce_exp(c.exp_max, z_scale, m - zc)).collect();
     let s: i64 = e.iter().sum();
@@ -506,7 +520,7 @@ mod tests {
         let g = 63;
         let c = ce_consts(8, 3, g).expect("fits at 8 bits");
         let z = [20, 0, -20];
-        let grad = ce_grad(&z, &[g, 0, 0], 0.1, &c, g);
+        let grad = ce_grad(&z, &[g, 0, 0], 0.1, &c, g, (0, 0));
         // softmax ≈ [0.87, 0.12, 0.016]
         let want = [(0.867 - 1.0) * 63.0, 0.117 * 63.0, 0.016 * 63.0];
         for (got, want) in grad.iter().zip(want) {

@@ -63,8 +63,12 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
             }
             a
         }
-        Op::CeGrad { z_scale, exp_max, grad_max } => {
-            vec![("z_scale", Float(*z_scale)), ("exp_max", Int(*exp_max)), ("grad_max", Int(*grad_max))]
+        Op::CeGrad { z_scale, exp_max, grad_max, margin } => {
+            let mut a = vec![("z_scale", Float(*z_scale)), ("exp_max", Int(*exp_max)), ("grad_max", Int(*grad_max))];
+            if *margin > 0 {
+                a.push(("margin", Int(*margin)));
+            }
+            a
         }
         Op::SgdUpdate { num, shift, bound, lo_bits } => {
             let mut a = vec![("num", Int(*num)), ("shift", Int(*shift as i64)), ("bound", Int(*bound))];

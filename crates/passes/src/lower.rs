@@ -528,8 +528,22 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
     let (logits, logit_scale) = *pre.last().expect("at least one layer");
     g.push(Op::Output { name: "logits".into() }, vec![logits], loc(spec.locs.loss));
 
-    // Loss gradient, in units of 1/G.
-    let op = Op::CeGrad { z_scale: logit_scale, exp_max: ce.exp_max, grad_max };
+    // Loss gradient, in units of 1/G, with the margin in logit steps (the
+    // labelled logit's table input `z + M` must stay within p bits).
+    let margin = (spec.margin() / logit_scale).round() as i64;
+    let room = (1i64 << p) - 1 - g.ty(logits).stored().1;
+    if margin > room {
+        return Err(PassError::unsupported(
+            loc(spec.locs.loss),
+            format!(
+                "a margin of {} is {margin} logit steps of {logit_scale:.3}, and at bits {p} the logits' table leaves \
+                 room for {room}",
+                spec.margin()
+            ),
+            format!("write `margin=` at most {:.2}, or raise `bits`", room as f64 * logit_scale),
+        ));
+    }
+    let op = Op::CeGrad { z_scale: logit_scale, exp_max: ce.exp_max, grad_max, margin };
     let mut ty = silc_ir::infer::infer(&g, &op, &[logits, y]).expect("ce_grad types");
     ty.offset = half(wg);
     let mut delta = g.add(op, vec![logits, y], ty, loc(spec.locs.loss));

@@ -26,8 +26,8 @@ pub fn run(g: &Graph) -> Graph {
                     _ => sgd_two_digits(&mut rw.new, args[0], step, *lo_bits, &ty, loc),
                 }
             }
-            Op::CeGrad { z_scale, exp_max, grad_max } => {
-                ce_grad(&mut rw.new, args[0], args[1], *z_scale, *exp_max, *grad_max, &ty, loc)
+            Op::CeGrad { z_scale, exp_max, grad_max, margin } => {
+                ce_grad(&mut rw.new, args[0], args[1], *z_scale, *exp_max, (*grad_max, *margin), &ty, loc)
             }
             _ => {
                 rw.copy(id);
@@ -227,6 +227,9 @@ fn sgd_two_digits(g: &mut Graph, w: ValueId, step: Step, lo_bits: u32, ty: &Type
 /// exp table on `z - max + K`, the row sum, a reciprocal table, the two
 /// quarter-square tables of `e·r`, and a final table that subtracts the label
 /// and saturates. The label enters leveled: `v = T1 + (t2max - T2) - y + G`.
+/// A margin `M` takes two tables per logit first: `M·[y = 0]` from the
+/// label, added to the logit, then `max(z + M·[y = 0] - M, z_lo)`, which
+/// lowers the labelled logit by `M` (clamped) and leaves the others.
 #[allow(clippy::too_many_arguments)]
 fn ce_grad(
     g: &mut Graph,
@@ -234,7 +237,7 @@ fn ce_grad(
     y: ValueId,
     z_scale: f64,
     exp_max: i64,
-    grad_max: i64,
+    (grad_max, margin): (i64, i64),
     ty: &Type,
     loc: Loc,
 ) -> ValueId {
@@ -244,7 +247,13 @@ fn ce_grad(
     debug_assert_eq!(c.exp_max, exp_max);
     let k = g.ty(z).hi - g.ty(z).lo;
     // Work on stored integers (offset 0): differences of stored values are exact.
-    let zs = g.push(Op::AddClear { c: 0 }, vec![z], loc);
+    let mut zs = g.push(Op::AddClear { c: 0 }, vec![z], loc);
+    if margin > 0 {
+        let z_lo = g.ty(zs).stored().0;
+        let others = g.lut(Table::from_fn("margin_of", p, move |y| if y > 0 { 0 } else { margin }), y, loc);
+        let shifted = g.push(Op::Add, vec![zs, others], loc);
+        zs = g.lut(Table::from_fn("margin", p, move |v| (v - margin).max(z_lo)), shifted, loc);
+    }
     let relu_k = Table::from_fn("max_step", p, |u| (u - k).max(0));
     // `b + relu(a - b)` is at most the row's max, but interval arithmetic only
     // sees `b + [0, K]`; a clamping table (the identity on every true value)

@@ -98,9 +98,11 @@ proptest! {
         agree(g, seed)?;
     }
 
+    /// With a margin from 0 to the room the logits' table leaves
+    /// (`2^p - 2^wz` steps), on labels of any value (`y > 0` is labelled).
     #[test]
     fn ce_grad(p in 4u32..=8, batch in 1usize..4, classes in 2usize..7, wz in 2u32..8, wg in 2u32..8,
-               scale in 0.01f64..1.0, seed in any::<u64>()) {
+               scale in 0.01f64..1.0, margin in 0.0f64..=1.0, seed in any::<u64>()) {
         let (wz, wg) = (wz.min(p - 1), wg.min(p - 1));
         let grad_max = (1i64 << (wg - 1)) - 1;
         prop_assume!(grad_max >= 1 && classes < (1 << p) - 1);
@@ -111,7 +113,8 @@ proptest! {
         let mut yt = Type::enc(vec![batch, classes], 0, grad_max);
         yt.offset = 0;
         let y = g.add(Op::Input { name: "y".into(), role: Role::Label }, vec![], yt, Loc::default());
-        let op = Op::CeGrad { z_scale: scale, exp_max: c.unwrap().exp_max, grad_max };
+        let margin = (margin * ((1i64 << p) - (1i64 << wz)) as f64).round() as i64;
+        let op = Op::CeGrad { z_scale: scale, exp_max: c.unwrap().exp_max, grad_max, margin };
         finish(&mut g, op, vec![z, y], 1 << (wg - 1));
         agree(g, seed)?;
     }

@@ -226,15 +226,16 @@ pub fn execute_at(g: &Graph, inputs: &HashMap<String, Tensor>, salt: u64) -> Res
                 }
                 Tensor::new(w.shape.clone(), data)
             }
-            Op::CeGrad { z_scale, grad_max, .. } => {
+            Op::CeGrad { z_scale, grad_max, margin, .. } => {
                 let (z, y) = (logical(0), logical(1));
                 let classes = z.shape[1];
                 let c = semantics::ce_consts(p, classes, *grad_max).expect("the lowering checked the softmax fits");
+                let margin = (*margin, g.ty(n.args[0]).lo);
                 let data: Vec<i64> = z
                     .data
                     .chunks(classes)
                     .zip(y.data.chunks(classes))
-                    .flat_map(|(zr, yr)| semantics::ce_grad(zr, yr, *z_scale, &c, *grad_max))
+                    .flat_map(|(zr, yr)| semantics::ce_grad(zr, yr, *z_scale, &c, *grad_max, margin))
                     .map(|v| v + out_off)
                     .collect();
                 Tensor::new(z.shape.clone(), data)
