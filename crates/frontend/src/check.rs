@@ -530,6 +530,59 @@ fn check_dense(c: &Checker<'_, '_>, st: &Statement) -> Result<(Layer, Span, Opti
     Ok((layer, st.keyword_span, act_span))
 }
 
+/// The one `key=number` setting a named statement may take after its name
+/// (`optimizer sgd lr=…`, `loss cross_entropy margin=…`): any other key,
+/// a bare value, or the key twice is an error; `parse` checks the value.
+struct Setting<'a> {
+    /// The statement's kind, as in "after the optimizer name".
+    kind: &'a str,
+    /// The named thing, as in "`sgd` has no setting".
+    owner: &'a str,
+    key: &'a str,
+    /// Help for an unknown key.
+    only: &'a str,
+    usage: &'a str,
+}
+
+impl Setting<'_> {
+    fn read(
+        &self,
+        c: &Checker<'_, '_>,
+        st: &Statement,
+        parse: impl Fn(&Value, Span) -> Result<f64>,
+    ) -> Result<Option<f64>> {
+        let mut found = None;
+        for arg in &st.args[1..] {
+            match &arg.kind {
+                ArgKind::Pair { key, key_span, value } => {
+                    if key != self.key {
+                        return Err(c
+                            .err(ErrorKind::UnknownKey, *key_span, format!("`{}` has no setting `{key}`", self.owner))
+                            .with_help(self.only));
+                    }
+                    let x = parse(value, arg.span)?;
+                    if found.is_some() {
+                        return Err(c
+                            .err(ErrorKind::DuplicateStatement, *key_span, format!("`{}` is given twice", self.key))
+                            .with_help(self.usage));
+                    }
+                    found = Some(x);
+                }
+                ArgKind::Value(v) => {
+                    return Err(c
+                        .err(
+                            ErrorKind::BadArgument,
+                            arg.span,
+                            format!("unexpected {} after the {} name", v.describe(), self.kind),
+                        )
+                        .with_help(self.usage))
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// `loss cross_entropy [margin=M];`: the margin, if written.
 fn check_loss(c: &Checker<'_, '_>, st: &Statement) -> Result<Option<f64>> {
     let usage = "write it as `loss cross_entropy;` or `loss cross_entropy margin=3;`";
@@ -543,48 +596,27 @@ fn check_loss(c: &Checker<'_, '_>, st: &Statement) -> Result<Option<f64>> {
             .err(ErrorKind::UnknownLoss, *first_span, format!("unknown loss `{w}`"))
             .with_help("the only loss is `cross_entropy`"));
     }
-    let mut margin = None;
-    for arg in &st.args[1..] {
-        match &arg.kind {
-            ArgKind::Pair { key, key_span, value } => {
-                if key != "margin" {
-                    return Err(c
-                        .err(ErrorKind::UnknownKey, *key_span, format!("`cross_entropy` has no setting `{key}`"))
-                        .with_help(
-                            "the only setting is the margin in logit units, `margin=3` (the default at 6 bits or \
-                             below, 0 above)",
-                        ));
-                }
-                let ok = match value {
-                    Value::Number(t) => t.parse::<f64>().ok().filter(|x| x.is_finite() && (0.0..=1e3).contains(x)),
-                    _ => None,
-                };
-                let Some(x) = ok else {
-                    return Err(c
-                        .err(
-                            ErrorKind::NumberOutOfRange,
-                            arg.span,
-                            format!("the margin must be a number from 0 to 1000, found {}", value.describe()),
-                        )
-                        .with_help(
-                            "e.g. `margin=3`: the true class's logit must beat the others by 3 to stop teaching",
-                        ));
-                };
-                if margin.is_some() {
-                    return Err(c
-                        .err(ErrorKind::DuplicateStatement, *key_span, "`margin` is given twice")
-                        .with_help(usage));
-                }
-                margin = Some(x);
-            }
-            ArgKind::Value(v) => {
-                return Err(c
-                    .err(ErrorKind::BadArgument, arg.span, format!("unexpected {} after the loss name", v.describe()))
-                    .with_help(usage))
-            }
-        }
-    }
-    Ok(margin)
+    let setting = Setting {
+        kind: "loss",
+        owner: "cross_entropy",
+        key: "margin",
+        only: "the only setting is the margin in logit units, `margin=3` (the default at 6 bits or below, 0 above)",
+        usage,
+    };
+    setting.read(c, st, |value, span| {
+        let ok = match value {
+            Value::Number(t) => t.parse::<f64>().ok().filter(|x| x.is_finite() && (0.0..=1e3).contains(x)),
+            _ => None,
+        };
+        ok.ok_or_else(|| {
+            c.err(
+                ErrorKind::NumberOutOfRange,
+                span,
+                format!("the margin must be a number from 0 to 1000, found {}", value.describe()),
+            )
+            .with_help("e.g. `margin=3`: the true class's logit must beat the others by 3 to stop teaching")
+        })
+    })
 }
 
 fn check_optimizer(c: &Checker<'_, '_>, st: &Statement) -> Result<f64> {
@@ -598,46 +630,27 @@ fn check_optimizer(c: &Checker<'_, '_>, st: &Statement) -> Result<f64> {
             .err(ErrorKind::UnknownOptimizer, *first_span, format!("unknown optimizer `{name}`"))
             .with_help("the only optimizer is `sgd` (plain SGD, no momentum): `optimizer sgd;`"));
     }
-    let mut lr = None;
-    for arg in &st.args[1..] {
-        match &arg.kind {
-            ArgKind::Pair { key, key_span, value } => {
-                if key != "lr" {
-                    return Err(c
-                        .err(ErrorKind::UnknownKey, *key_span, format!("`sgd` has no setting `{key}`"))
-                        .with_help("the only setting is the learning rate, `lr=0.125` (the default)"));
-                }
-                let ok = match value {
-                    Value::Number(t) => t.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0 && *x <= 1e6),
-                    _ => None,
-                };
-                let Some(x) = ok else {
-                    return Err(c
-                        .err(
-                            ErrorKind::BadLearningRate,
-                            arg.span,
-                            format!("the learning rate must be a positive number, found {}", value.describe()),
-                        )
-                        .with_help("e.g. `lr=0.125`; a power of two maps exactly onto the integer update"));
-                };
-                if lr.is_some() {
-                    return Err(c
-                        .err(ErrorKind::DuplicateStatement, *key_span, "`lr` is given twice")
-                        .with_help(usage));
-                }
-                lr = Some(x);
-            }
-            ArgKind::Value(v) => {
-                return Err(c
-                    .err(
-                        ErrorKind::BadArgument,
-                        arg.span,
-                        format!("unexpected {} after the optimizer name", v.describe()),
-                    )
-                    .with_help(usage))
-            }
-        }
-    }
+    let setting = Setting {
+        kind: "optimizer",
+        owner: "sgd",
+        key: "lr",
+        only: "the only setting is the learning rate, `lr=0.125` (the default)",
+        usage,
+    };
+    let lr = setting.read(c, st, |value, span| {
+        let ok = match value {
+            Value::Number(t) => t.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0 && *x <= 1e6),
+            _ => None,
+        };
+        ok.ok_or_else(|| {
+            c.err(
+                ErrorKind::BadLearningRate,
+                span,
+                format!("the learning rate must be a positive number, found {}", value.describe()),
+            )
+            .with_help("e.g. `lr=0.125`; a power of two maps exactly onto the integer update")
+        })
+    })?;
     Ok(lr.unwrap_or(DEFAULT_LR))
 }
 
