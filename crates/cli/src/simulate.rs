@@ -106,6 +106,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
         bias: q.biases.clone(),
         batch: spec.batch,
         lr: spec.lr,
+        ensemble: spec.ensemble(),
     };
     let weights = initial_weights(&arch, q, spec.seed);
     let orders = epoch_orders(train.len(), spec.batch, spec.epochs, spec.seed);
@@ -124,7 +125,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
     let mut epoch_no = 1;
     bar.set_message(format!("1/{}", spec.epochs));
     let started = std::time::Instant::now();
-    let (trained, stats) = trainer
+    let trained = trainer
         .train(
             &qtrain,
             &qtest,
@@ -151,6 +152,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
         )
         .map_err(|e| format!("error: {e}"))?;
     bar.finish_and_clear();
+    let stats = &trained.stats;
     let int_seconds = started.elapsed().as_secs_f64();
 
     let float_stats = args.float.then(|| {
@@ -173,11 +175,11 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
         let info = crate::weights::ModelInfo::new(&spec, q, compiled.high());
         let mut st = serde_json::to_value(&standardizer).expect("json");
         st["classes"] = json!(train.classes);
-        let out = crate::weights::to_json(&info, &trained, Some(&st));
+        let out = crate::weights::to_json(&info, &trained.weights, &trained.earlier, Some(&st));
         crate::io::write_atomic(path, serde_json::to_string_pretty(&out).expect("json").as_bytes())?;
     }
     if let Some(path) = &args.plot {
-        crate::io::write_atomic(path, crate::plot::svg(&stats, float_stats.as_deref()).as_bytes())?;
+        crate::io::write_atomic(path, crate::plot::svg(stats, float_stats.as_deref()).as_bytes())?;
     }
     if json {
         let mut v = json!({
@@ -185,7 +187,9 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
             "precision": spec.bits,
             "seed": spec.seed,
             "test_accuracy": last.test_accuracy,
+            "test_accuracy_last": last.test_accuracy_last,
             "test_accuracy_rescaled": last.test_accuracy_rescaled,
+            "ensemble": arch.ensemble,
             "train_accuracy": last.train_accuracy,
             "seconds": int_seconds,
             "epochs": stats,
@@ -196,9 +200,18 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
         }
         crate::emit(&format!("{}\n", serde_json::to_string_pretty(&v).expect("serializable")));
     } else {
+        let by = if arch.ensemble > 1 {
+            format!(
+                "the last {} epochs' weights, their exact logits summed; {:.1}% by the last weights alone",
+                arch.ensemble,
+                100.0 * last.test_accuracy_last
+            )
+        } else {
+            "the last layer's exact product".to_string()
+        };
         crate::emit(&format!(
-            "silc ({} bits): test accuracy {:.1}% after {} epochs, {:.1} s (by the last layer's exact product; \
-             {:.1}% by the step's rescaled logits)\n",
+            "silc ({} bits): test accuracy {:.1}% after {} epochs, {:.1} s (by {by}; {:.1}% by the step's \
+             rescaled logits)\n",
             spec.bits,
             100.0 * last.test_accuracy,
             spec.epochs,

@@ -40,9 +40,29 @@ impl ModelInfo {
 /// The weights file's JSON. A layer with a bias keeps it apart from the
 /// weights: `weights` is `[inputs × outputs]` and `biases` has one real value
 /// per output (the circuit's last weight row times the constant it meets).
-pub fn to_json(info: &ModelInfo, ints: &[Tensor], stats: Option<&serde_json::Value>) -> serde_json::Value {
-    let layers: Vec<serde_json::Value> = ints
-        .iter()
+///
+/// `earlier` holds the ensemble's members before the last weights, as
+/// `(epoch, weights)`, the oldest first; each becomes an entry of
+/// `ensemble` with the same per-layer form as `layers`.
+pub fn to_json(
+    info: &ModelInfo,
+    ints: &[Tensor],
+    earlier: &[(usize, Vec<Tensor>)],
+    stats: Option<&serde_json::Value>,
+) -> serde_json::Value {
+    let ensemble: Vec<serde_json::Value> =
+        earlier.iter().map(|(epoch, w)| json!({ "epoch": epoch, "layers": layers_json(info, w) })).collect();
+    let mut v = json!({ "model": info.name, "precision": info.precision, "layers": layers_json(info, ints) });
+    if !ensemble.is_empty() {
+        v["ensemble"] = json!(ensemble);
+    }
+    v["standardization"] = json!(stats);
+    v
+}
+
+/// Per layer: the integers, their scale and the real weights (and biases).
+fn layers_json(info: &ModelInfo, ints: &[Tensor]) -> Vec<serde_json::Value> {
+    ints.iter()
         .enumerate()
         .map(|(l, w)| {
             let scale = info.quant.weight_unit(l);
@@ -63,6 +83,5 @@ pub fn to_json(info: &ModelInfo, ints: &[Tensor], stats: Option<&serde_json::Val
             }
             v
         })
-        .collect();
-    json!({ "model": info.name, "precision": info.precision, "layers": layers, "standardization": stats })
+        .collect()
 }

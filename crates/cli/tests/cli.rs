@@ -307,6 +307,18 @@ fn eval_with_the_model_reproduces_the_simulated_accuracy() {
     assert_eq!(ev["accuracy"], sim["test_accuracy"], "{ev} {sim}");
     assert_eq!(ev["rescaled_accuracy"], sim["test_accuracy_rescaled"], "{ev} {sim}");
     assert_eq!(ev["inference"], "circuit");
+    // Two epochs: the default ensemble sums both epochs' logits; `--last`
+    // predicts with the last weights alone, as the simulator's
+    // `test_accuracy_last`.
+    assert_eq!((&ev["ensemble"], &sim["ensemble"]), (&serde_json::json!(2), &serde_json::json!(2)), "{ev} {sim}");
+    let (code, out, err) = silc(&["eval", w, "--test", test, "--model", m, "--json", "--last"]);
+    assert_eq!(code, 0, "{err}");
+    let last: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&last["accuracy"], &last["ensemble"]),
+        (&sim["test_accuracy_last"], &serde_json::json!(1)),
+        "{last} {sim}"
+    );
     let other = model.with_extension("b5.mlp");
     std::fs::write(&other, bc.replace("bits 8;", "bits 5;")).unwrap();
     let (code, _, err) = silc(&["eval", w, "--test", test, "--model", other.to_str().unwrap()]);

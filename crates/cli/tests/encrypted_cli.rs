@@ -63,7 +63,8 @@ fn walkthrough_equals_simulate_and_resume_equals_an_uninterrupted_run() {
 /// `rounding dither;` (`tests/in/dither4.mlp`, two epochs of two steps):
 /// the dither is salted by the step's index from the start of the run, so a
 /// run killed after its first epoch and resumed draws the same dither as
-/// the simulator, and ends at its integers.
+/// the simulator, and ends at its integers: the last weights and the first
+/// epoch's, which the default ensemble keeps and the checkpoint carries.
 #[test]
 fn a_dithered_run_resumed_after_its_first_epoch_equals_simulate() {
     let dir = setup("dither");
@@ -79,7 +80,17 @@ fn a_dithered_run_resumed_after_its_first_epoch_equals_simulate() {
     assert!(out.contains("resuming at epoch 2, step 0"), "{out}");
     ok(&["decrypt", &p("dt.bin"), "--key", &p("dkeys/client.key"), "-o", &p("dt.json")]);
     ok(&["simulate", &p("d.mlp"), "--train", &p("two.csv"), "--test", &p("two.csv"), "--save", &p("ds.json")]);
-    assert_eq!(integers(&dir.join("dt.json")), integers(&dir.join("ds.json")), "resumed dithered run ≠ simulated");
+    // Two epochs keep both epochs' weights (the default ensemble): the
+    // first epoch's came back from the checkpoint.
+    let (enc, sim) = (integers(&dir.join("dt.json")), integers(&dir.join("ds.json")));
+    assert_eq!(enc, sim, "resumed dithered run ≠ simulated");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("dt.json")).unwrap()).unwrap();
+    assert_eq!(v["ensemble"][0]["epoch"], 1, "{v}");
+    let acc = ok(&["eval", &p("dt.json"), "--test", &p("two.csv"), "--model", &p("d.mlp"), "--json"]);
+    let sim = ok(&["simulate", &p("d.mlp"), "--train", &p("two.csv"), "--test", &p("two.csv"), "--json"]);
+    let (acc, sim): (serde_json::Value, serde_json::Value) =
+        (serde_json::from_str(&acc).unwrap(), serde_json::from_str(&sim).unwrap());
+    assert_eq!((&acc["accuracy"], &acc["ensemble"]), (&sim["test_accuracy"], &serde_json::json!(2)), "{acc} {sim}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

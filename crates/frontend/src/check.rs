@@ -24,6 +24,7 @@ pub const STATEMENTS: &[&str] = &[
     "pfail",
     "scaling",
     "rounding",
+    "ensemble",
 ];
 
 /// Largest layer width, batch or epoch count accepted: far beyond any model that
@@ -158,6 +159,8 @@ struct Seen {
     pfail: Option<(u32, Span)>,
     scaling: Option<(Scaling, Span)>,
     rounding: Option<(Rounding, Span)>,
+    /// The count and the span of its number.
+    ensemble: Option<(usize, Span)>,
 }
 
 /// Checks a parsed model and builds its [`ModelSpec`].
@@ -294,6 +297,12 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
                 };
                 seen.rounding = Some((r, a[0].1));
             }
+            "ensemble" => {
+                duplicate(seen.ensemble.map(|s| s.1))?;
+                let a = c.bare_args(st, 1, "ensemble 5;")?;
+                let n = c.int(a[0].0, a[0].1, "the ensemble size", 1, MAX_COUNT)?;
+                seen.ensemble = Some((n as usize, a[0].1));
+            }
             other => {
                 let help = match suggest(other) {
                     Some(s) => format!("did you mean `{s}`? valid statements are {}", quoted(STATEMENTS)),
@@ -323,7 +332,21 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
     let (loss, margin) = seen.loss.ok_or_else(|| missing("loss", "loss cross_entropy;"))?;
     let (lr, opt_span) = seen.optimizer.ok_or_else(|| missing("optimizer", "optimizer sgd;"))?;
     let (batch, batch_span) = seen.batch.ok_or_else(|| missing("batch", "batch 8;"))?;
-    let (epochs, _) = seen.epochs.ok_or_else(|| missing("epochs", "epochs 30;"))?;
+    let (epochs, epochs_span) = seen.epochs.ok_or_else(|| missing("epochs", "epochs 30;"))?;
+    if let Some((n, at)) = seen.ensemble.filter(|&(n, _)| n > epochs) {
+        let (line, _) = src.line_col(epochs_span.start);
+        return Err(c
+            .err(
+                ErrorKind::NumberOutOfRange,
+                at,
+                format!("an ensemble of {n} epochs' weights, but the model trains {epochs}"),
+            )
+            .with_label(format!("at most {epochs}"))
+            .with_help(format!(
+                "the ensemble keeps the weights after each of the last N epochs: write `ensemble {epochs};` or less, \
+                 or raise `epochs` (line {line})"
+            )));
+    }
     let (bits, bits_span) = seen.bits.ok_or_else(|| missing("bits", "bits 8;   // circuit precision, 2..8"))?;
 
     let (last, last_span, last_act) = layers.last().expect("checked non-empty");
@@ -411,6 +434,7 @@ pub fn check(src: &SourceFile<'_>, model: &Model) -> Result<ModelSpec> {
         scaling,
         rounding: seen.rounding.map(|r| r.0).unwrap_or_default(),
         margin,
+        ensemble: seen.ensemble.map(|e| e.0),
         locs: Locs {
             model: c.loc(model.name_span),
             input: c.loc(input_span),

@@ -88,8 +88,19 @@ pub struct ModelSpec {
     /// margin=M;`); `None` takes [`default_margin`] for the precision.
     #[serde(default)]
     pub margin: Option<f64>,
+    /// How many epochs' final weights the client predicts with
+    /// (`ensemble N;`); `None` takes [`DEFAULT_ENSEMBLE`], at most `epochs`.
+    #[serde(default)]
+    pub ensemble: Option<usize>,
     pub locs: Locs,
 }
+
+/// The ensemble of a model without `ensemble N;`: the weights after each of
+/// the last 5 epochs (or every epoch, if it trains fewer). Summing their
+/// logits cancels much of the epoch-to-epoch noise of few-bit SGD, and
+/// costs the server no bootstrap (docs/learning.md, "An ensemble of the
+/// last epochs": Digits 95.6 → 96.9 % at 4 bits, 95.5 → 96.6 at 6).
+pub const DEFAULT_ENSEMBLE: usize = 5;
 
 /// The margin of `loss cross_entropy;` without `margin=`, in real logit
 /// units: 3 at 6 bits or below, 0 above. At 4 bits ten classes leave the
@@ -111,6 +122,12 @@ impl ModelSpec {
     /// The margin this model trains with, in real logit units.
     pub fn margin(&self) -> f64 {
         self.margin.unwrap_or_else(|| default_margin(self.bits))
+    }
+
+    /// How many of the last epochs' weights the client predicts with: 1
+    /// is the last weights alone.
+    pub fn ensemble(&self) -> usize {
+        self.ensemble.unwrap_or(DEFAULT_ENSEMBLE).min(self.epochs).max(1)
     }
 }
 

@@ -118,13 +118,15 @@ pub fn train(
             }
         }
         let seen = order.len().max(1) as f64;
-        // Float logits are not rescaled: one accuracy.
+        // Float logits are not rescaled, and the reference has no
+        // ensemble: one accuracy.
         let test_accuracy = accuracy(arch, &w, test);
         stats.push(EpochStats {
             epoch: e + 1,
             loss: loss / seen,
             train_accuracy: correct as f64 / seen,
             test_accuracy,
+            test_accuracy_last: test_accuracy,
             test_accuracy_rescaled: test_accuracy,
             seconds: start.elapsed().as_secs_f64(),
         });

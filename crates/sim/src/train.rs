@@ -6,7 +6,7 @@
 //! path; the tests prove every lowered stage equal to it bit for bit, and
 //! `Stage::Low` runs the lowered circuit itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use silc_ir::{Graph, Quant};
@@ -23,12 +23,27 @@ pub struct EpochStats {
     pub loss: f64,
     pub train_accuracy: f64,
     /// The test set's accuracy by the argmax of the last layer's exact
-    /// product ([`predictor`]).
+    /// product ([`predictor`]), summed over the ensemble: the weights after
+    /// each of the last `Arch::ensemble` epochs up to this one.
     pub test_accuracy: f64,
+    /// The same by this epoch's weights alone.
+    pub test_accuracy_last: f64,
     /// The same by the argmax of the step's rescaled logits, the lowest
     /// class winning ties, as the training step sees them.
     pub test_accuracy_rescaled: f64,
     pub seconds: f64,
+}
+
+/// What a training run leaves: the last weights, the earlier members of
+/// the ensemble, and every epoch's figures.
+#[derive(Clone, Debug)]
+pub struct Trained {
+    pub weights: Vec<Tensor>,
+    /// `(epoch, weights after it)` for each ensemble member before the last
+    /// epoch, the oldest first (`Arch::ensemble − 1` of them, or fewer when
+    /// the run has fewer epochs).
+    pub earlier: Vec<(usize, Vec<Tensor>)>,
+    pub stats: Vec<EpochStats>,
 }
 
 /// The model's shape, as the trainers need it.
@@ -43,6 +58,9 @@ pub struct Arch {
     pub bias: Vec<Option<f64>>,
     pub batch: usize,
     pub lr: f64,
+    /// How many of the last epochs' weights the prediction sums
+    /// (`ModelSpec::ensemble`); 1 is the last weights alone.
+    pub ensemble: usize,
 }
 
 impl Arch {
@@ -181,10 +199,15 @@ impl Trainer<'_> {
         m
     }
 
-    /// Accuracy of `weights` on `data`, batch by batch (the last batch padded
-    /// with zero rows whose predictions are ignored): by the exact logits of
-    /// the prediction graph (where it has them), and by the rescaled ones.
-    pub fn accuracy(&self, data: &Quantized, weights: &[Tensor]) -> Result<(f64, f64), SimError> {
+    /// Accuracy of the ensemble `members` (one weight set each, the last
+    /// one latest) on `data`, batch by batch (the last batch padded with
+    /// zero rows whose predictions are ignored): by the argmax of the sum of
+    /// the members' exact logits (the prediction graph's, where it has
+    /// them), and by the last member's rescaled logits. Every member's
+    /// exact logits have the same scale (the input's and the last layer's
+    /// weight unit), so their integer sum is the ensemble's logit.
+    pub fn accuracy(&self, data: &Quantized, members: &[Vec<Tensor>]) -> Result<(f64, f64), SimError> {
+        assert!(!members.is_empty(), "an ensemble has at least one member");
         let b = self.arch.batch;
         let (mut exact, mut rescaled) = (0, 0);
         let n = data.labels.len();
@@ -200,9 +223,19 @@ impl Trainer<'_> {
         };
         for start in (0..n).step_by(b) {
             let idx: Vec<usize> = (start..(start + b).min(n)).collect();
-            let out = execute(self.predict, &self.inputs(data, &idx, weights, false))?;
-            rescaled += count(&out["logits"], &idx);
-            exact += count(out.get(EXACT_LOGITS).unwrap_or(&out["logits"]), &idx);
+            let mut sum: Option<Tensor> = None;
+            for (k, weights) in members.iter().enumerate() {
+                let out = execute(self.predict, &self.inputs(data, &idx, weights, false))?;
+                let logits = out.get(EXACT_LOGITS).unwrap_or(&out["logits"]);
+                match &mut sum {
+                    None => sum = Some(logits.clone()),
+                    Some(s) => s.data.iter_mut().zip(&logits.data).for_each(|(a, v)| *a += v),
+                }
+                if k + 1 == members.len() {
+                    rescaled += count(&out["logits"], &idx);
+                }
+            }
+            exact += count(&sum.expect("at least one member"), &idx);
         }
         let n = n.max(1) as f64;
         Ok((exact as f64 / n, rescaled as f64 / n))
@@ -218,12 +251,14 @@ impl Trainer<'_> {
         orders: &[Vec<usize>],
         progress: &mut dyn FnMut(usize, usize),
         on_epoch: &mut dyn FnMut(&EpochStats),
-    ) -> Result<(Vec<Tensor>, Vec<EpochStats>), SimError> {
+    ) -> Result<Trained, SimError> {
         let b = self.arch.batch;
         let n_layers = weights.len();
         let steps_total: usize = orders.iter().map(|o| o.len() / b).sum();
         let mut step = 0;
         let mut stats = Vec::new();
+        // The ensemble so far: (epoch, weights after it), the oldest first.
+        let mut members: VecDeque<(usize, Vec<Tensor>)> = VecDeque::new();
         for (e, order) in orders.iter().enumerate() {
             let start = Instant::now();
             let (mut loss, mut correct) = (0.0, 0usize);
@@ -245,18 +280,30 @@ impl Trainer<'_> {
                 progress(step, steps_total);
             }
             let seen = order.len().max(1) as f64;
-            let (test_accuracy, test_accuracy_rescaled) = self.accuracy(test, &weights)?;
+            members.push_back((e + 1, weights.clone()));
+            if members.len() > self.arch.ensemble.max(1) {
+                members.pop_front();
+            }
+            let (test_accuracy_last, test_accuracy_rescaled) = self.accuracy(test, &[weights.clone()])?;
+            let test_accuracy = if members.len() == 1 {
+                test_accuracy_last
+            } else {
+                let ws: Vec<Vec<Tensor>> = members.iter().map(|m| m.1.clone()).collect();
+                self.accuracy(test, &ws)?.0
+            };
             let s = EpochStats {
                 epoch: e + 1,
                 loss: loss / seen,
                 train_accuracy: correct as f64 / seen,
                 test_accuracy,
+                test_accuracy_last,
                 test_accuracy_rescaled,
                 seconds: start.elapsed().as_secs_f64(),
             };
             on_epoch(&s);
             stats.push(s);
         }
-        Ok((weights, stats))
+        members.pop_back();
+        Ok(Trained { weights, earlier: members.into(), stats })
     }
 }

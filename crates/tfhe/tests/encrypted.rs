@@ -342,6 +342,7 @@ fn encrypted_training_equals_simulation(model: &str, n: usize, steps: usize) {
         bias: q.biases.clone(),
         batch: spec.batch,
         lr: spec.lr,
+        ensemble: 1,
     };
     // Synthetic two-feature, two-class data spread over the input range.
     let hi = (1i64 << (q.input_bits - 1)) - 1;
@@ -355,7 +356,7 @@ fn encrypted_training_equals_simulation(model: &str, n: usize, steps: usize) {
 
     let predict = silc_sim::train::predictor(compiled.high()).expect("a high-level step");
     let trainer = Trainer { graph: g, predict: &predict, quant: q, arch: &arch };
-    let (want, _) = trainer.train(&data, &data, w0.clone(), &[order.clone()], &mut |_, _| {}, &mut |_| {}).unwrap();
+    let want = trainer.train(&data, &data, w0.clone(), &[order.clone()], &mut |_, _| {}, &mut |_| {}).unwrap().weights;
 
     let client = keys_for(g);
     let server = client.server_keys();

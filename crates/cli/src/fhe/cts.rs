@@ -128,14 +128,26 @@ fn encode_plain_cts(cts: &[Ciphertext]) -> Vec<u8> {
     v
 }
 
+/// Earlier ensemble members: `(epoch, weights after it)`, the oldest first.
+pub(super) type Members = [(usize, Vec<CtTensor>)];
+
+/// A trained or checkpoint file: the weights `w1 …`, and each earlier
+/// ensemble member's as `epoch{E}.w1 …`, their epochs listed in the header's
+/// `ensemble_epochs`.
 pub(super) fn write_weights(
     path: &Path,
     magic: &[u8; 8],
-    header: serde_json::Value,
+    mut header: serde_json::Value,
     weights: &[CtTensor],
+    earlier: &Members,
 ) -> Result<(), String> {
-    let sections: Vec<(String, Vec<u8>)> =
+    header["ensemble_epochs"] = serde_json::json!(earlier.iter().map(|m| m.0).collect::<Vec<_>>());
+    let mut sections: Vec<(String, Vec<u8>)> =
         weights.iter().enumerate().map(|(l, w)| (format!("w{}", l + 1), encode_plain_cts(&w.cts))).collect();
+    for (epoch, ws) in earlier {
+        sections
+            .extend(ws.iter().enumerate().map(|(l, w)| (format!("epoch{epoch}.w{}", l + 1), encode_plain_cts(&w.cts))));
+    }
     write_file(path, magic, header, &sections)
 }
 
@@ -147,12 +159,46 @@ pub(super) fn read_weights(
     shapes: &[Vec<usize>],
     cand: &params::Candidate,
 ) -> Result<Vec<CtTensor>, String> {
+    read_set(name, c, "", shapes, cand)
+}
+
+/// The earlier ensemble members of a trained or checkpoint file, by the
+/// header's `ensemble_epochs` (none if it has no such list): each epoch
+/// from 1 to `epochs`, rising, below `last`, with every layer's section.
+pub(super) fn read_members(
+    name: &str,
+    c: &container::Container<'_>,
+    shapes: &[Vec<usize>],
+    cand: &params::Candidate,
+    last: usize,
+) -> Result<Vec<(usize, Vec<CtTensor>)>, String> {
+    let Some(list) = c.header.get("ensemble_epochs") else { return Ok(Vec::new()) };
+    let epochs: Vec<usize> = serde_json::from_value(list.clone())
+        .map_err(|_| format!("error: {name}: the header's `ensemble_epochs` is not a list of epoch numbers"))?;
+    if epochs.windows(2).any(|w| w[0] >= w[1]) || epochs.iter().any(|&e| e == 0 || e >= last) {
+        return Err(format!(
+            "error: {name}: the header's `ensemble_epochs` {epochs:?} must rise and lie between 1 and epoch {last}, \
+             the weights' own"
+        ));
+    }
+    epochs.into_iter().map(|e| Ok((e, read_set(name, c, &format!("epoch{e}."), shapes, cand)?))).collect()
+}
+
+/// The sections `{prefix}w1 …`, each checked against its shape and for
+/// conformance to `cand`.
+fn read_set(
+    name: &str,
+    c: &container::Container<'_>,
+    prefix: &str,
+    shapes: &[Vec<usize>],
+    cand: &params::Candidate,
+) -> Result<Vec<CtTensor>, String> {
     shapes
         .iter()
         .enumerate()
         .map(|(l, shape)| {
             let shape = shape.clone();
-            let wname = format!("w{}", l + 1);
+            let wname = format!("{prefix}w{}", l + 1);
             let cts = decode_cts(name, &wname, c.section(name, &wname)?)?;
             conform(name, &wname, &cts, cand.name, |ct| cand.ciphertext_conforms(ct))?;
             if cts.len() != shape.iter().product::<usize>() {

@@ -7,7 +7,7 @@ use silc_sim::Tensor;
 use silc_tfhe::params;
 
 use super::client_key;
-use super::cts::read_weights;
+use super::cts::{read_members, read_weights};
 use crate::container;
 
 #[derive(clap::Args)]
@@ -55,10 +55,15 @@ pub fn decrypt(args: &DecryptArgs) -> Result<(), String> {
         .ok_or_else(|| format!("error: {kname}: section `key` does not match its parameter set {set}"))?;
     let shapes: Vec<Vec<usize>> = info.weights.iter().map(|(s, _)| s.clone()).collect();
     let weights = read_weights(&name, &c, &shapes, &cand)?;
-    let ints: Vec<Tensor> =
-        weights.iter().zip(&info.weights).map(|(w, (_, off))| client.decrypt(w).map(|v| v - off)).collect();
+    let last = c.header["epochs"].as_u64().map_or(usize::MAX, |e| e as usize);
+    let earlier = read_members(&name, &c, &shapes, &cand, last)?;
+    let open = |ws: &[silc_tfhe::exec::CtTensor]| -> Vec<Tensor> {
+        ws.iter().zip(&info.weights).map(|(w, (_, off))| client.decrypt(w).map(|v| v - off)).collect()
+    };
+    let ints = open(&weights);
+    let earlier: Vec<(usize, Vec<Tensor>)> = earlier.iter().map(|(e, ws)| (*e, open(ws))).collect();
     let stats = read_stats(&args.key.parent().unwrap_or(Path::new(".")).join("data.stats.json"), kc.str("key_id"))?;
-    let out = crate::weights::to_json(&info, &ints, stats.as_ref());
+    let out = crate::weights::to_json(&info, &ints, &earlier, stats.as_ref());
     crate::io::write_atomic(&args.output, serde_json::to_string_pretty(&out).expect("json").as_bytes())?;
     crate::emit(&format!("wrote {}\n", args.output.display()));
     Ok(())

@@ -68,7 +68,7 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
         "kind": "job", "model": spec.name, "precision": g.bits, "circuit": m.hash,
         "parameter_set": server.header["parameter_set"], "key_id": ck.key_id(), "samples": data.len(),
         "features": spec.input, "classes": classes, "batch": spec.batch, "epochs": spec.epochs,
-        "layers": spec.layers.len(),
+        "layers": spec.layers.len(), "ensemble": spec.ensemble(),
     });
     let x_row = |i: usize| -> Vec<i64> {
         stats.quantize(data.row(i), q.input_scale, q.input_bits).into_iter().map(|v| v + x_off).collect()
@@ -119,5 +119,6 @@ fn arch_of(spec: &silc_frontend::ModelSpec, q: &silc_ir::Quant) -> silc_sim::tra
         bias: q.biases.clone(),
         batch: spec.batch,
         lr: spec.lr,
+        ensemble: spec.ensemble(),
     }
 }

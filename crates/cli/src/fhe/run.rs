@@ -16,7 +16,7 @@ use silc_tfhe::train::EncryptedData;
 use silc_tfhe::{params, Engine, ServerKeys};
 use tfhe::shortint::{CompressedCiphertext, ServerKey};
 
-use super::cts::{conform, decode_compressed, read_weights, write_weights};
+use super::cts::{conform, decode_compressed, read_members, read_weights, write_weights};
 use super::share::{Node, Source};
 use super::{circuit_hash, de, KEY_LIMIT};
 use crate::container;
@@ -78,6 +78,18 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
             (Some(f), Some(c), Some(b), Some(l)) if b > 0 => (f, c, b, l),
             _ => return Err(format!("error: {name}: the header lacks features, classes, batch or layers")),
         };
+    // The client predicts with the weights after each of the last
+    // `ensemble` epochs: the run keeps and returns them all.
+    let ensemble = match field("ensemble") {
+        Some(k) if (1..=orders.len().max(1)).contains(&k) => k,
+        _ => {
+            return Err(format!(
+                "error: {name}: the header's `ensemble` must be a whole number from 1 to the job's {} epochs",
+                orders.len()
+            ))
+        }
+    };
+    let member = |epoch: usize| epoch + ensemble > orders.len() && epoch < orders.len();
     // Samples stay seeded; the trainer expands one batch at a time.
     let mut rows = |what: &str, width: usize| -> Result<Vec<Vec<CompressedCiphertext>>, String> {
         let cts = decode_compressed(&name, what, &job.section(what)?)?;
@@ -111,6 +123,7 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
     let ckpt = PathBuf::from(format!("{}.ckpt", args.output.display()));
     let steps_per_epoch = n / batch;
     let (mut epoch0, mut step0) = (0usize, 0usize);
+    let mut members: Vec<(usize, Vec<CtTensor>)> = Vec::new();
     if args.resume {
         let cname = ckpt.display().to_string();
         let cb = node.share(|| container::read_all(&ckpt))?;
@@ -128,6 +141,12 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
         }
         let shapes: Vec<Vec<usize>> = weights.iter().map(|w| w.shape.clone()).collect();
         weights = read_weights(&cname, &cc, &shapes, &cand)?;
+        members = read_members(&cname, &cc, &shapes, &cand, epoch0 + 1)?;
+        if let Some(&(e, _)) = members.iter().find(|m| !member(m.0) || m.0 > epoch0) {
+            return Err(format!(
+                "error: {cname}: holds the weights after epoch {e}, which this job's ensemble does not keep"
+            ));
+        }
         if node.is_root() {
             crate::emit(&format!("resuming at epoch {}, step {}\n", epoch0 + 1, step0));
         }
@@ -158,7 +177,15 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
             if let (Some(every), true) = (args.checkpoint_every, node.is_root()) {
                 if step % every.max(1) == 0 {
                     let (ce, cs) = if step == steps_per_epoch { (e + 1, 0) } else { (e, step) };
-                    if let Err(x) = write_weights(&ckpt, b"SILCCKPT", header(ce, cs), w) {
+                    // At an epoch's end its own weights may join the ensemble.
+                    let joined;
+                    let kept: &[(usize, Vec<CtTensor>)] = if cs == 0 && member(ce) {
+                        joined = [members.clone(), vec![(ce, w.to_vec())]].concat();
+                        &joined
+                    } else {
+                        &members
+                    };
+                    if let Err(x) = write_weights(&ckpt, b"SILCCKPT", header(ce, cs), w, kept) {
                         err = Some(x);
                     }
                 }
@@ -166,6 +193,9 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
         })?;
         if let Some(x) = err {
             return Err(node.fail(x));
+        }
+        if member(e + 1) {
+            members.push((e + 1, weights.clone()));
         }
     }
     bar.finish_and_clear();
@@ -186,8 +216,9 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
     let out_header = json!({
         "kind": "trained", "model": job.str("model"), "circuit": hash, "precision": g.bits,
         "parameter_set": set, "key_id": job.str("key_id"), "job": job_id, "layers": layers,
+        "epochs": orders.len(),
     });
-    write_weights(&args.output, b"SILCTRND", out_header, &weights).map_err(|e| node.fail(e))?;
+    write_weights(&args.output, b"SILCTRND", out_header, &weights, &members).map_err(|e| node.fail(e))?;
     crate::emit(&format!("{report}wrote {}\n", args.output.display()));
     Ok(())
 }

@@ -28,7 +28,15 @@ pub fn silc(args: &[&str]) -> (i32, String, String) {
 /// `decrypt` or `simulate --save`).
 pub fn integers(path: &std::path::Path) -> Vec<Vec<i64>> {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    v["layers"].as_array().unwrap().iter().map(|l| serde_json::from_value(l["integers"].clone()).unwrap()).collect()
+    let layers = |set: &serde_json::Value| -> Vec<Vec<i64>> {
+        set.as_array().unwrap().iter().map(|l| serde_json::from_value(l["integers"].clone()).unwrap()).collect()
+    };
+    let mut all = layers(&v["layers"]);
+    for m in v["ensemble"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        all.push(vec![m["epoch"].as_i64().unwrap()]);
+        all.extend(layers(&m["layers"]));
+    }
+    all
 }
 
 /// Runs `silc` and expects success; returns standard output.
