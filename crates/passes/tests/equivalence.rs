@@ -240,3 +240,70 @@ fn the_predictor_reads_the_exact_logits() {
     };
     assert!(ties(logits) > ties(exact), "{} rescaled ties, {} exact", ties(logits), ties(exact));
 }
+
+/// `ensemble N;`: the trainer keeps the weights after each of the last N
+/// epochs, each equal to a shorter run's last weights, and the test
+/// accuracy is the argmax of the members' summed exact logits, where
+/// `test_accuracy_last` reads the last weights alone.
+#[test]
+fn the_ensemble_keeps_the_last_epochs_and_sums_their_exact_logits() {
+    use silc_sim::train::{epoch_orders, initial_weights, Arch, Quantized, Trainer, EXACT_LOGITS};
+    let spec = spec("iris", Some(4));
+    let compiled = silc_passes::compile(&spec, &Default::default()).expect("compiles");
+    let q = &compiled.quant;
+    let arch = |ensemble| Arch {
+        widths: spec.widths_chain(),
+        relu: spec.layers.iter().map(|l| l.relu).collect(),
+        bias: q.biases.clone(),
+        batch: spec.batch,
+        lr: spec.lr,
+        ensemble,
+    };
+    // Synthetic rows over the input range, three classes by a linear rule.
+    let mut rng = Rng(11);
+    let hi = (1i64 << (q.input_bits - 1)) - 1;
+    let rows: Vec<Vec<i64>> = (0..48).map(|_| (0..spec.input).map(|_| rng.range(-hi - 1, hi)).collect()).collect();
+    let labels: Vec<usize> = rows.iter().map(|r| ((r[0] + r[1] - r[2] + 12) / 9).clamp(0, 2) as usize).collect();
+    let data = Quantized { rows, labels };
+    let w0 = initial_weights(&arch(1), q, 3);
+    let orders = epoch_orders(48, spec.batch, 4, 3);
+    let predict = silc_sim::train::predictor(compiled.high()).expect("a high-level step");
+    let (a3, a1) = (arch(3), arch(1));
+    let trainer = Trainer { graph: compiled.high(), predict: &predict, quant: q, arch: &a3 };
+    let run = trainer.train(&data, &data, w0.clone(), &orders, &mut |_, _| {}, &mut |_| {}).expect("trains");
+    assert_eq!(run.earlier.iter().map(|m| m.0).collect::<Vec<_>>(), vec![2, 3]);
+    let single = Trainer { graph: compiled.high(), predict: &predict, quant: q, arch: &a1 };
+    for (epoch, w) in &run.earlier {
+        let short = single.train(&data, &data, w0.clone(), &orders[..*epoch], &mut |_, _| {}, &mut |_| {}).unwrap();
+        assert_eq!(&short.weights, w, "member of epoch {epoch}");
+        assert!(short.earlier.is_empty());
+    }
+    // The summed exact logits, batch by batch, by hand.
+    let members: Vec<Vec<silc_sim::Tensor>> =
+        run.earlier.iter().map(|m| m.1.clone()).chain([run.weights.clone()]).collect();
+    let mut correct = 0;
+    for start in (0..48).step_by(spec.batch) {
+        let idx: Vec<usize> = (start..start + spec.batch).collect();
+        let mut inputs = std::collections::HashMap::new();
+        let x: Vec<i64> = idx.iter().flat_map(|&i| data.rows[i].clone()).collect();
+        inputs.insert("x".to_string(), silc_sim::Tensor::new(vec![spec.batch, spec.input], x));
+        inputs.insert("y".to_string(), silc_sim::Tensor::new(vec![spec.batch, 3], vec![0; spec.batch * 3]));
+        let mut sum = vec![0i64; spec.batch * 3];
+        for m in &members {
+            for (l, w) in m.iter().enumerate() {
+                inputs.insert(format!("w{}", l + 1), w.clone());
+            }
+            let out = silc_sim::execute(&predict, &inputs).expect("runs");
+            sum.iter_mut().zip(&out[EXACT_LOGITS].data).for_each(|(s, v)| *s += v);
+        }
+        for (r, &i) in idx.iter().enumerate() {
+            let row = &sum[r * 3..r * 3 + 3];
+            let best = (0..3).fold(0, |b, c| if row[c] > row[b] { c } else { b });
+            correct += usize::from(best == data.labels[i]);
+        }
+    }
+    let last = run.stats.last().unwrap();
+    assert_eq!(last.test_accuracy, correct as f64 / 48.0);
+    assert_eq!(last.test_accuracy_last, trainer.accuracy(&data, &[run.weights.clone()]).unwrap().0);
+    assert_eq!(run.stats[0].test_accuracy, run.stats[0].test_accuracy_last, "one epoch: one member");
+}
