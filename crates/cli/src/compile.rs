@@ -115,6 +115,7 @@ fn report_json(spec: &silc_frontend::ModelSpec, c: &Compiled) -> serde_json::Val
         "estimated_seconds_per_step": c.cost.estimated_seconds_per_step,
         "estimated_seconds_per_epoch": c.cost.estimated_seconds_per_epoch,
         "violations": c.violations.len(),
+        "ensemble": spec.ensemble(),
         "ops": op_counts(c),
         "rns": c.rns,
         "schedule": c.schedule,

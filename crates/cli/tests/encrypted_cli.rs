@@ -78,6 +78,7 @@ fn a_dithered_run_resumed_after_its_first_epoch_equals_simulate() {
     kill_after_first_checkpoint(&p("d.bin"), &dir.join("dt.bin"), 2);
     let out = ok(&["run", "--data", &p("d.bin"), "-o", &p("dt.bin"), "--resume"]);
     assert!(out.contains("resuming at epoch 2, step 0"), "{out}");
+    assert!(out.contains("kept the weights after epoch 1 for the client's ensemble"), "{out}");
     ok(&["decrypt", &p("dt.bin"), "--key", &p("dkeys/client.key"), "-o", &p("dt.json")]);
     ok(&["simulate", &p("d.mlp"), "--train", &p("two.csv"), "--test", &p("two.csv"), "--save", &p("ds.json")]);
     // Two epochs keep both epochs' weights (the default ensemble): the

@@ -201,8 +201,13 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     let pbs = steps_done * pbs_per_step;
+    let kept = match members.as_slice() {
+        [] => String::new(),
+        [(e, _)] => format!("kept the weights after epoch {e} for the client's ensemble\n"),
+        [(a, _), .., (b, _)] => format!("kept the weights after epochs {a}–{b} for the client's ensemble\n"),
+    };
     let report = format!(
-        "trained {} steps ({} bootstraps) in {:.1} s: {:.1} PBS/s on {}\n{}",
+        "trained {} steps ({} bootstraps) in {:.1} s: {:.1} PBS/s on {}\n{}{kept}",
         steps_done,
         pbs,
         secs,
