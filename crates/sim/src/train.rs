@@ -178,6 +178,30 @@ pub fn predictor(high: &Graph) -> Option<Graph> {
     Some(g)
 }
 
+/// Adds `v` to `sum` elementwise (summing ensemble members' logits).
+fn add(sum: &mut [i64], v: &[i64]) {
+    sum.iter_mut().zip(v).for_each(|(a, b)| *a += b);
+}
+
+/// The share of `data`'s rows whose row of `logits` (`rows × classes`)
+/// has its argmax at the label (the first class winning ties).
+fn hits(data: &Quantized, logits: &[i64]) -> f64 {
+    let n = data.labels.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let classes = logits.len() / n;
+    let right = logits
+        .chunks(classes)
+        .zip(&data.labels)
+        .filter(|(row, &label)| {
+            let row: Vec<f64> = row.iter().map(|&v| v as f64).collect();
+            argmax(&row) == label
+        })
+        .count();
+    right as f64 / n as f64
+}
+
 impl Trainer<'_> {
     fn inputs(&self, x: &Quantized, idx: &[usize], weights: &[Tensor], with_labels: bool) -> HashMap<String, Tensor> {
         let (b, f) = (self.arch.batch, self.arch.widths[0]);
@@ -200,45 +224,36 @@ impl Trainer<'_> {
     }
 
     /// Accuracy of the ensemble `members` (one weight set each, the last
-    /// one latest) on `data`, batch by batch (the last batch padded with
-    /// zero rows whose predictions are ignored): by the argmax of the sum of
-    /// the members' exact logits (the prediction graph's, where it has
-    /// them), and by the last member's rescaled logits. Every member's
-    /// exact logits have the same scale (the input's and the last layer's
-    /// weight unit), so their integer sum is the ensemble's logit.
+    /// one latest) on `data`: by the argmax of the sum of the members'
+    /// exact logits (the prediction graph's, where it has them), and by the
+    /// last member's rescaled logits. Every member's exact logits have the
+    /// same scale (the input's and the last layer's weight unit), so their
+    /// integer sum is the ensemble's logit.
     pub fn accuracy(&self, data: &Quantized, members: &[Vec<Tensor>]) -> Result<(f64, f64), SimError> {
-        assert!(!members.is_empty(), "an ensemble has at least one member");
-        let b = self.arch.batch;
-        let (mut exact, mut rescaled) = (0, 0);
-        let n = data.labels.len();
-        let count = |logits: &Tensor, idx: &[usize]| {
-            let classes = logits.shape[1];
-            idx.iter()
-                .enumerate()
-                .filter(|&(r, &i)| {
-                    let row: Vec<f64> = logits.data[r * classes..(r + 1) * classes].iter().map(|&v| v as f64).collect();
-                    argmax(&row) == data.labels[i]
-                })
-                .count()
-        };
+        let (last, earlier) = members.split_last().expect("an ensemble has at least one member");
+        let (exact, rescaled) = self.logits(data, last)?;
+        let mut sum = exact;
+        for weights in earlier {
+            add(&mut sum, &self.logits(data, weights)?.0);
+        }
+        Ok((hits(data, &sum), hits(data, &rescaled)))
+    }
+
+    /// The prediction graph's exact and rescaled logits of `weights` on
+    /// every row of `data` (`rows × classes` each), batch by batch, the
+    /// last batch padded with zero rows whose logits are dropped.
+    pub fn logits(&self, data: &Quantized, weights: &[Tensor]) -> Result<(Vec<i64>, Vec<i64>), SimError> {
+        let (b, n) = (self.arch.batch, data.labels.len());
+        let classes = *self.arch.widths.last().expect("widths");
+        let (mut exact, mut rescaled) = (Vec::with_capacity(n * classes), Vec::with_capacity(n * classes));
         for start in (0..n).step_by(b) {
             let idx: Vec<usize> = (start..(start + b).min(n)).collect();
-            let mut sum: Option<Tensor> = None;
-            for (k, weights) in members.iter().enumerate() {
-                let out = execute(self.predict, &self.inputs(data, &idx, weights, false))?;
-                let logits = out.get(EXACT_LOGITS).unwrap_or(&out["logits"]);
-                match &mut sum {
-                    None => sum = Some(logits.clone()),
-                    Some(s) => s.data.iter_mut().zip(&logits.data).for_each(|(a, v)| *a += v),
-                }
-                if k + 1 == members.len() {
-                    rescaled += count(&out["logits"], &idx);
-                }
-            }
-            exact += count(&sum.expect("at least one member"), &idx);
+            let out = execute(self.predict, &self.inputs(data, &idx, weights, false))?;
+            let keep = idx.len() * classes;
+            exact.extend_from_slice(&out.get(EXACT_LOGITS).unwrap_or(&out["logits"]).data[..keep]);
+            rescaled.extend_from_slice(&out["logits"].data[..keep]);
         }
-        let n = n.max(1) as f64;
-        Ok((exact as f64 / n, rescaled as f64 / n))
+        Ok((exact, rescaled))
     }
 
     /// Trains over `orders` (one per epoch); calls `progress(step, steps)`
@@ -257,8 +272,9 @@ impl Trainer<'_> {
         let steps_total: usize = orders.iter().map(|o| o.len() / b).sum();
         let mut step = 0;
         let mut stats = Vec::new();
-        // The ensemble so far: (epoch, weights after it), the oldest first.
-        let mut members: VecDeque<(usize, Vec<Tensor>)> = VecDeque::new();
+        // The ensemble so far: (epoch, weights after it, their exact test
+        // logits), the oldest first; each member's logits are computed once.
+        let mut members: VecDeque<(usize, Vec<Tensor>, Vec<i64>)> = VecDeque::new();
         for (e, order) in orders.iter().enumerate() {
             let start = Instant::now();
             let (mut loss, mut correct) = (0.0, 0usize);
@@ -280,17 +296,15 @@ impl Trainer<'_> {
                 progress(step, steps_total);
             }
             let seen = order.len().max(1) as f64;
-            members.push_back((e + 1, weights.clone()));
+            let (exact, rescaled) = self.logits(test, &weights)?;
+            let (test_accuracy_last, test_accuracy_rescaled) = (hits(test, &exact), hits(test, &rescaled));
+            members.push_back((e + 1, weights.clone(), exact));
             if members.len() > self.arch.ensemble.max(1) {
                 members.pop_front();
             }
-            let (test_accuracy_last, test_accuracy_rescaled) = self.accuracy(test, &[weights.clone()])?;
-            let test_accuracy = if members.len() == 1 {
-                test_accuracy_last
-            } else {
-                let ws: Vec<Vec<Tensor>> = members.iter().map(|m| m.1.clone()).collect();
-                self.accuracy(test, &ws)?.0
-            };
+            let mut sum = members[0].2.clone();
+            members.iter().skip(1).for_each(|m| add(&mut sum, &m.2));
+            let test_accuracy = hits(test, &sum);
             let s = EpochStats {
                 epoch: e + 1,
                 loss: loss / seen,
@@ -304,6 +318,6 @@ impl Trainer<'_> {
             stats.push(s);
         }
         members.pop_back();
-        Ok(Trained { weights, earlier: members.into(), stats })
+        Ok(Trained { weights, earlier: members.into_iter().map(|m| (m.0, m.1)).collect(), stats })
     }
 }
