@@ -39,14 +39,23 @@ pub struct EvalArgs {
 /// The ensemble members' `layers` arrays, the oldest first and the last
 /// weights last (only those with `--last`), each with a name for messages.
 fn members<'v>(
+    name: &str,
     v: &'v serde_json::Value,
     last_only: bool,
     bad: &dyn Fn() -> String,
 ) -> Result<Vec<(String, &'v [serde_json::Value])>, String> {
     let mut out = Vec::new();
+    let ensemble = match v.get("ensemble") {
+        None => &[][..],
+        Some(e) => e.as_array().map(Vec::as_slice).ok_or_else(|| {
+            format!("error: {name}: `ensemble` must be a list of earlier weights, each with `epoch` and `layers`")
+        })?,
+    };
     if !last_only {
-        for (k, m) in v["ensemble"].as_array().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
-            let layers = m["layers"].as_array().ok_or_else(bad)?;
+        for (k, m) in ensemble.iter().enumerate() {
+            let layers = m["layers"]
+                .as_array()
+                .ok_or_else(|| format!("error: {name}: ensemble member {} has no `layers` list", k + 1))?;
             let epoch = m["epoch"].as_u64().map_or(format!("#{}", k + 1), |e| e.to_string());
             out.push((format!("ensemble member {} (epoch {epoch}): ", k + 1), layers.as_slice()));
         }
@@ -64,7 +73,7 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
     let v: serde_json::Value = serde_json::from_slice(&crate::io::read(&args.weights)?)
         .map_err(|e| format!("error: {name}: not a weights file: {e}"))?;
     let bad = || format!("error: {name}: not a silc weights file (missing layers or standardization)");
-    let members = members(&v, args.last, &bad)?;
+    let members = members(&name, &v, args.last, &bad)?;
     // The standardization (with the rank table of `input N bins=quantile;`)
     // is the client's, as `encrypt` or `simulate --save` wrote it.
     let stats: Standardizer = serde_json::from_value(v["standardization"].clone())

@@ -319,6 +319,20 @@ fn eval_with_the_model_reproduces_the_simulated_accuracy() {
         (&sim["test_accuracy_last"], &serde_json::json!(1)),
         "{last} {sim}"
     );
+    // A member without layers, or an ensemble that is not a list, is named.
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&weights).unwrap()).unwrap();
+    let bad = model.with_extension("bad.json");
+    v["ensemble"][0]["layers"] = serde_json::json!(null);
+    std::fs::write(&bad, v.to_string()).unwrap();
+    let (code, _, err) = silc(&["eval", bad.to_str().unwrap(), "--test", test]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("ensemble member 1 has no `layers` list"), "{err}");
+    v["ensemble"] = serde_json::json!(3);
+    std::fs::write(&bad, v.to_string()).unwrap();
+    let (code, _, err) = silc(&["eval", bad.to_str().unwrap(), "--test", test, "--model", m]);
+    std::fs::remove_file(&bad).ok();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`ensemble` must be a list"), "{err}");
     let other = model.with_extension("b5.mlp");
     std::fs::write(&other, bc.replace("bits 8;", "bits 5;")).unwrap();
     let (code, _, err) = silc(&["eval", w, "--test", test, "--model", other.to_str().unwrap()]);
