@@ -142,9 +142,15 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
         let shapes: Vec<Vec<usize>> = weights.iter().map(|w| w.shape.clone()).collect();
         weights = read_weights(&cname, &cc, &shapes, &cand)?;
         members = read_members(&cname, &cc, &shapes, &cand, epoch0 + 1)?;
-        if let Some(&(e, _)) = members.iter().find(|m| !member(m.0) || m.0 > epoch0) {
+        // Exactly the ensemble's epochs done so far, or the trained file
+        // would come back with fewer members than the job asks for.
+        let (held, want): (Vec<usize>, Vec<usize>) =
+            (members.iter().map(|m| m.0).collect(), (1..=epoch0).filter(|&e| member(e)).collect());
+        if held != want {
             return Err(format!(
-                "error: {cname}: holds the weights after epoch {e}, which this job's ensemble does not keep"
+                "error: {cname}: holds the weights after epochs {held:?} for the ensemble, but at epoch {} this \
+                 job's ensemble keeps those after epochs {want:?}",
+                epoch0 + 1
             ));
         }
         if node.is_root() {
@@ -194,7 +200,8 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
         if let Some(x) = err {
             return Err(node.fail(x));
         }
-        if member(e + 1) {
+        // Rank 0 alone writes the files, so it alone keeps the members.
+        if member(e + 1) && node.is_root() {
             members.push((e + 1, weights.clone()));
         }
     }
