@@ -82,7 +82,7 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
     for (who, layers) in &members {
         let ws = float_layers(&name, who, layers, &bad)?;
         if nets.first().is_some_and(|first| first.iter().map(|l| (l.0, l.1)).ne(ws.iter().map(|l| (l.0, l.1)))) {
-            return Err(format!("error: {name}: {who}its layers' shapes differ from the last weights'"));
+            return Err(format!("error: {name}: {who}its layers' shapes differ from the other weights' in the file"));
         }
         nets.push(ws);
     }
