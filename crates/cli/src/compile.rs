@@ -52,6 +52,7 @@ pub fn run(args: &CompileArgs) -> Result<(), String> {
             .to_string()
         }),
         samples: args.samples,
+        server_forms: args.server_forms,
         ..Default::default()
     };
     let compiled = silc_passes::compile(&spec, &opts).map_err(|e| render::pass_error(&src, &e))?;
@@ -228,8 +229,8 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
     let kinds: Vec<String> = k.pbs_by_kind.iter().map(|(n, c)| format!("{n} {c}")).collect();
     writeln!(
         o,
-        "  PBS/step     {} at {} bits ({} cacheable: data-only)",
-        k.pbs_per_step, k.precision, k.cacheable_pbs_per_step
+        "  PBS/step     {} at {} bits ({} more, of the samples alone, computed once by the client; {} of the data alone left)",
+        k.pbs_per_step, k.precision, k.client_pbs_per_step, k.cacheable_pbs_per_step
     )
     .unwrap();
     writeln!(
@@ -256,8 +257,8 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
     .unwrap();
     writeln!(
         o,
-        "  data         {} KiB per ciphertext; {} ciphertexts per sample, {} for the weights",
-        k.ciphertext_kib, k.ciphertexts_per_sample, k.weight_ciphertexts
+        "  data         {} KiB per ciphertext; {} ciphertexts per sample ({} of them forms), {} for the weights",
+        k.ciphertext_kib, k.ciphertexts_per_sample, k.form_ciphertexts_per_sample, k.weight_ciphertexts
     )
     .unwrap();
     writeln!(

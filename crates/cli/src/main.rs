@@ -134,6 +134,12 @@ pub struct CompileArgs {
     /// (default: one batch per epoch).
     #[arg(long, value_name = "N")]
     pub samples: Option<usize>,
+    /// Leave the bootstraps that read the samples alone to the server at
+    /// every step, instead of the client computing them once at encryption
+    /// and uploading them beside each sample (the default; see
+    /// docs/arithmetic.md, "Forms of the samples from the client").
+    #[arg(long)]
+    pub server_forms: bool,
     /// Use this residue product method wherever it is feasible, instead of the
     /// cheapest (for comparisons).
     #[arg(long, value_enum, value_name = "METHOD")]

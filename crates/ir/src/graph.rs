@@ -147,9 +147,31 @@ impl Graph {
         })
     }
 
-    /// Number of programmable bootstraps one execution performs.
+    /// The values only the client computes: the cone of a `form`'s operand
+    /// that no output reaches except through a `form`. The server takes the
+    /// form from the job and skips them; the simulator runs them.
+    pub fn client_only(&self) -> Vec<bool> {
+        let n = self.len();
+        let (mut server, mut cone) = (vec![false; n], vec![false; n]);
+        for id in self.ids().collect::<Vec<_>>().into_iter().rev() {
+            let node = self.node(id);
+            let i = id.index();
+            server[i] |= matches!(node.op, Op::Output { .. });
+            let form = matches!(node.op, Op::Form { .. });
+            for a in &node.args {
+                server[a.index()] |= server[i] && !form;
+                cone[a.index()] |= cone[i] || form;
+            }
+        }
+        (0..n).map(|i| cone[i] && !server[i]).collect()
+    }
+
+    /// Number of programmable bootstraps one execution on the server
+    /// performs (what the client computes, [`Graph::client_only`], left out).
     pub fn pbs_count(&self) -> u64 {
+        let client = self.client_only();
         self.ids()
+            .filter(|i| !client[i.index()])
             .map(|i| {
                 let n = self.node(i);
                 match &n.op {

@@ -45,6 +45,12 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
     let ty = match op {
         Op::Input { .. } => Err("inputs declare their type".into()),
         Op::Output { .. } => Ok(t[0].clone()),
+        Op::Form { axis, .. } => {
+            if *axis >= t[0].shape.len() {
+                return Err(format!("form's batch axis {axis} is beyond its shape {:?}", t[0].shape));
+            }
+            Ok(t[0].clone())
+        }
         Op::MatMul => {
             let (a, b) = (t[0], t[1]);
             if a.shape.len() != 2 || b.shape.len() != 2 || a.shape[1] != b.shape[0] {
@@ -387,6 +393,7 @@ fn torus_rule(op: &Op, t: &[&Type], p: u32) -> Result<Option<i64>, String> {
             | Op::AddDither { modulus: None, .. }
             | Op::MulClear { .. }
             | Op::ReduceSum { .. }
+            | Op::Form { .. }
     );
     if !leveled && (!op.is_layout() || matches!(op, Op::Output { .. })) {
         return Err(format!("`{}` cannot take a torus residue (modulo {m})", op.name()));

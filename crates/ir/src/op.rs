@@ -46,6 +46,16 @@ pub enum Op {
     Output {
         name: String,
     },
+    /// A value of the samples alone that the client computes and encrypts
+    /// once (`passes::forms`): its operand's value, but the server takes it
+    /// from the job instead of computing it, so the operand's cone runs only
+    /// where the data is in the clear (the simulator, `silc encrypt`). Each
+    /// sample's share is the slice at its index along `axis` (the batch
+    /// axis of the value).
+    Form {
+        name: String,
+        axis: usize,
+    },
 
     // ---- high level --------------------------------------------------------
     /// `[n,k] × [k,m] → [n,m]`: the exact integer matrix product.
@@ -257,6 +267,7 @@ impl Op {
         match self {
             Op::Input { .. } => "input",
             Op::Output { .. } => "output",
+            Op::Form { .. } => "form",
             Op::MatMul => "matmul",
             Op::Transpose => "transpose",
             Op::Rescale { .. } => "rescale",
@@ -293,6 +304,7 @@ impl Op {
         Some(match self {
             Op::Input { .. } => 0,
             Op::Output { .. }
+            | Op::Form { .. }
             | Op::Transpose
             | Op::Rescale { .. }
             | Op::Relu

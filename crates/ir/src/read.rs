@@ -398,6 +398,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             Op::Input { name: n, role }
         }
         "output" => Op::Output { name: string(take("name")?)? },
+        "form" => Op::Form { name: string(take("name")?)?, axis: uint(take("axis")?)? },
         "matmul" => Op::MatMul,
         "transpose" => Op::Transpose,
         "rescale" => Op::Rescale {

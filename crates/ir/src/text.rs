@@ -53,6 +53,7 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
     match op {
         Op::Input { name, role } => vec![("name", Str(name.clone())), ("role", Word(role.name().into()))],
         Op::Output { name } => vec![("name", Str(name.clone()))],
+        Op::Form { name, axis } => vec![("name", Str(name.clone())), ("axis", u(*axis))],
         Op::Rescale { factors, bits, shifts, relu } => {
             let mut a = vec![("factors", Ints(factors.clone())), ("bits", Int(*bits as i64))];
             if !shifts.is_empty() {

@@ -94,7 +94,9 @@ pub fn analyse(g: &Graph) -> Analysis {
         work.set_type(id, t);
         let arg = |i: usize| noise2[n.args[i]];
         let nz = match &n.op {
+            // A form is the client's fresh encryption.
             Op::Input { .. }
+            | Op::Form { .. }
             | Op::Lut { .. }
             | Op::LutMany { .. }
             | Op::LutTorus { .. }

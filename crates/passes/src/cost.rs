@@ -24,9 +24,14 @@ pub struct CostReport {
     pub pbs_per_product: f64,
     /// Bootstraps by what their table computes.
     pub pbs_by_kind: BTreeMap<String, u64>,
-    /// Bootstraps that depend on the training data alone; a server computes
-    /// them once per sample and reuses them every epoch.
+    /// Bootstraps the server still computes that depend on the training
+    /// data alone (sums across the batch's samples, which change with the
+    /// data order).
     pub cacheable_pbs_per_step: u64,
+    /// Bootstraps of the samples alone that the client computes once, at
+    /// encryption, instead of the server at every step (`forms`): left out
+    /// of `pbs_per_step`.
+    pub client_pbs_per_step: u64,
     pub steps_per_epoch: u64,
     pub pbs_per_epoch: u64,
     pub pbs_total: u64,
@@ -34,8 +39,11 @@ pub struct CostReport {
     pub estimated_seconds_per_epoch: f64,
     pub estimated_seconds_total: f64,
     pub ciphertext_kib: u32,
-    /// Ciphertexts the client uploads per training sample (features and labels).
+    /// Ciphertexts the client uploads per training sample (features, labels
+    /// and the sample's forms).
     pub ciphertexts_per_sample: u64,
+    /// Of which the forms (`forms`).
+    pub form_ciphertexts_per_sample: u64,
     /// Ciphertexts of the weights (uploaded once, returned trained).
     pub weight_ciphertexts: u64,
     pub pfail_log2: u32,
@@ -83,10 +91,14 @@ pub fn run(
     let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
     // Which values depend only on the data inputs.
     let mut data_only = vec![false; g.len()];
-    let mut cacheable = 0;
-    let (mut per_sample, mut weights) = (0u64, 0u64);
+    let client = g.client_only();
+    let (mut cacheable, mut moved) = (0, 0);
+    let (mut per_sample, mut weights, mut forms) = (0u64, 0u64, 0u64);
     for id in g.ids() {
         let n = g.node(id);
+        if let Op::Form { .. } = n.op {
+            forms += (n.ty.len() / batch.max(1)) as u64;
+        }
         data_only[id.index()] = match &n.op {
             Op::Input { role, .. } => {
                 match role {
@@ -110,6 +122,10 @@ pub fn run(
             Op::TorusSign => (n.ty.len() as u64, "torus_sign".to_string()),
             _ => continue,
         };
+        if client[id.index()] {
+            moved += count;
+            continue;
+        }
         *by_kind.entry(k).or_default() += count;
         if data_only[id.index()] {
             cacheable += count;
@@ -129,6 +145,7 @@ pub fn run(
         pbs_per_product: if products == 0 { 0.0 } else { pbs as f64 / products as f64 },
         pbs_by_kind: by_kind,
         cacheable_pbs_per_step: cacheable,
+        client_pbs_per_step: moved,
         steps_per_epoch: steps,
         pbs_per_epoch: per_epoch,
         pbs_total: total,
@@ -136,7 +153,8 @@ pub fn run(
         estimated_seconds_per_epoch: secs * steps as f64,
         estimated_seconds_total: secs * (steps * epochs as u64) as f64,
         ciphertext_kib: params.ciphertext_kib,
-        ciphertexts_per_sample: per_sample,
+        ciphertexts_per_sample: per_sample + forms,
+        form_ciphertexts_per_sample: forms,
         weight_ciphertexts: weights,
         pfail_log2,
         total_failure_probability: total as f64 * 2f64.powi(-(pfail_log2 as i32)),

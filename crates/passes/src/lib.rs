@@ -1,6 +1,6 @@
 //! silc's compiler passes, in one linear pipeline (see [`compile`]):
 //!
-//! `lower → rns → karatsuba → scale → nonlinear → check → schedule → cost`
+//! `lower → rns → karatsuba → scale → nonlinear → check → schedule → forms → cost`
 //!
 //! Each pass lives in its own module and builds a new graph from the previous
 //! one; the IR verifier runs after every stage. Analyses (ranges, noise,
@@ -12,6 +12,7 @@ pub mod check;
 pub mod cost;
 pub mod error;
 pub mod exclusive;
+pub mod forms;
 pub mod karatsuba;
 pub mod lower;
 pub mod nonlinear;
@@ -48,10 +49,12 @@ pub struct Options {
     pub schedule: schedule::Config,
     /// Training samples per epoch, for the per-epoch figures (default: one batch).
     pub samples: Option<usize>,
+    /// Leave the bootstraps of the samples alone on the server (no `forms`).
+    pub server_forms: bool,
 }
 
 /// The pipeline's stages, in order, as named by `--dump-ir`.
-pub const STAGES: &[&str] = &["high", "rns", "karatsuba", "scale", "nonlinear", "schedule"];
+pub const STAGES: &[&str] = &["high", "rns", "karatsuba", "scale", "nonlinear", "schedule", "forms"];
 
 /// Everything `compile` produces.
 #[derive(Clone, Debug)]
@@ -117,10 +120,14 @@ pub fn lower_graph(high: Graph, opts: &Options) -> Result<Lowering, PassError> {
     if opts.check == CheckMode::Deny && !violations.is_empty() {
         return Err(PassError::Violations(violations));
     }
-    let (g_sched, sched) = schedule::run(&g_nl, nu, &opts.schedule);
+    let (g_sched, mut sched) = schedule::run(&g_nl, nu, &opts.schedule);
     let g_sched = verified("schedule", g_sched);
-    // The schedule must not introduce violations of its own.
-    let (_, after) = check::check(&g_sched, nu);
+    let (g_forms, forms) = if opts.server_forms { (g_sched.clone(), 0) } else { forms::run(&g_sched) };
+    let g_forms = verified("forms", g_forms);
+    schedule::count_waves(&g_forms, &mut sched);
+    sched.forms = forms;
+    // Neither may introduce violations of its own.
+    let (_, after) = check::check(&g_forms, nu);
     let violations = if violations.is_empty() { after } else { violations };
     if opts.check == CheckMode::Deny && !violations.is_empty() {
         return Err(PassError::Violations(violations));
@@ -133,6 +140,7 @@ pub fn lower_graph(high: Graph, opts: &Options) -> Result<Lowering, PassError> {
             ("scale", g_scale),
             ("nonlinear", g_nl),
             ("schedule", g_sched),
+            ("forms", g_forms),
         ],
         rns: rns_choices,
         violations,

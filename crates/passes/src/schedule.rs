@@ -34,6 +34,8 @@ pub struct ScheduleReport {
     /// Bootstraps in each wave, in order: what bounds how many cores (or
     /// MPI ranks) a step can keep busy.
     pub wave_widths: Vec<u64>,
+    /// Values per batch the client computes and encrypts (`forms`).
+    pub forms: usize,
 }
 
 /// Gives `new` the logical reading (offset) that `old` had.
@@ -338,7 +340,8 @@ pub fn waves(g: &Graph) -> SideTable<u32> {
     let mut depth = SideTable::with_len(g.len(), 0u32);
     for id in g.ids() {
         let n = g.node(id);
-        let d = n.args.iter().map(|&a| depth[a]).max().unwrap_or(0);
+        // A form comes with the job: the server has it before any wave.
+        let d = if matches!(n.op, Op::Form { .. }) { 0 } else { n.args.iter().map(|&a| depth[a]).max().unwrap_or(0) };
         depth.set(id, if n.op.is_bootstrap() { d + 1 } else { d });
     }
     depth
@@ -391,11 +394,19 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> (Graph, ScheduleReport) {
         report.many_lut_groups = groups;
         cur = next;
     }
-    let depth = waves(&cur);
+    count_waves(&cur, &mut report);
+    (cur, report)
+}
+
+/// The server's waves of `g` and its bootstraps, in `report` (a `form`'s
+/// cone is the client's, see `Graph::client_only`).
+pub fn count_waves(cur: &Graph, report: &mut ScheduleReport) {
+    let depth = waves(cur);
+    let client = cur.client_only();
     let mut per_wave: HashMap<u32, u64> = HashMap::new();
     for id in cur.ids() {
         let n = cur.node(id);
-        if n.op.is_bootstrap() {
+        if n.op.is_bootstrap() && !client[id.index()] {
             let count = match &n.op {
                 Op::LutMany { tables } => (n.ty.len() / tables.len()) as u64,
                 _ => n.ty.len() as u64,
@@ -409,5 +420,4 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> (Graph, ScheduleReport) {
     widths.sort();
     report.wave_widths = widths.into_iter().map(|(_, w)| w).collect();
     report.pbs_after = cur.pbs_count();
-    (cur, report)
 }

@@ -307,3 +307,28 @@ fn the_ensemble_keeps_the_last_epochs_and_sums_their_exact_logits() {
     assert_eq!(last.test_accuracy_last, trainer.accuracy(&data, &[run.weights.clone()]).unwrap().0);
     assert_eq!(run.stats[0].test_accuracy, run.stats[0].test_accuracy_last, "one epoch: one member");
 }
+
+/// The client's forms take bootstraps off the server and change no value:
+/// at bits 4 every example's step computes fewer PBS than with
+/// `server_forms`, by exactly the client's share, and the two circuits
+/// give the same outputs on the same inputs.
+#[test]
+fn forms_move_bootstraps_to_the_client_and_change_no_value() {
+    for name in example_names().into_iter().filter(|n| n != "mnist") {
+        let spec = spec(&name, Some(4));
+        let with = silc_passes::compile(&spec, &Default::default()).expect("compiles");
+        let opts = silc_passes::Options { server_forms: true, ..Default::default() };
+        let without = silc_passes::compile(&spec, &opts).expect("compiles");
+        assert!(with.schedule.forms > 0, "{name}: no forms");
+        assert!(with.cost.client_pbs_per_step > 0, "{name}: nothing moved");
+        assert_eq!(
+            with.cost.pbs_per_step + with.cost.client_pbs_per_step,
+            without.cost.pbs_per_step,
+            "{name}: the PBS moved are not the PBS saved"
+        );
+        let inputs = random_inputs(with.high(), &mut Rng(11));
+        let a = silc_sim::execute(with.graph(), &inputs).expect("runs");
+        let b = silc_sim::execute(without.graph(), &inputs).expect("runs");
+        assert_eq!(a, b, "{name}: the forms changed a value");
+    }
+}

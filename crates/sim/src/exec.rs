@@ -143,6 +143,37 @@ pub fn execute(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<St
 /// `add_dither` (`semantics::dither`): the training loop passes the step's
 /// index.
 pub fn execute_at(g: &Graph, inputs: &HashMap<String, Tensor>, salt: u64) -> Result<HashMap<String, Tensor>, SimError> {
+    Ok(run(g, inputs, salt, None)?.0)
+}
+
+/// The stored value of every `form` of `g` (what the client encrypts for
+/// the server, `passes::forms`), computed from the data inputs alone: only
+/// the forms' cone runs, so the weights need not be given.
+pub fn forms(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>, SimError> {
+    let mut needed = vec![false; g.len()];
+    for id in g.ids().collect::<Vec<_>>().into_iter().rev() {
+        let n = g.node(id);
+        if matches!(n.op, Op::Form { .. }) || needed[id.index()] {
+            needed[id.index()] = true;
+            for a in &n.args {
+                needed[a.index()] = true;
+            }
+        }
+    }
+    Ok(run(g, inputs, 0, Some(&needed))?.1)
+}
+
+/// Tensors by name.
+type Named = HashMap<String, Tensor>;
+
+/// Runs the nodes of `g` that `only` marks (all without it); returns the
+/// outputs' logical values and the forms' stored ones.
+fn run(
+    g: &Graph,
+    inputs: &HashMap<String, Tensor>,
+    salt: u64,
+    only: Option<&[bool]>,
+) -> Result<(Named, Named), SimError> {
     let p = g.bits;
     // Free every value after its last use: lowered graphs hold large
     // broadcast intermediates that need not live together.
@@ -153,9 +184,13 @@ pub fn execute_at(g: &Graph, inputs: &HashMap<String, Tensor>, salt: u64) -> Res
         }
     }
     let mut vals: Vec<Tensor> = Vec::with_capacity(g.len());
-    let mut outputs = HashMap::new();
+    let (mut outputs, mut forms) = (HashMap::new(), HashMap::new());
     for id in g.ids() {
         let n = g.node(id);
+        if only.is_some_and(|o| !o[id.index()]) {
+            vals.push(Tensor::zeros(vec![0]));
+            continue;
+        }
         let arg = |i: usize| &vals[n.args[i].index()];
         // Logical view of an operand: stored - offset.
         let logical = |i: usize| {
@@ -186,6 +221,10 @@ pub fn execute_at(g: &Graph, inputs: &HashMap<String, Tensor>, salt: u64) -> Res
             Op::Output { name } => {
                 let off = g.ty(n.args[0]).offset;
                 outputs.insert(name.clone(), arg(0).map(|x| x - off));
+                arg(0).clone()
+            }
+            Op::Form { name, .. } => {
+                forms.insert(name.clone(), arg(0).clone());
                 arg(0).clone()
             }
             Op::MatMul => matmul(&logical(0), &logical(1), |x| x + out_off),
@@ -327,5 +366,5 @@ pub fn execute_at(g: &Graph, inputs: &HashMap<String, Tensor>, salt: u64) -> Res
             }
         }
     }
-    Ok(outputs)
+    Ok((outputs, forms))
 }

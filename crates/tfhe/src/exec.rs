@@ -278,7 +278,9 @@ fn depths(g: &Graph) -> Vec<u32> {
     let mut d = vec![0u32; g.len()];
     for id in g.ids() {
         let n = g.node(id);
-        let m = n.args.iter().map(|a| d[a.index()]).max().unwrap_or(0);
+        // A form comes with the job: it is there before any wave.
+        let m =
+            if matches!(n.op, Op::Form { .. }) { 0 } else { n.args.iter().map(|a| d[a.index()]).max().unwrap_or(0) };
         d[id.index()] = if n.op.is_bootstrap() { m + 1 } else { m };
     }
     d
@@ -304,11 +306,14 @@ pub fn execute_at(
     salt: u64,
 ) -> Result<HashMap<String, CtTensor>, String> {
     let depth = depths(g);
+    // What the client computed: the job brings its forms instead.
+    let client = g.client_only();
+    let server = |i: &ValueId| !client[i.index()];
     let max_depth = depth.iter().copied().max().unwrap_or(0);
     // Execution goes by round (bootstrap depth), not by id: a value may be
     // freed after the last round that reads it.
     let mut last_round = vec![None::<u32>; g.len()];
-    for id in g.ids() {
+    for id in g.ids().filter(server) {
         for a in &g.node(id).args {
             let r = &mut last_round[a.index()];
             *r = Some(r.map_or(depth[id.index()], |x| x.max(depth[id.index()])));
@@ -318,7 +323,8 @@ pub fn execute_at(
     let mut outputs = HashMap::new();
     for d in 0..=max_depth {
         // 1. This wave's bootstraps, all elements of all nodes together.
-        let wave: Vec<ValueId> = g.ids().filter(|&i| depth[i.index()] == d && g.node(i).op.is_bootstrap()).collect();
+        let wave: Vec<ValueId> =
+            g.ids().filter(|&i| depth[i.index()] == d && g.node(i).op.is_bootstrap() && server(&i)).collect();
         // One job per bootstrapped element: a `lut` yields one ciphertext,
         // a `lut_many` of k tables yields k from the same blind rotation.
         let jobs: Vec<(usize, usize)> = wave
@@ -365,7 +371,7 @@ pub fn execute_at(
             vals[id.index()] = Some(CtTensor { shape: n.ty.shape.clone(), cts });
         }
         // 2. Leveled and layout ops of this depth, in id order.
-        for id in g.ids().filter(|&i| depth[i.index()] == d && !g.node(i).op.is_bootstrap()) {
+        for id in g.ids().filter(|&i| depth[i.index()] == d && !g.node(i).op.is_bootstrap() && server(&i)) {
             let n = g.node(id);
             let arg = |i: usize| vals[n.args[i].index()].as_ref().expect("operand computed");
             let zip = |f: &(dyn Fn(&mut Ciphertext, &Ciphertext) + Sync)| {
@@ -409,6 +415,16 @@ pub fn execute_at(
                 Op::Output { name } => {
                     outputs.insert(name.clone(), arg(0).clone());
                     arg(0).clone()
+                }
+                Op::Form { name, .. } => {
+                    let t = inputs.get(name).ok_or_else(|| format!("form `{name}` was not supplied"))?;
+                    if t.shape != n.ty.shape {
+                        return Err(format!(
+                            "form `{name}` has shape {:?}, the circuit expects {:?}",
+                            t.shape, n.ty.shape
+                        ));
+                    }
+                    t.clone()
                 }
                 Op::Add | Op::AddExclusive { .. } => zip(&|x, y| lwe_ciphertext_add_assign(&mut x.ct, &y.ct)),
                 Op::Sub => zip(&|x, y| lwe_ciphertext_sub_assign(&mut x.ct, &y.ct)),

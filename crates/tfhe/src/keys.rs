@@ -61,6 +61,43 @@ impl ClientKeys {
             .collect()
     }
 
+    /// Seeded encryptions of stored values `v` at their torus positions `v/m`
+    /// (a residue of `torus m`; a grid value has `m = 2^(p+1)`): a `form`
+    /// of the samples (`passes::forms`). The zero encrypted with its seed,
+    /// its body moved by the phase, as the server's own answers would hold.
+    pub fn encrypt_at_compressed(&self, values: &[(i64, i64)]) -> Vec<CompressedCiphertext> {
+        let space = self.space();
+        values
+            .par_iter()
+            .map(|&(v, m)| {
+                let mut c = self.key.encrypt_with_message_modulus_compressed(0, MessageModulus(space));
+                let body = c.ct.get_mut_body();
+                *body.data = body.data.wrapping_add(crate::torus::phase(v, m));
+                c
+            })
+            .collect()
+    }
+
+    /// The forms of one step (`silc_sim::forms`) computed from the logical
+    /// inputs `plain` in the clear and encrypted, by name: what the server
+    /// takes beside the step's inputs (`silc_tfhe::train` assembles them
+    /// from the job's per-sample slices instead).
+    pub fn encrypt_forms(
+        &self,
+        g: &silc_ir::Graph,
+        plain: &std::collections::HashMap<String, Tensor>,
+    ) -> Result<Vec<(String, CtTensor)>, String> {
+        let values = silc_sim::forms(g, plain).map_err(|e| format!("computing the forms: {e}"))?;
+        Ok(silc_sim::forms::layout(g)
+            .into_iter()
+            .map(|f| {
+                let at: Vec<(i64, i64)> = values[&f.name].data.iter().map(|&v| (v, f.torus)).collect();
+                let cts = self.encrypt_at_compressed(&at).par_iter().map(|c| c.decompress()).collect();
+                (f.name, CtTensor { shape: f.shape, cts })
+            })
+            .collect())
+    }
+
     /// Decrypts to stored values in `[0, 2^p)`.
     pub fn decrypt(&self, t: &CtTensor) -> Tensor {
         let data = t.cts.par_iter().map(|ct| self.key.decrypt_message_and_carry(ct) as i64).collect();

@@ -15,10 +15,26 @@ use crate::exec::{execute_at, CtTensor, Engine};
 
 /// The encrypted training set as the client uploaded it (seeded
 /// ciphertexts): per sample, its features and one-hot label, stored as the
-/// circuit's inputs `x` and `y` expect them.
+/// circuit's inputs `x` and `y` expect them, and its forms
+/// (`silc_sim::forms`), every form's slice in the circuit's order.
 pub struct EncryptedData {
     pub x_rows: Vec<Vec<CompressedCiphertext>>,
     pub y_rows: Vec<Vec<CompressedCiphertext>>,
+    pub form_rows: Vec<Vec<CompressedCiphertext>>,
+}
+
+/// The forms of the samples `idx`, each in its step's shape.
+fn gather_forms(g: &Graph, rows: &[Vec<CompressedCiphertext>], idx: &[usize]) -> Vec<(String, CtTensor)> {
+    let batch: Vec<&[CompressedCiphertext]> = idx.iter().map(|&i| rows[i].as_slice()).collect();
+    let mut offset = 0;
+    silc_sim::forms::layout(g)
+        .into_iter()
+        .map(|f| {
+            let seeded = silc_sim::forms::assemble(&f, &batch, offset);
+            offset += f.per_sample();
+            (f.name, CtTensor { shape: f.shape, cts: seeded.par_iter().map(|c| c.decompress()).collect() })
+        })
+        .collect()
 }
 
 /// The rows `idx` as one `[batch, width]` tensor, expanded from their seeds.
@@ -51,6 +67,7 @@ pub fn train(
         let mut inputs = HashMap::new();
         inputs.insert("x".to_string(), gather(&data.x_rows, idx));
         inputs.insert("y".to_string(), gather(&data.y_rows, idx));
+        inputs.extend(gather_forms(g, &data.form_rows, idx));
         for (l, w) in weights.iter().enumerate() {
             inputs.insert(format!("w{}", l + 1), w.clone());
         }

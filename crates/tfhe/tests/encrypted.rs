@@ -88,7 +88,8 @@ fn lcg(mut seed: u64) -> impl FnMut(i64) -> i64 {
 fn assert_outputs_equal(g: &silc_ir::Graph, engine: &Engine<'_>, client: &ClientKeys, inputs: &[(&str, Tensor)]) {
     let clear: HashMap<String, Tensor> = inputs.iter().map(|(n, t)| (n.to_string(), t.clone())).collect();
     let want = silc_sim::execute(g, &clear).expect("simulates");
-    let enc = inputs.iter().map(|(n, t)| (n.to_string(), client.encrypt(t))).collect();
+    let mut enc: HashMap<String, _> = inputs.iter().map(|(n, t)| (n.to_string(), client.encrypt(t))).collect();
+    enc.extend(client.encrypt_forms(g, &clear).expect("forms"));
     let got = execute(engine, g, &enc).expect("runs encrypted");
     for (name, w) in &want {
         assert_eq!(&client.decrypt(&got[name]), w, "output `{name}`");
@@ -328,6 +329,28 @@ fn a_top_bit_answered_on_the_torus_matches_the_simulator() {
     assert!(below && above, "wrapping values in both halves of the torus");
 }
 
+/// Every sample's forms (`silc_sim::forms`), as `silc encrypt` computes
+/// them: `batch` samples at a time, each sample's values in turn.
+fn sample_forms(
+    g: &silc_ir::Graph,
+    spec: &silc_frontend::ModelSpec,
+    label: i64,
+    rows: &[Vec<i64>],
+    labels: &[usize],
+) -> Vec<i64> {
+    let classes = spec.classes();
+    let inputs = |first: usize| {
+        let idx: Vec<usize> = (first..first + spec.batch).map(|i| if i < rows.len() { i } else { first }).collect();
+        let x = idx.iter().flat_map(|&i| rows[i].clone()).collect();
+        let y = idx.iter().flat_map(|&i| (0..classes).map(move |c| if c == labels[i] { label } else { 0 })).collect();
+        HashMap::from([
+            ("x".to_string(), Tensor::new(vec![spec.batch, spec.input], x)),
+            ("y".to_string(), Tensor::new(vec![spec.batch, classes], y)),
+        ])
+    };
+    silc_sim::forms::of_samples(g, 0..rows.len(), spec.batch, &inputs).expect("forms")
+}
+
 /// Trains `model` encrypted and in the simulator (on the lowered circuit) on
 /// `n` synthetic samples; the decrypted weights must equal the simulator's.
 fn encrypted_training_equals_simulation(model: &str, n: usize, steps: usize) {
@@ -363,6 +386,8 @@ fn encrypted_training_equals_simulation(model: &str, n: usize, steps: usize) {
     let engine = Engine::new(&server, g);
     let x_off = g.ty(g.find("x").unwrap()).offset;
     let classes = spec.classes();
+    let tori: Vec<i64> =
+        silc_sim::forms::layout(g).iter().flat_map(|f| std::iter::repeat_n(f.torus, f.per_sample())).collect();
     let enc = EncryptedData {
         x_rows: rows
             .iter()
@@ -374,6 +399,12 @@ fn encrypted_training_equals_simulation(model: &str, n: usize, steps: usize) {
                 let y: Vec<i64> = (0..classes).map(|c| if c == l { q.label_value } else { 0 }).collect();
                 client.encrypt_compressed(&Tensor::new(vec![classes], y))
             })
+            .collect(),
+        form_rows: sample_forms(g, &spec, q.label_value, &rows, &labels)
+            .chunks(tori.len().max(1))
+            .map(|r| client.encrypt_at_compressed(&r.iter().zip(&tori).map(|(&v, &t)| (v, t)).collect::<Vec<_>>()))
+            .chain(std::iter::repeat_with(Vec::new))
+            .take(n)
             .collect(),
     };
     let weights: Vec<_> =
@@ -523,7 +554,9 @@ fn encrypted_equals_simulated(
         ("b".to_string(), Tensor::new(ty("b"), b)),
     ]);
     let want = silc_sim::execute(high, &logical).expect("simulates");
-    let inputs: HashMap<_, _> = logical.iter().map(|(n, t)| (n.clone(), client.encrypt(&stored(g, n, t)))).collect();
+    let mut inputs: HashMap<_, _> =
+        logical.iter().map(|(n, t)| (n.clone(), client.encrypt(&stored(g, n, t)))).collect();
+    inputs.extend(client.encrypt_forms(g, &logical).expect("forms"));
     let got = execute(engine, g, &inputs).expect("runs encrypted");
     let off = g.ty(g.find("y").map(|o| g.node(o).args[0]).expect("output")).offset;
     assert_eq!(client.decrypt(&got["y"]).map(|v| v - off), want["y"]);

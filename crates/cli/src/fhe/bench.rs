@@ -79,7 +79,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
 
     // Engine: training steps on random (valid) inputs.
     let mut rng = silc_sim::rng::Rng::new(1);
-    let mut inputs = std::collections::HashMap::new();
+    let (mut inputs, mut plain) = (std::collections::HashMap::new(), std::collections::HashMap::new());
     for id in g.inputs() {
         let n = g.node(id);
         let silc_ir::Op::Input { name, role } = &n.op else { unreachable!("inputs") };
@@ -93,9 +93,12 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
         } else {
             (0..n.ty.len()).map(|_| n.ty.lo + rng.below((n.ty.hi - n.ty.lo + 1) as usize) as i64).collect()
         };
-        let stored = Tensor::new(n.ty.shape.clone(), data).map(|v| v + n.ty.offset);
-        inputs.insert(name.clone(), client.encrypt(&stored));
+        let logical = Tensor::new(n.ty.shape.clone(), data);
+        inputs.insert(name.clone(), client.encrypt(&logical.map(|v| v + n.ty.offset)));
+        plain.insert(name.clone(), logical);
     }
+    // The forms a client would upload with these samples.
+    inputs.extend(client.encrypt_forms(g, &plain)?);
     let step = || -> Result<f64, String> {
         let t = Instant::now();
         silc_tfhe::execute(&engine, g, &inputs)?;

@@ -119,6 +119,38 @@ pub(super) fn stream_cts<O: std::io::Write>(
     Ok(())
 }
 
+/// Streams the forms of `rows` samples (`silc_sim::forms`), a chunk of
+/// samples at a time: `chunk(range)` gives their stored values, each
+/// sample's `tori.len()` values in turn, and value `j` of a sample is
+/// encrypted at the torus `tori[j]`. The layout is [`stream_cts`]'s.
+pub(super) fn stream_forms<O: std::io::Write>(
+    out: &mut O,
+    client: &ClientKeys,
+    rows: usize,
+    tori: &[i64],
+    chunk: &dyn Fn(std::ops::Range<usize>) -> Result<Vec<i64>, String>,
+    bar: &indicatif::ProgressBar,
+) -> Result<(), String> {
+    let io = |e: std::io::Error| format!("error: writing ciphertexts: {e}");
+    out.write_all(&((rows * tori.len()) as u64).to_le_bytes()).map_err(io)?;
+    for first in (0..rows).step_by(ENCRYPT_CHUNK) {
+        let last = (first + ENCRYPT_CHUNK).min(rows);
+        let flat = chunk(first..last)?;
+        if flat.len() != (last - first) * tori.len() {
+            return Err(format!(
+                "error: the forms of samples {first}..{last} hold {} values, not {} per sample",
+                flat.len(),
+                tori.len()
+            ));
+        }
+        let at: Vec<(i64, i64)> = flat.iter().zip(tori.iter().cycle()).map(|(&v, &t)| (v, t)).collect();
+        let sealed = client.encrypt_at_compressed(&at);
+        write_seeded(out, &sealed).map_err(io)?;
+        bar.inc((last - first) as u64);
+    }
+    Ok(())
+}
+
 fn encode_plain_cts(cts: &[Ciphertext]) -> Vec<u8> {
     let mut v = Vec::new();
     v.extend_from_slice(&(cts.len() as u64).to_le_bytes());

@@ -10,7 +10,7 @@ use serde_json::json;
 use silc_sim::data::Standardizer;
 use silc_sim::train::{epoch_orders, initial_weights};
 
-use super::cts::{encode_cts, stream_cts};
+use super::cts::{encode_cts, stream_cts, stream_forms};
 use super::{client_key, load_model, read_key};
 use crate::container::Writer;
 use crate::data::{self, LabelColumn};
@@ -68,14 +68,33 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
         "kind": "job", "model": spec.name, "precision": g.bits, "circuit": m.hash,
         "parameter_set": server.header["parameter_set"], "key_id": ck.key_id(), "samples": data.len(),
         "features": spec.input, "classes": classes, "batch": spec.batch, "epochs": spec.epochs,
-        "layers": spec.layers.len(), "ensemble": spec.ensemble(),
+        "layers": spec.layers.len(), "ensemble": spec.ensemble(), "forms_per_sample": silc_sim::forms::layout(g).iter().map(|f| f.per_sample()).sum::<usize>(),
     });
     let x_row = |i: usize| -> Vec<i64> {
         stats.quantize(data.row(i), q.input_scale, q.input_bits).into_iter().map(|v| v + x_off).collect()
     };
     let y_row =
         |i: usize| -> Vec<i64> { (0..classes).map(|c| if c == data.labels[i] { q.label_value } else { 0 }).collect() };
-    let bar = crate::progress(2 * data.len() as u64, "encrypting", "samples");
+    // The forms of the samples alone (`silc_sim::forms`): the client
+    // computes them from its data, `batch` samples at a time, as the
+    // circuit does, and the server never bootstraps them.
+    let forms = silc_sim::forms::layout(g);
+    let tori: Vec<i64> = forms.iter().flat_map(|f| std::iter::repeat_n(f.torus, f.per_sample())).collect();
+    let batch_inputs = |first: usize| {
+        let rows: Vec<usize> = (first..first + spec.batch).map(|i| if i < data.len() { i } else { first }).collect();
+        let x = rows.iter().flat_map(|&i| stats.quantize(data.row(i), q.input_scale, q.input_bits)).collect();
+        let y = rows.iter().flat_map(|&i| y_row(i)).collect();
+        std::collections::HashMap::from([
+            ("x".to_string(), silc_sim::Tensor::new(vec![spec.batch, spec.input], x)),
+            ("y".to_string(), silc_sim::Tensor::new(vec![spec.batch, classes], y)),
+        ])
+    };
+    let form_chunk = |range: std::ops::Range<usize>| {
+        silc_sim::forms::of_samples(g, range, spec.batch, &batch_inputs)
+            .map_err(|e| format!("error: computing the samples' forms: {e}"))
+    };
+    let passes = if tori.is_empty() { 2 } else { 3 };
+    let bar = crate::progress(passes * data.len() as u64, "encrypting", "samples");
     crate::io::write_atomic_with(&args.output, |f| {
         let io = |e: std::io::Error| format!("error: cannot write {}: {e}", args.output.display());
         let mut w = Writer::new(f, b"SILCJOB1", &header).map_err(io)?;
@@ -84,6 +103,9 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
         w.section("orders", &serde_json::to_vec(&orders).expect("serializable")).map_err(io)?;
         w.section_streamed("x", |o| stream_cts(o, &client, data.len(), spec.input, &x_row, &bar))?;
         w.section_streamed("y", |o| stream_cts(o, &client, data.len(), classes, &y_row, &bar))?;
+        if !tori.is_empty() {
+            w.section_streamed("forms", |o| stream_forms(o, &client, data.len(), &tori, &form_chunk, &bar))?;
+        }
         for (tag, body) in &weights {
             w.section(tag, body).map_err(io)?;
         }
@@ -102,9 +124,10 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
     )?;
     let size = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
     crate::emit(&format!(
-        "encrypted {} samples ({} ciphertexts, seeded, streamed) and the initial weights in {:.1} s\nwrote {} ({:.1} MiB)\n",
+        "encrypted {} samples ({} ciphertexts, {} of them the samples' forms, seeded, streamed) and the initial weights in {:.1} s\nwrote {} ({:.1} MiB)\n",
         data.len(),
-        data.len() * (spec.input + classes),
+        data.len() * (spec.input + classes + tori.len()),
+        data.len() * tori.len(),
         start.elapsed().as_secs_f64(),
         args.output.display(),
         size as f64 / (1 << 20) as f64

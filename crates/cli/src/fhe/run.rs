@@ -100,8 +100,18 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
         }
         Ok((0..cts.len() / width).map(|_| cts.by_ref().take(width).collect()).collect())
     };
-    let data = EncryptedData { x_rows: rows("x", features)?, y_rows: rows("y", classes)? };
+    // The forms of the samples alone, which the client computed (`silc_sim::forms`).
+    let form_width: usize = silc_sim::forms::layout(&g).iter().map(|f| f.per_sample()).sum();
+    let (x_rows, y_rows) = (rows("x", features)?, rows("y", classes)?);
+    let form_rows = if form_width == 0 { vec![Vec::new(); x_rows.len()] } else { rows("forms", form_width)? };
+    let data = EncryptedData { x_rows, y_rows, form_rows };
     let n = data.x_rows.len();
+    if data.form_rows.len() != n {
+        return Err(format!(
+            "error: {name}: section `forms` holds the forms of {} samples, the job {n}",
+            data.form_rows.len()
+        ));
+    }
     if orders.iter().flatten().any(|&i| i >= n) || data.y_rows.len() != n {
         return Err(format!("error: {name}: section `orders` names samples the job does not hold"));
     }
