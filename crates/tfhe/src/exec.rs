@@ -402,11 +402,13 @@ pub fn execute_at(
                 CtTensor { shape: a.shape.clone(), cts }
             };
             let t = match &n.op {
-                Op::Input { name, .. } => {
-                    let t = inputs.get(name).ok_or_else(|| format!("input `{name}` was not supplied"))?;
+                // A form comes with the job like an input.
+                Op::Input { name, .. } | Op::Form { name, .. } => {
+                    let what = n.op.name();
+                    let t = inputs.get(name).ok_or_else(|| format!("{what} `{name}` was not supplied"))?;
                     if t.shape != n.ty.shape {
                         return Err(format!(
-                            "input `{name}` has shape {:?}, the circuit expects {:?}",
+                            "{what} `{name}` has shape {:?}, the circuit expects {:?}",
                             t.shape, n.ty.shape
                         ));
                     }
@@ -415,16 +417,6 @@ pub fn execute_at(
                 Op::Output { name } => {
                     outputs.insert(name.clone(), arg(0).clone());
                     arg(0).clone()
-                }
-                Op::Form { name, .. } => {
-                    let t = inputs.get(name).ok_or_else(|| format!("form `{name}` was not supplied"))?;
-                    if t.shape != n.ty.shape {
-                        return Err(format!(
-                            "form `{name}` has shape {:?}, the circuit expects {:?}",
-                            t.shape, n.ty.shape
-                        ));
-                    }
-                    t.clone()
                 }
                 Op::Add | Op::AddExclusive { .. } => zip(&|x, y| lwe_ciphertext_add_assign(&mut x.ct, &y.ct)),
                 Op::Sub => zip(&|x, y| lwe_ciphertext_sub_assign(&mut x.ct, &y.ct)),
