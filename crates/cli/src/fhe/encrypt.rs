@@ -64,22 +64,22 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
         let off = g.ty(g.find(&name).ok_or("error: the circuit lacks a weight input")?).offset;
         weights.push((name, encode_cts(&client.encrypt_compressed(&w.map(|v| v + off)))));
     }
+    // The forms of the samples alone (`silc_sim::forms`): the client
+    // computes them from its data, `batch` samples at a time, as the
+    // circuit does, and the server never bootstraps them.
+    let forms = silc_sim::forms::layout(g);
+    let tori: Vec<i64> = forms.iter().flat_map(|f| std::iter::repeat_n(f.torus, f.per_sample())).collect();
     let header = json!({
         "kind": "job", "model": spec.name, "precision": g.bits, "circuit": m.hash,
         "parameter_set": server.header["parameter_set"], "key_id": ck.key_id(), "samples": data.len(),
         "features": spec.input, "classes": classes, "batch": spec.batch, "epochs": spec.epochs,
-        "layers": spec.layers.len(), "ensemble": spec.ensemble(), "forms_per_sample": silc_sim::forms::layout(g).iter().map(|f| f.per_sample()).sum::<usize>(),
+        "layers": spec.layers.len(), "ensemble": spec.ensemble(), "forms_per_sample": tori.len(),
     });
     let x_row = |i: usize| -> Vec<i64> {
         stats.quantize(data.row(i), q.input_scale, q.input_bits).into_iter().map(|v| v + x_off).collect()
     };
     let y_row =
         |i: usize| -> Vec<i64> { (0..classes).map(|c| if c == data.labels[i] { q.label_value } else { 0 }).collect() };
-    // The forms of the samples alone (`silc_sim::forms`): the client
-    // computes them from its data, `batch` samples at a time, as the
-    // circuit does, and the server never bootstraps them.
-    let forms = silc_sim::forms::layout(g);
-    let tori: Vec<i64> = forms.iter().flat_map(|f| std::iter::repeat_n(f.torus, f.per_sample())).collect();
     let batch_inputs = |first: usize| {
         let rows: Vec<usize> = (first..first + spec.batch).map(|i| if i < data.len() { i } else { first }).collect();
         let x = rows.iter().flat_map(|&i| stats.quantize(data.row(i), q.input_scale, q.input_bits)).collect();
