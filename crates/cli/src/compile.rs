@@ -85,7 +85,7 @@ pub fn run(args: &CompileArgs) -> Result<(), String> {
             serde_json::to_string_pretty(&report_json(&spec, &compiled)).expect("serializable")
         ));
     } else {
-        crate::emit(&report_text(&spec, &compiled, args.samples.is_none()));
+        crate::emit(&report_text(&spec, &compiled, &text, args.samples.is_none()));
         if let Some(out) = &args.output {
             crate::emit(&format!("wrote {}\n", out.display()));
         }
@@ -125,7 +125,7 @@ fn report_json(spec: &silc_frontend::ModelSpec, c: &Compiled) -> serde_json::Val
     })
 }
 
-fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: bool) -> String {
+fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, source: &str, default_samples: bool) -> String {
     let mut o = String::new();
     let k = &c.cost;
     let chain: Vec<String> = spec.widths_chain().iter().map(|w| w.to_string()).collect();
@@ -240,6 +240,18 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, default_samples: b
     )
     .unwrap();
     writeln!(o, "    by table   {}", kinds.join(", ")).unwrap();
+    writeln!(o, "    by statement (a layer: its forward product, its weight gradient, the deltas it sends back)")
+        .unwrap();
+    for s in &k.by_statement {
+        let line = source.lines().nth((s.at.line as usize).saturating_sub(1)).unwrap_or("");
+        let statement = line.split("//").next().unwrap_or("").trim();
+        let per = if s.products == 0 {
+            String::new()
+        } else {
+            format!(" for {} products, {:.2} each", s.products, s.pbs as f64 / s.products as f64)
+        };
+        writeln!(o, "      @{:<6} {:<24} {} PBS{per}", s.at.to_string(), format!("`{statement}`"), s.pbs).unwrap();
+    }
     let note = if default_samples { " (one batch per epoch; pass --samples N for a data set of N)" } else { "" };
     writeln!(
         o,

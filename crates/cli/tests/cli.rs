@@ -18,7 +18,29 @@ fn every_example_compiles_with_a_json_report() {
         assert_eq!(v["violations"], 0, "{name}");
         assert!(v["pbs_per_step"].as_u64().unwrap() > 0);
         assert!(!v["rns"].as_array().unwrap().is_empty(), "{name}: the report lists the moduli");
+        // The statements share out the whole step: every bootstrap and every
+        // product belongs to one of them, and each dense layer has products.
+        let by = v["cost"]["by_statement"].as_array().unwrap();
+        let sum = |key: &str| by.iter().map(|s| s[key].as_u64().unwrap()).sum::<u64>();
+        assert_eq!(sum("pbs"), v["pbs_per_step"].as_u64().unwrap(), "{name}");
+        assert_eq!(sum("products"), v["products_per_step"].as_u64().unwrap(), "{name}");
+        let src = std::fs::read_to_string(root().join(&path)).unwrap();
+        let dense = src.lines().filter(|l| l.trim_start().starts_with("dense")).count();
+        assert_eq!(by.iter().filter(|s| s["products"].as_u64().unwrap() > 0).count(), dense, "{name}: {by:?}");
     }
+}
+
+/// The text report quotes each statement beside what it costs.
+#[test]
+fn the_report_shares_the_step_out_by_statement() {
+    let (code, out, err) = silc(&["compile", "examples/iris.mlp"]);
+    assert_eq!(code, 0, "{err}");
+    let at = out.find("by statement").expect("a by-statement section");
+    let section = &out[at..];
+    for statement in ["`dense 8 relu;`", "`dense 3;`", "`loss cross_entropy;`", "`optimizer sgd;`"] {
+        assert!(section.contains(statement), "{statement} missing from:\n{section}");
+    }
+    assert!(section.contains(" products, "), "{section}");
 }
 
 /// A block-scaled model says so in its report, lists each backward product's

@@ -12,7 +12,7 @@ pub enum Vis {
 
 /// Source position (1-based line and column in the `.mlp` file) that a node
 /// descends from; `0:0` when none.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Loc {
     pub line: u32,
     pub col: u32,

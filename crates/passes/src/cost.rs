@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use silc_ir::{Graph, Op, Role};
+use silc_ir::{Graph, Loc, Op, Role};
 
 use crate::params::ParamSet;
 
@@ -24,6 +24,9 @@ pub struct CostReport {
     pub pbs_per_product: f64,
     /// Bootstraps by what their table computes.
     pub pbs_by_kind: BTreeMap<String, u64>,
+    /// Bootstraps and naive products by the `.mlp` statement they descend
+    /// from (a layer, the loss, the optimizer), in source order.
+    pub by_statement: Vec<StatementCost>,
     /// Bootstraps the server still computes that depend on the training
     /// data alone (sums across the batch's samples, which change with the
     /// data order).
@@ -52,6 +55,17 @@ pub struct CostReport {
     pub total_failure_probability: f64,
 }
 
+/// What one `.mlp` statement costs per step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StatementCost {
+    /// Where the statement starts in the `.mlp` file.
+    pub at: Loc,
+    pub pbs: u64,
+    /// Naive scalar products of the matrix products it gave rise to (its
+    /// forward product, its weight gradient and the deltas it sends back).
+    pub products: u64,
+}
+
 /// `mod31∘qsq+31` → `mod`: the kind of a table from its name.
 fn kind(name: &str) -> String {
     let outer = name.split('∘').next().unwrap_or(name);
@@ -67,21 +81,26 @@ fn kind(name: &str) -> String {
 /// Naive scalar products of a graph's matrix products: `Σ n·k·m` over its
 /// `matmul`s (call it on the high-level graph, where each product is one op).
 pub fn scalar_products(high: &Graph) -> u64 {
-    high.ids()
-        .filter(|&id| matches!(high.node(id).op, Op::MatMul))
-        .map(|id| {
-            let a = high.ty(high.node(id).args[0]);
-            let m = high.ty(id).shape[1];
-            (a.shape[0] * a.shape[1] * m) as u64
-        })
-        .sum()
+    products_by_statement(high).values().sum()
+}
+
+/// [`scalar_products`] by the statement each `matmul` descends from.
+pub fn products_by_statement(high: &Graph) -> BTreeMap<Loc, u64> {
+    let mut out = BTreeMap::new();
+    for id in high.ids().filter(|&id| matches!(high.node(id).op, Op::MatMul)) {
+        let a = high.ty(high.node(id).args[0]);
+        let m = high.ty(id).shape[1];
+        *out.entry(high.node(id).loc).or_default() += (a.shape[0] * a.shape[1] * m) as u64;
+    }
+    out
 }
 
 /// The report of the executable graph `g`; `products` is the step's naive
-/// scalar products ([`scalar_products`] of the high-level graph).
+/// scalar products by statement ([`products_by_statement`] of the
+/// high-level graph).
 pub fn run(
     g: &Graph,
-    products: u64,
+    products: &BTreeMap<Loc, u64>,
     params: &ParamSet,
     batch: usize,
     samples: usize,
@@ -89,6 +108,7 @@ pub fn run(
     pfail_log2: u32,
 ) -> CostReport {
     let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_loc: BTreeMap<Loc, u64> = BTreeMap::new();
     // Which values depend only on the data inputs.
     let mut data_only = vec![false; g.len()];
     let client = g.client_only();
@@ -127,11 +147,26 @@ pub fn run(
             continue;
         }
         *by_kind.entry(k).or_default() += count;
+        *by_loc.entry(n.loc).or_default() += count;
         if data_only[id.index()] {
             cacheable += count;
         }
     }
     let pbs = g.pbs_count();
+    let mut by_statement: Vec<StatementCost> = by_loc
+        .keys()
+        .chain(products.keys())
+        .copied()
+        .collect::<std::collections::BTreeSet<Loc>>()
+        .into_iter()
+        .map(|at| StatementCost {
+            at,
+            pbs: by_loc.get(&at).copied().unwrap_or(0),
+            products: products.get(&at).copied().unwrap_or(0),
+        })
+        .collect();
+    by_statement.retain(|s| s.pbs + s.products > 0);
+    let products: u64 = products.values().sum();
     let steps = samples.div_ceil(batch.max(1)) as u64;
     let per_epoch = pbs * steps;
     let total = per_epoch * epochs as u64;
@@ -144,6 +179,7 @@ pub fn run(
         products_per_step: products,
         pbs_per_product: if products == 0 { 0.0 } else { pbs as f64 / products as f64 },
         pbs_by_kind: by_kind,
+        by_statement,
         cacheable_pbs_per_step: cacheable,
         client_pbs_per_step: moved,
         steps_per_epoch: steps,
