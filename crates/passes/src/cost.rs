@@ -78,13 +78,9 @@ fn kind(name: &str) -> String {
         .to_string()
 }
 
-/// Naive scalar products of a graph's matrix products: `Σ n·k·m` over its
-/// `matmul`s (call it on the high-level graph, where each product is one op).
-pub fn scalar_products(high: &Graph) -> u64 {
-    products_by_statement(high).values().sum()
-}
-
-/// [`scalar_products`] by the statement each `matmul` descends from.
+/// Naive scalar products of a graph's matrix products, `n·k·m` per
+/// `matmul`, summed by the statement each descends from (call it on the
+/// high-level graph, where each product is one op).
 pub fn products_by_statement(high: &Graph) -> BTreeMap<Loc, u64> {
     let mut out = BTreeMap::new();
     for id in high.ids().filter(|&id| matches!(high.node(id).op, Op::MatMul)) {
@@ -108,7 +104,8 @@ pub fn run(
     pfail_log2: u32,
 ) -> CostReport {
     let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
-    let mut by_loc: BTreeMap<Loc, u64> = BTreeMap::new();
+    // Per statement: (bootstraps, naive products).
+    let mut by_loc: BTreeMap<Loc, (u64, u64)> = products.iter().map(|(&at, &n)| (at, (0, n))).collect();
     // Which values depend only on the data inputs.
     let mut data_only = vec![false; g.len()];
     let client = g.client_only();
@@ -147,25 +144,13 @@ pub fn run(
             continue;
         }
         *by_kind.entry(k).or_default() += count;
-        *by_loc.entry(n.loc).or_default() += count;
+        by_loc.entry(n.loc).or_default().0 += count;
         if data_only[id.index()] {
             cacheable += count;
         }
     }
     let pbs = g.pbs_count();
-    let mut by_statement: Vec<StatementCost> = by_loc
-        .keys()
-        .chain(products.keys())
-        .copied()
-        .collect::<std::collections::BTreeSet<Loc>>()
-        .into_iter()
-        .map(|at| StatementCost {
-            at,
-            pbs: by_loc.get(&at).copied().unwrap_or(0),
-            products: products.get(&at).copied().unwrap_or(0),
-        })
-        .collect();
-    by_statement.retain(|s| s.pbs + s.products > 0);
+    let by_statement = by_loc.into_iter().map(|(at, (pbs, products))| StatementCost { at, pbs, products }).collect();
     let products: u64 = products.values().sum();
     let steps = samples.div_ceil(batch.max(1)) as u64;
     let per_epoch = pbs * steps;
