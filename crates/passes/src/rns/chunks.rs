@@ -11,7 +11,7 @@
 
 use silc_ir::{Graph, Loc, Op, ValueId};
 
-use super::{chain_with, rounding_offset, ChainPlan};
+use super::chain::{chain_with, rounding_offset, ChainPlan};
 
 /// The most chunks a product may be cut into at precision `p`: the total's
 /// top digit (below the number of chunks) must stay small enough that two
