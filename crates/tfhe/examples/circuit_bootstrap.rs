@@ -38,6 +38,7 @@
 //!
 //! Run: cargo run --release -p silc-tfhe --example circuit_bootstrap [-- TRIALS]
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use tfhe::core_crypto::prelude::*;
@@ -102,16 +103,15 @@ fn main() {
         Case { key: (4, 10), pack: (12, 3), ggsw: (7, 4) },
         Case { key: (4, 10), pack: (12, 3), ggsw: (6, 5) },
     ];
-    let mut keys: Vec<((usize, usize), FourierLweBootstrapKeyOwned)> = Vec::new();
-    let mut packs: Vec<((usize, usize), LwePrivateFunctionalPackingKeyswitchKeyListOwned<u64>)> = Vec::new();
+    // Keys are shared between cases, made once per decomposition.
+    let mut keys = BTreeMap::new();
+    let mut packs = BTreeMap::new();
     for case in &cases {
-        if !keys.iter().any(|(k, _)| *k == case.key) {
-            keys.push((case.key, lab.fourier_bsk(case.key.0, case.key.1)));
-        }
-        if !packs.iter().any(|(k, _)| *k == case.pack) {
-            // The packing keyswitch keys of circuit bootstrapping, one per
-            // GLWE row, from the big LWE key (a bootstrap's answer) to the GLWE key.
-            let list = par_allocate_and_generate_new_circuit_bootstrap_lwe_pfpksk_list(
+        let cb_bsk = &*keys.entry(case.key).or_insert_with(|| lab.fourier_bsk(case.key.0, case.key.1));
+        // The packing keyswitch keys of circuit bootstrapping, one per GLWE
+        // row, from the big LWE key (a bootstrap's answer) to the GLWE key.
+        let pfpksk = &*packs.entry(case.pack).or_insert_with(|| {
+            par_allocate_and_generate_new_circuit_bootstrap_lwe_pfpksk_list(
                 &lab.big_key,
                 &lab.glwe_key,
                 DecompositionBaseLog(case.pack.0),
@@ -119,11 +119,8 @@ fn main() {
                 lab.glwe_noise,
                 lab.modulus,
                 &mut lab.enc,
-            );
-            packs.push((case.pack, list));
-        }
-        let cb_bsk = &keys.iter().find(|(k, _)| *k == case.key).unwrap().1;
-        let pfpksk = &packs.iter().find(|(k, _)| *k == case.pack).unwrap().1;
+            )
+        });
 
         // One private functional packing keyswitch.
         let sample = lab.extract(&operands[0].1);
