@@ -30,15 +30,20 @@ use tfhe::core_crypto::commons::computation_buffers::ComputationBuffers;
 use tfhe::core_crypto::commons::math::decomposition::SignedDecomposer;
 use tfhe::core_crypto::commons::numeric::{CastInto, Numeric, UnsignedInteger};
 use tfhe::core_crypto::commons::parameters::{
-    CiphertextCount, CiphertextModulusLog, DecompositionBaseLog, DecompositionLevelCount, GlweCiphertextCount,
-    LweDimension, MonomialDegree,
+    CiphertextCount, CiphertextModulus, CiphertextModulusLog, DecompositionBaseLog, DecompositionLevelCount,
+    GlweCiphertextCount, LweDimension, MonomialDegree,
 };
 use tfhe::core_crypto::commons::traits::{ContiguousEntityContainer, ContiguousEntityContainerMut};
-use tfhe::core_crypto::entities::{GlweCiphertextList, LweCiphertext, LweCiphertextOwned, LweKeyswitchKeyOwned};
+use tfhe::core_crypto::entities::{
+    FourierLweBootstrapKeyOwned, GlweCiphertextList, GlweCiphertextListOwned, LweCiphertext, LweCiphertextOwned,
+    LweKeyswitchKeyOwned,
+};
 use tfhe::core_crypto::fft_impl::fft64::crypto::bootstrap::batch_blind_rotate_assign_scratch;
 use tfhe::core_crypto::fft_impl::fft64::math::fft::Fft;
 use tfhe::shortint::atomic_pattern::AtomicPatternServerKey;
-use tfhe::shortint::server_key::{LookupTableOwned, ManyLookupTableOwned, ShortintBootstrappingKey};
+use tfhe::shortint::server_key::{
+    LookupTableOwned, ManyLookupTableOwned, ModulusSwitchConfiguration, ShortintBootstrappingKey,
+};
 use tfhe::shortint::{Ciphertext, PBSOrder, ServerKey};
 
 /// What one bootstrap of a batch applies to its input.
@@ -81,33 +86,53 @@ pub fn bootstrap_batch(key: &ServerKey, jobs: &[(&Ciphertext, Table<'_>)]) -> Op
     if jobs.is_empty() {
         return Some(Vec::new());
     }
-    if jobs.iter().any(|(ct, _)| ct.is_trivial()) {
+    let inputs: Vec<&Ciphertext> = jobs.iter().map(|(ct, _)| *ct).collect();
+    let (msed, bsk) = switch(key, &inputs)?;
+    let modulus = match jobs[0].1 {
+        Table::One(t) => t.acc.ciphertext_modulus(),
+        Table::Many(t) => t.acc.ciphertext_modulus(),
+    };
+    let accs = blind_rotate(bsk, &msed, jobs.iter().map(|(_, t)| t.accumulator()), modulus);
+    Some(extract_all(&accs, jobs))
+}
+
+/// Keyswitches every input and switches it to the blind rotation's modulus,
+/// as the server key's own bootstraps do (noise reduction included), and
+/// returns the switched inputs with the key's bootstrapping key. `None`
+/// for a key this module does not batch, or a trivial input.
+pub(crate) fn switch<'k>(
+    key: &'k ServerKey,
+    inputs: &[&Ciphertext],
+) -> Option<(Vec<Switched>, &'k FourierLweBootstrapKeyOwned)> {
+    if inputs.iter().any(|ct| ct.is_trivial()) {
         return None;
     }
     match &key.atomic_pattern {
-        AtomicPatternServerKey::KeySwitch32(ap) if is_classic(&ap.bootstrapping_key) => {
-            let inputs: Vec<&Ciphertext> = jobs.iter().map(|(ct, _)| *ct).collect();
-            let switched = keyswitch(&ap.key_switching_key, &inputs, To32, |ksk, ct, out| {
+        AtomicPatternServerKey::KeySwitch32(ap) => {
+            let (bsk, ms) = classic(&ap.bootstrapping_key)?;
+            let switched = keyswitch(&ap.key_switching_key, inputs, To32, |ksk, ct, out| {
                 keyswitch_lwe_ciphertext_with_scalar_change(ksk, ct, out)
             });
-            rotate(&ap.bootstrapping_key, &switched, jobs)
+            Some((mod_switch(ms, bsk, &switched), bsk))
         }
-        AtomicPatternServerKey::Standard(ap)
-            if ap.pbs_order == PBSOrder::KeyswitchBootstrap && is_classic(&ap.bootstrapping_key) =>
-        {
-            let inputs: Vec<&Ciphertext> = jobs.iter().map(|(ct, _)| *ct).collect();
-            let switched =
-                keyswitch(&ap.key_switching_key, &inputs, To64, |ksk, ct, out| keyswitch_lwe_ciphertext(ksk, ct, out));
-            rotate(&ap.bootstrapping_key, &switched, jobs)
+        AtomicPatternServerKey::Standard(ap) if ap.pbs_order == PBSOrder::KeyswitchBootstrap => {
+            let (bsk, ms) = classic(&ap.bootstrapping_key)?;
+            let switched = keyswitch(&ap.key_switching_key, inputs, To64, keyswitch_lwe_ciphertext);
+            Some((mod_switch(ms, bsk, &switched), bsk))
         }
         _ => None,
     }
 }
 
-/// Whether the bootstrapping key is the classic (not multi-bit) kind, the
-/// one core_crypto's batched blind rotation takes.
-fn is_classic<S: UnsignedInteger>(bsk: &ShortintBootstrappingKey<S>) -> bool {
-    matches!(bsk, ShortintBootstrappingKey::Classic { .. })
+/// The bootstrapping key and modulus switch of a classic (not multi-bit)
+/// key, the kind core_crypto's batched blind rotation takes.
+fn classic<S: UnsignedInteger>(
+    bsk: &ShortintBootstrappingKey<S>,
+) -> Option<(&FourierLweBootstrapKeyOwned, &ModulusSwitchConfiguration<S>)> {
+    match bsk {
+        ShortintBootstrappingKey::Classic { bsk, modulus_switch_noise_reduction_key: ms } => Some((bsk, ms)),
+        ShortintBootstrappingKey::MultiBit { .. } => None,
+    }
 }
 
 /// How a keyswitch maps the input's 64-bit numbers onto the output's.
@@ -192,7 +217,7 @@ fn keyswitch<N: Narrow>(
 /// blind rotation asks for the `i`-th mask element of every ciphertext in
 /// turn; core_crypto's lazy form would recompute the mask up to `i` each
 /// time, a slice answers at once.
-struct Switched {
+pub(crate) struct Switched {
     mask: Vec<usize>,
     body: usize,
     log_modulus: CiphertextModulusLog,
@@ -218,44 +243,53 @@ thread_local! {
     static BUFFERS: RefCell<ComputationBuffers> = RefCell::new(ComputationBuffers::new());
 }
 
-fn rotate<S>(
-    bsk: &ShortintBootstrappingKey<S>,
+/// Switches keyswitched inputs to the blind rotation's modulus through the
+/// key's own modulus switch.
+fn mod_switch<S>(
+    ms: &ModulusSwitchConfiguration<S>,
+    bsk: &FourierLweBootstrapKeyOwned,
     switched: &[LweCiphertextOwned<S>],
-    jobs: &[(&Ciphertext, Table<'_>)],
-) -> Option<Vec<Vec<Ciphertext>>>
+) -> Vec<Switched>
 where
     S: UnsignedInteger + CastInto<usize>,
 {
-    let ShortintBootstrappingKey::Classic { bsk, modulus_switch_noise_reduction_key: ms } = bsk else {
-        return None; // checked by the caller before any keyswitch
-    };
-    let (glwe, poly) = (bsk.glwe_size(), bsk.polynomial_size());
-    let log_modulus = poly.to_blind_rotation_input_modulus_log();
-    let msed: Vec<Switched> = switched
+    let log_modulus = bsk.polynomial_size().to_blind_rotation_input_modulus_log();
+    switched
         .iter()
         .map(|lwe| {
             let lazy = ms.lwe_ciphertext_modulus_switch::<usize, _>(lwe, log_modulus);
             Switched { mask: lazy.mask().collect(), body: lazy.body(), log_modulus }
         })
-        .collect();
-    let modulus = match jobs[0].1 {
-        Table::One(t) => t.acc.ciphertext_modulus(),
-        Table::Many(t) => t.acc.ciphertext_modulus(),
-    };
-    let mut accs = GlweCiphertextList::new(0u64, glwe, poly, GlweCiphertextCount(jobs.len()), modulus);
-    for (mut acc, (_, table)) in accs.iter_mut().zip(jobs) {
-        acc.as_mut().copy_from_slice(table.accumulator());
+        .collect()
+}
+
+/// Blind-rotates one accumulator per switched input through `bsk`, all in
+/// one batched pass over the key; returns the rotated accumulators.
+pub(crate) fn blind_rotate<'a>(
+    bsk: &FourierLweBootstrapKeyOwned,
+    msed: &[Switched],
+    tables: impl Iterator<Item = &'a [u64]>,
+    modulus: CiphertextModulus<u64>,
+) -> GlweCiphertextListOwned<u64> {
+    let (glwe, poly) = (bsk.glwe_size(), bsk.polynomial_size());
+    let mut accs = GlweCiphertextList::new(0u64, glwe, poly, GlweCiphertextCount(msed.len()), modulus);
+    for (mut acc, table) in accs.iter_mut().zip(tables) {
+        acc.as_mut().copy_from_slice(table);
     }
     let fft = Fft::new(poly);
     let fft = fft.as_view();
     BUFFERS.with(|b| {
         let mut buffers = b.borrow_mut();
-        let need = batch_blind_rotate_assign_scratch::<u64>(glwe, poly, CiphertextCount(jobs.len()), fft);
+        let need = batch_blind_rotate_assign_scratch::<u64>(glwe, poly, CiphertextCount(msed.len()), fft);
         buffers.resize(need.unaligned_bytes_required());
-        bsk.as_view().batch_blind_rotate_assign(accs.as_mut_view(), &msed, fft, buffers.stack());
+        bsk.as_view().batch_blind_rotate_assign(accs.as_mut_view(), msed, fft, buffers.stack());
     });
-    let results = accs
-        .iter()
+    accs
+}
+
+/// The answers of rotated accumulators, as shortint would return them.
+fn extract_all(accs: &GlweCiphertextListOwned<u64>, jobs: &[(&Ciphertext, Table<'_>)]) -> Vec<Vec<Ciphertext>> {
+    accs.iter()
         .zip(jobs)
         .map(|(acc, (input, table))| {
             // Shortint's results keep the input's metadata but for the degree
@@ -284,8 +318,7 @@ where
                     .collect(),
             }
         })
-        .collect();
-    Some(results)
+        .collect()
 }
 
 #[cfg(test)]

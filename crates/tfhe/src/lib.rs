@@ -16,6 +16,7 @@ pub mod batch;
 #[cfg(feature = "mpi")]
 pub mod cluster;
 pub mod exec;
+pub mod external;
 pub mod keys;
 pub mod params;
 pub mod torus;
