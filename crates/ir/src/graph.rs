@@ -180,6 +180,9 @@ impl Graph {
                     }
                     // many-LUT: one blind rotation yields all tables
                     Op::LutMany { tables } => (n.ty.len() / tables.len().max(1)) as u64,
+                    // One refresh of each element of the server's operand
+                    // (with the precise key: dearer, as likely to fail).
+                    Op::ExtDot { .. } => self.ty(n.args[1]).len() as u64,
                     _ => 0,
                 }
             })

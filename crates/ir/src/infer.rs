@@ -291,6 +291,26 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             Ok(Type { vis, ..Type::enc_torus(t[0].shape.clone(), *m) })
         }
         Op::TorusSign => mk(t[0].shape.clone(), (1i64 << (p - 1), 3 << (p - 1))),
+        Op::ExtDot { m, transpose } => {
+            let (a, b) = (t[0], t[1]);
+            let (rows, k) = match (&a.shape[..], transpose) {
+                ([r, k], false) | ([k, r], true) => (*r, *k),
+                _ => return Err(format!("ext_dot's first operand is a matrix, not of shape {:?}", a.shape)),
+            };
+            match b.shape[..] {
+                [bk, cols] if bk == k => Ok(Type { vis, ..Type::enc_torus(vec![rows, cols], *m) }),
+                _ => Err(format!(
+                    "ext_dot of shapes {:?}{} and {:?}",
+                    a.shape,
+                    if *transpose { "ᵀ" } else { "" },
+                    b.shape
+                )),
+            }
+        }
+        Op::Coarsen { by } => {
+            let m = t[0].torus.expect("torus_rule: a torus operand");
+            Ok(Type { vis, ..Type::enc_torus(t[0].shape.clone(), m / by) })
+        }
         Op::TorusRead { table, torus: out } => {
             let shape = same_shape("torus_read")?;
             let (slo, shi) = t[1].stored();
@@ -367,6 +387,21 @@ fn torus_rule(op: &Op, t: &[&Type], p: u32) -> Result<Option<i64>, String> {
                 if x.torus.is_some() && (x.torus != Some(m) || semantics::fine_modulus(p, m).is_none()) {
                     return Err(format!("`from_residues` takes a torus value only as a fine sum, not {x}"));
                 }
+            }
+            return Ok(None);
+        }
+        // An external product answers on the torus it names, of operands
+        // on the grid.
+        Op::ExtDot { .. } => {
+            if let Some(x) = t.iter().find(|x| x.torus.is_some()) {
+                return Err(format!("ext_dot multiplies values on the grid, not {x}"));
+            }
+            return Ok(None);
+        }
+        Op::Coarsen { by } => {
+            let m = t[0].torus.ok_or_else(|| format!("coarsen takes a torus residue, not {}", t[0]))?;
+            if m % by != 0 || m / by < 2 {
+                return Err(format!("coarsen {{by={by}}} of a residue modulo {m}: {by} must divide {m}"));
             }
             return Ok(None);
         }

@@ -52,9 +52,13 @@ pub enum Op {
     /// where the data is in the clear (the simulator, `silc encrypt`). Each
     /// sample's share is the slice at its index along `axis` (the batch
     /// axis of the value).
+    ///
+    /// With `ggsw` the client encrypts it as GGSW ciphertexts, the first
+    /// operand of an `ext_dot`; the server cannot compute those.
     Form {
         name: String,
         axis: usize,
+        ggsw: bool,
     },
 
     // ---- high level --------------------------------------------------------
@@ -242,6 +246,25 @@ pub enum Op {
         hi: i64,
     },
 
+    /// `(a, b) → Σ_k a[i,k]·b[k,j] mod m` of logical values, held at the
+    /// torus position `1/m` (type `torus m`): a matrix product by external
+    /// products. `a` is a value of the samples alone, which the client
+    /// uploads as GGSW ciphertexts (`form {ggsw=true}` once `forms` has
+    /// run); each element of `b` is refreshed once by a blind rotation with
+    /// the precise bootstrapping key, to `b/m`, and multiplied by the GGSW
+    /// ciphertexts with no bootstrap. With `transpose` the op reads `a` as
+    /// `[k, i]` (a weight gradient `xᵀ·δ` of the sample `x`).
+    ExtDot {
+        m: i64,
+        transpose: bool,
+    },
+    /// A residue modulo `m` held at `r/m`, multiplied by `by` (a divisor of
+    /// `m`): the residue `r mod (m/by)` held at its own torus position (a
+    /// clear multiplication, no bootstrap; the noise grows by `by`).
+    Coarsen {
+        by: i64,
+    },
+
     // ---- low level: layout (no arithmetic) --------------------------------
     Reshape {
         shape: Vec<usize>,
@@ -292,6 +315,8 @@ impl Op {
             Op::TorusSign => "torus_sign",
             Op::TorusRead { .. } => "torus_read",
             Op::OnGrid { .. } => "on_grid",
+            Op::ExtDot { .. } => "ext_dot",
+            Op::Coarsen { .. } => "coarsen",
             Op::Reshape { .. } => "reshape",
             Op::Expand { .. } => "expand",
             Op::Slice { .. } => "slice",
@@ -318,6 +343,7 @@ impl Op {
             | Op::LutTorus { .. }
             | Op::TorusSign
             | Op::OnGrid { .. }
+            | Op::Coarsen { .. }
             | Op::Reshape { .. }
             | Op::Expand { .. }
             | Op::Slice { .. } => 1,
@@ -330,7 +356,8 @@ impl Op {
             | Op::AddExclusive { .. }
             | Op::Sub
             | Op::Pack { .. }
-            | Op::TorusRead { .. } => 2,
+            | Op::TorusRead { .. }
+            | Op::ExtDot { .. } => 2,
             Op::FromResidues { .. } | Op::Concat { .. } => return None,
         })
     }

@@ -347,6 +347,18 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
     let torus_attr = if name == "torus_read" { a.remove("torus") } else { None };
     let modulus_attr = if name == "add_dither" { a.remove("modulus") } else { None };
     let margin_attr = if name == "ce_grad" { a.remove("margin") } else { None };
+    let kind_attr = if name == "form" { a.remove("kind") } else { None };
+    let a_attr = if name == "ext_dot" { a.remove("a") } else { None };
+    let ggsw: R<bool> = match kind_attr {
+        None => Ok(false),
+        Some(Attr::Word(w)) if w == "ggsw" => Ok(true),
+        Some(other) => Err(format!("expected `kind=ggsw`, found `kind={other}`")),
+    };
+    let transpose: R<bool> = match a_attr {
+        None => Ok(false),
+        Some(Attr::Word(w)) if w == "transposed" => Ok(true),
+        Some(other) => Err(format!("expected `a=transposed`, found `a={other}`")),
+    };
     let relu: R<bool> = match sat_attr {
         None => Ok(false),
         Some(Attr::Word(w)) if w == "relu" => Ok(true),
@@ -398,7 +410,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             Op::Input { name: n, role }
         }
         "output" => Op::Output { name: string(take("name")?)? },
-        "form" => Op::Form { name: string(take("name")?)?, axis: uint(take("axis")?)? },
+        "form" => Op::Form { name: string(take("name")?)?, axis: uint(take("axis")?)?, ggsw: ggsw? },
         "matmul" => Op::MatMul,
         "transpose" => Op::Transpose,
         "rescale" => Op::Rescale {
@@ -485,6 +497,8 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             d: within("d", int(take("d")?)?, 1, 1 << 16)?,
             hi: within("hi", int(take("hi")?)?, 0, 1 << 16)?,
         },
+        "ext_dot" => Op::ExtDot { m: within("m", int(take("m")?)?, 2, 1 << 24)?, transpose: transpose? },
+        "coarsen" => Op::Coarsen { by: within("by", int(take("by")?)?, 2, 1 << 24)? },
         "torus_read" => match take("table")? {
             Attr::Table(t) => Op::TorusRead {
                 table: check_table(t)?,

@@ -53,7 +53,13 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
     match op {
         Op::Input { name, role } => vec![("name", Str(name.clone())), ("role", Word(role.name().into()))],
         Op::Output { name } => vec![("name", Str(name.clone()))],
-        Op::Form { name, axis } => vec![("name", Str(name.clone())), ("axis", u(*axis))],
+        Op::Form { name, axis, ggsw } => {
+            let mut a = vec![("name", Str(name.clone())), ("axis", u(*axis))];
+            if *ggsw {
+                a.push(("kind", Word("ggsw".into())));
+            }
+            a
+        }
         Op::Rescale { factors, bits, shifts, relu } => {
             let mut a = vec![("factors", Ints(factors.clone())), ("bits", Int(*bits as i64))];
             if !shifts.is_empty() {
@@ -122,6 +128,14 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
             a
         }
         Op::OnGrid { d, hi } => vec![("d", Int(*d)), ("hi", Int(*hi))],
+        Op::ExtDot { m, transpose } => {
+            let mut a = vec![("m", Int(*m))];
+            if *transpose {
+                a.push(("a", Word("transposed".into())));
+            }
+            a
+        }
+        Op::Coarsen { by } => vec![("by", Int(*by))],
         Op::LutMany { tables } => vec![("tables", Tables(tables.clone()))],
         Op::Reshape { shape } => vec![("shape", Ints(shape.iter().map(|&d| d as i64).collect()))],
         Op::Expand { axis, n } => vec![("axis", u(*axis)), ("n", u(*n))],

@@ -6,7 +6,11 @@
 //!   [`silc_ir::infer`] (declared types are not trusted);
 //! - **noise**, the squared 2-norm of each value as a combination of fresh
 //!   ciphertexts (a fresh encryption or a bootstrap output has norm 1; `a ± b`
-//!   adds squared norms; multiplying by a clear `c` multiplies by `c²`).
+//!   adds squared norms; multiplying by a clear `c` multiplies by `c²`; an
+//!   `ext_dot` of `k` terms of client values up to `|x|` has
+//!   `k·(x²·r + e(x))`, a refresh's answer `r` and the external product's
+//!   own `e`, both of `params::external`, which also prices the refreshes:
+//!   each element of its second operand is a bootstrap input here).
 //!
 //! Outputs must also decrypt: their stored range must lie in `[0, 2^p)`.
 //! An `add_exclusive` is given the hull of its operands as its range; its
@@ -16,6 +20,7 @@
 //! wraps modulo `2^(p+1)`; its input is still held to the noise bound.
 
 use crate::exclusive;
+use crate::params::external;
 use serde::Serialize;
 use silc_ir::{infer, Graph, Loc, Op, SideTable, ValueId};
 
@@ -115,6 +120,15 @@ pub fn analyse(g: &Graph) -> Analysis {
             }
             Op::ReduceSum { axis, chunk } => arg(0) * (*chunk).min(g.ty(n.args[0]).shape[*axis]) as f64,
             Op::Concat { .. } => n.args.iter().map(|&a| noise2[a]).fold(0.0, f64::max),
+            // Each term: the refreshed operand's noise times x², and the
+            // external product's own (`params::external`).
+            Op::ExtDot { transpose, .. } => {
+                let a = work.ty(n.args[0]);
+                let k = a.shape[usize::from(!*transpose)] as f64;
+                let x = a.lo.abs().max(a.hi.abs());
+                k * ((x * x) as f64 * external::refresh_ratio() + external::product_ratio(x))
+            }
+            Op::Coarsen { by } => arg(0) * (*by as f64).powi(2),
             // High-level ops are bootstrapped internally; their outputs are fresh.
             op if op.is_high_level() => 1.0,
             _ => arg(0),
@@ -140,7 +154,7 @@ fn concat_sum_noise2(g: &Graph, noise2: &SideTable<f64>, v: ValueId, axis: usize
 pub fn max_bootstrap_norm(g: &Graph) -> f64 {
     let a = analyse(g);
     g.ids()
-        .filter(|&i| g.node(i).op.is_bootstrap())
+        .filter(|&i| g.node(i).op.is_bootstrap() || matches!(g.node(i).op, Op::ExtDot { .. }))
         .map(|i| bootstrap_input_noise2(g, &a, i).sqrt())
         .fold(0.0, f64::max)
 }
@@ -151,6 +165,7 @@ fn bootstrap_input_noise2(g: &Graph, a: &Analysis, id: ValueId) -> f64 {
     let n = g.node(id);
     match n.op {
         Op::TorusRead { .. } => a.noise2[n.args[0]] + a.noise2[n.args[1]],
+        Op::ExtDot { .. } => a.noise2[n.args[1]],
         _ => a.noise2[n.args[0]],
     }
 }
@@ -176,6 +191,8 @@ pub fn check(g: &Graph, nu: f64) -> (Analysis, Vec<Violation>) {
         }
         let feeds: Vec<ValueId> = match &n.op {
             Op::Lut { .. } | Op::LutMany { .. } | Op::Fold | Op::LutTorus { .. } => vec![n.args[0]],
+            // Each element of the second operand is refreshed by a blind rotation.
+            Op::ExtDot { .. } => vec![n.args[1]],
             // A torus residue is read wherever it lies; only its noise counts.
             Op::TorusSign | Op::TorusRead { .. } => {
                 let norm2 = bootstrap_input_noise2(g, &a, id);
@@ -209,7 +226,8 @@ pub fn check(g: &Graph, nu: f64) -> (Analysis, Vec<Violation>) {
                     loc,
                 });
             }
-            if n.op.is_bootstrap() && a.noise2[v] > nu * nu + 1e-9 {
+            let rotates = n.op.is_bootstrap() || matches!(n.op, Op::ExtDot { .. });
+            if rotates && a.noise2[v] > nu * nu + 1e-9 {
                 out.push(Violation { value, op, kind: ViolationKind::Noise { norm: a.noise2[v].sqrt(), nu }, loc });
             }
         }

@@ -19,8 +19,13 @@
 //! changes: the operand's cone stays in the graph for the simulator and
 //! for `silc encrypt`, which compute the forms in the clear, and
 //! `Graph::client_only` tells the server and the cost report to skip it.
+//!
+//! The first operand of an `ext_dot` is always a form, of the GGSW kind
+//! (`form {kind=ggsw}`): only the client can make GGSW ciphertexts.
 
-use silc_ir::{Graph, Op, Rewriter, Role};
+use std::collections::HashMap;
+
+use silc_ir::{Graph, Op, Rewriter, Role, ValueId};
 
 /// How a value depends on the batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,14 +113,31 @@ fn batch_axis(g: &Graph) -> Vec<Dep> {
     dep
 }
 
-/// Inserts `form` ops (see the module's comment). Returns the new graph and
-/// the number of forms it carries.
-pub fn run(g: &Graph) -> (Graph, usize) {
+/// Inserts `form` ops (see the module's comment); with `bootstraps` false
+/// (`--server-forms`) only the GGSW ones. Returns the new graph and the
+/// number of forms it carries.
+pub fn run(g: &Graph, bootstraps: bool) -> (Graph, usize) {
     let dep = batch_axis(g);
     // 1. A form after every bootstrap of the samples alone.
     let mut rw = Rewriter::new(g);
     let mut k = 0;
+    // The GGSW form of each `ext_dot`'s first operand, one per value.
+    let mut ggsw: HashMap<ValueId, ValueId> = HashMap::new();
     for id in g.ids() {
+        let n = g.node(id);
+        if let Op::ExtDot { .. } = n.op {
+            let a = n.args[0];
+            let Dep::Sample(axis) = dep[a.index()] else {
+                panic!("internal error: an ext_dot's first operand {a} is not of the samples alone")
+            };
+            let form = *ggsw.entry(a).or_insert_with(|| {
+                let f = Op::Form { name: String::new(), axis, ggsw: true };
+                rw.new.push(f, vec![rw.get(a)], g.node(a).loc)
+            });
+            let v = rw.new.push(n.op.clone(), vec![form, rw.get(n.args[1])], n.loc);
+            rw.map_to(id, v);
+            continue;
+        }
         let v = rw.copy(id);
         // A many-LUT's answers are read through slices, each typed by its
         // own table: the form goes after the slice.
@@ -125,8 +147,8 @@ pub fn run(g: &Graph) -> (Graph, usize) {
             Op::Slice { .. } => matches!(g.node(n.args[0]).op, Op::LutMany { .. }),
             op => op.is_bootstrap(),
         };
-        if let (true, Dep::Sample(axis)) = (answer, dep[id.index()]) {
-            let f = rw.new.push(Op::Form { name: format!("form{k}"), axis }, vec![v], g.node(id).loc);
+        if let (true, Dep::Sample(axis)) = (answer && bootstraps, dep[id.index()]) {
+            let f = rw.new.push(Op::Form { name: format!("form{k}"), axis, ggsw: false }, vec![v], g.node(id).loc);
             rw.map_to(id, f);
             k += 1;
         }
@@ -143,9 +165,9 @@ pub fn run(g: &Graph) -> (Graph, usize) {
                 let v = rw.get(n.args[0]);
                 rw.map_to(id, v);
             }
-            Op::Form { axis, .. } => {
-                let v =
-                    rw.new.push(Op::Form { name: format!("form{kept}"), axis: *axis }, vec![rw.get(n.args[0])], n.loc);
+            Op::Form { axis, ggsw, .. } => {
+                let f = Op::Form { name: format!("form{kept}"), axis: *axis, ggsw: *ggsw };
+                let v = rw.new.push(f, vec![rw.get(n.args[0])], n.loc);
                 rw.map_to(id, v);
                 kept += 1;
             }

@@ -122,7 +122,7 @@ pub fn lower_graph(high: Graph, opts: &Options) -> Result<Lowering, PassError> {
     }
     let (g_sched, mut sched) = schedule::run(&g_nl, nu, &opts.schedule);
     let g_sched = verified("schedule", g_sched);
-    let (g_forms, forms) = if opts.server_forms { (g_sched.clone(), 0) } else { forms::run(&g_sched) };
+    let (g_forms, forms) = forms::run(&g_sched, !opts.server_forms);
     let g_forms = verified("forms", g_forms);
     schedule::count_waves(&g_forms, &mut sched);
     sched.forms = forms;

@@ -8,6 +8,8 @@
 
 use serde::Serialize;
 
+pub mod external;
+
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct ParamSet {
     /// tfhe-rs's name without the `PARAM_` prefix and `_KS_PBS` suffix.

@@ -285,6 +285,16 @@ fn run(
                 let m = *modulus;
                 matmul(&logical(0), &logical(1), |x| x.rem_euclid(m))
             }
+            // The refreshed operand is the logical value at `1/m`; the sum
+            // of its external products wraps modulo `m`.
+            Op::ExtDot { m, transpose: t } => {
+                let a = if *t { transpose(&logical(0)) } else { logical(0) };
+                matmul(&a, &logical(1), |x| x.rem_euclid(*m))
+            }
+            Op::Coarsen { by } => {
+                let m = g.ty(n.args[0]).torus.expect("verified: a torus residue");
+                arg(0).map(|r| r.rem_euclid(m / by))
+            }
             Op::FromResidues { moduli, n_div, c_lo, c_hi, bits, shifts, relu, low, chunks } => {
                 let len = arg(0).len();
                 let ranges = if chunks.is_empty() {

@@ -28,6 +28,11 @@ pub struct Form {
     /// The torus its stored values are encrypted on: `v/torus` (`2^(p+1)`
     /// for a value on the message grid).
     pub torus: i64,
+    /// Encrypted as GGSW ciphertexts of the logical values (stored values
+    /// minus `offset`), the first operand of an `ext_dot`.
+    pub ggsw: bool,
+    /// The offset of its stored values.
+    pub offset: i64,
 }
 
 impl Form {
@@ -58,11 +63,13 @@ pub fn layout(g: &Graph) -> Vec<Form> {
     g.ids()
         .filter(|id| !client[id.index()])
         .filter_map(|id| match &g.node(id).op {
-            Op::Form { name, axis } => Some(Form {
+            Op::Form { name, axis, ggsw } => Some(Form {
                 name: name.clone(),
                 axis: *axis,
                 shape: g.ty(id).shape.clone(),
                 torus: g.ty(id).torus.unwrap_or(2i64 << g.bits),
+                ggsw: *ggsw,
+                offset: g.ty(id).offset,
             }),
             _ => None,
         })
@@ -112,7 +119,7 @@ mod tests {
 
     #[test]
     fn a_slice_and_its_assembly_are_inverse_along_any_axis() {
-        let form = Form { name: "f".into(), axis: 1, shape: vec![2, 3, 2], torus: 32 };
+        let form = Form { name: "f".into(), axis: 1, shape: vec![2, 3, 2], torus: 32, ggsw: false, offset: 0 };
         let data: Vec<i64> = (0..12).collect();
         let rows: Vec<Vec<i64>> = (0..3).map(|i| form.slice(&data, i)).collect();
         assert_eq!(rows[1], vec![2, 3, 8, 9]);

@@ -32,6 +32,7 @@ use tfhe::shortint::server_key::{LookupTableOwned, ManyLookupTableOwned};
 use tfhe::shortint::Ciphertext;
 
 use crate::batch::{self, Table};
+use crate::external::{self, Acc, Ggsw};
 use crate::keys::ServerKeys;
 use crate::torus;
 
@@ -100,6 +101,9 @@ pub struct Engine<'a> {
     torus_luts: HashMap<(TableId, i64), LookupTableOwned>,
     torus_reads: HashMap<(TableId, i64, Option<i64>), LookupTableOwned>,
     sign: LookupTableOwned,
+    /// Each `ext_dot`'s refresh table, by node: its second operand's stored
+    /// values to their logical values at `1/m`.
+    refresh: HashMap<ValueId, LookupTableOwned>,
     /// Scale of one unit in the plaintext: `2^63 / 2^p`.
     delta: u64,
     /// Where the time of every [`execute`] went, summed over its calls.
@@ -164,9 +168,18 @@ impl<'a> Engine<'a> {
                 _ => {}
             }
         }
+        let mut refresh = HashMap::new();
+        for id in g.ids() {
+            if let Op::ExtDot { m, .. } = g.node(id).op {
+                let off = g.ty(g.node(id).args[1]).offset;
+                let logical: Vec<i64> = (0..1i64 << p).map(|s| s - off).collect();
+                refresh.insert(id, torus::lut_torus(&keys.key, &logical, m, p));
+            }
+        }
         Engine {
             keys,
             spread: &Local,
+            refresh,
             luts,
             many,
             half,
@@ -258,6 +271,29 @@ impl<'a> Engine<'a> {
             .collect()
     }
 
+    /// `ext_dot` node `id` of the client's `a` and the server's `b`: each
+    /// element of `b` refreshed once with the precise key, then one dot
+    /// product of external products per output (`crate::external`).
+    fn ext_dot(&self, id: ValueId, a: &GgswTensor, b: &CtTensor, transpose: bool) -> Result<CtTensor, String> {
+        let precise = self.keys.precise.as_ref().ok_or_else(|| {
+            format!("{id}: an ext_dot needs the precise bootstrapping key, which these server keys do not hold")
+        })?;
+        let (rows, k) = if transpose { (a.shape[1], a.shape[0]) } else { (a.shape[0], a.shape[1]) };
+        let cols = b.shape[1];
+        let accs = precise.refresh(self.keys, &b.cts.iter().collect::<Vec<_>>(), &self.refresh[&id]);
+        let x = |i: usize, j: usize| if transpose { &a.items[j * rows + i] } else { &a.items[i * k + j] };
+        let cts = (0..rows * cols)
+            .into_par_iter()
+            .map(|o| {
+                let (i, c) = (o / cols, o % cols);
+                let xs: Vec<&Ggsw> = (0..k).map(|j| x(i, j)).collect();
+                let ws: Vec<&Acc> = (0..k).map(|j| &accs[j * cols + c]).collect();
+                external::dot(&xs, &ws, &b.cts[0])
+            })
+            .collect();
+        Ok(CtTensor { shape: vec![rows, cols], cts })
+    }
+
     /// `x mod 2^p` for `x` anywhere in `[0, 2^(p+1))`: the constant table
     /// `2^(p-1)` answers `±2^(p-1)` by the half `x` lies in (negacyclic),
     /// and `x + answer - 2^(p-1)` drops the top bit (`semantics::fold`).
@@ -303,6 +339,25 @@ pub fn execute_at(
     engine: &Engine<'_>,
     g: &Graph,
     inputs: &HashMap<String, CtTensor>,
+    salt: u64,
+) -> Result<HashMap<String, CtTensor>, String> {
+    execute_with(engine, g, inputs, &HashMap::new(), salt)
+}
+
+/// A tensor of the client's GGSW ciphertexts, row-major: a `form
+/// {kind=ggsw}`.
+pub struct GgswTensor {
+    pub shape: Vec<usize>,
+    pub items: Vec<Ggsw>,
+}
+
+/// [`execute_at`] with the GGSW forms `ggsw` of the step, by name (the
+/// first operands of the circuit's `ext_dot`s).
+pub fn execute_with(
+    engine: &Engine<'_>,
+    g: &Graph,
+    inputs: &HashMap<String, CtTensor>,
+    ggsw: &HashMap<String, GgswTensor>,
     salt: u64,
 ) -> Result<HashMap<String, CtTensor>, String> {
     let depth = depths(g);
@@ -402,6 +457,25 @@ pub fn execute_at(
                 CtTensor { shape: a.shape.clone(), cts }
             };
             let t = match &n.op {
+                // A GGSW form is read in place by its `ext_dot`s.
+                Op::Form { name, ggsw: true, .. } => {
+                    let t = ggsw.get(name).ok_or_else(|| format!("GGSW form `{name}` was not supplied"))?;
+                    if t.shape != n.ty.shape || t.items.len() != n.ty.len() {
+                        return Err(format!(
+                            "GGSW form `{name}` has shape {:?}, the circuit expects {:?}",
+                            t.shape, n.ty.shape
+                        ));
+                    }
+                    CtTensor { shape: n.ty.shape.clone(), cts: Vec::new() }
+                }
+                Op::ExtDot { transpose, .. } => {
+                    let Op::Form { name, ggsw: true, .. } = &g.node(n.args[0]).op else {
+                        return Err(format!("{id}: ext_dot's first operand is not a GGSW form"));
+                    };
+                    let a = &ggsw[name];
+                    engine.ext_dot(id, a, arg(1), *transpose)?
+                }
+                Op::Coarsen { by } => map(&|x| engine.mul_clear(x, *by)),
                 // A form comes with the job like an input.
                 Op::Input { name, .. } | Op::Form { name, .. } => {
                     let what = n.op.name();

@@ -20,6 +20,8 @@ pub struct ClientKeys {
 pub struct ServerKeys {
     pub key: ServerKey,
     pub precision: u32,
+    /// The precise bootstrapping key, for circuits with an `ext_dot`.
+    pub precise: Option<crate::external::PreciseKey>,
 }
 
 impl ClientKeys {
@@ -28,7 +30,7 @@ impl ClientKeys {
     }
 
     pub fn server_keys(&self) -> ServerKeys {
-        ServerKeys { key: ServerKey::new(&self.key), precision: self.precision }
+        ServerKeys { key: ServerKey::new(&self.key), precision: self.precision, precise: None }
     }
 
     fn space(&self) -> u64 {
@@ -90,10 +92,30 @@ impl ClientKeys {
         let values = silc_sim::forms(g, plain).map_err(|e| format!("computing the forms: {e}"))?;
         Ok(silc_sim::forms::layout(g)
             .into_iter()
+            .filter(|f| !f.ggsw)
             .map(|f| {
                 let at: Vec<(i64, i64)> = values[&f.name].data.iter().map(|&v| (v, f.torus)).collect();
                 let cts = self.encrypt_at_compressed(&at).par_iter().map(|c| c.decompress()).collect();
                 (f.name, CtTensor { shape: f.shape, cts })
+            })
+            .collect())
+    }
+
+    /// The GGSW forms of one step (the first operands of the circuit's
+    /// `ext_dot`s), from the logical inputs `plain`, by name.
+    pub fn encrypt_ggsw_forms(
+        &self,
+        g: &silc_ir::Graph,
+        plain: &std::collections::HashMap<String, Tensor>,
+    ) -> Result<std::collections::HashMap<String, crate::exec::GgswTensor>, String> {
+        let values = silc_sim::forms(g, plain).map_err(|e| format!("computing the forms: {e}"))?;
+        Ok(silc_sim::forms::layout(g)
+            .into_iter()
+            .filter(|f| f.ggsw)
+            .map(|f| {
+                let logical: Vec<i64> = values[&f.name].data.iter().map(|&v| v - f.offset).collect();
+                let items = self.encrypt_ggsw(&logical);
+                (f.name, crate::exec::GgswTensor { shape: f.shape, items })
             })
             .collect())
     }

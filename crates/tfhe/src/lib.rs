@@ -22,5 +22,5 @@ pub mod params;
 pub mod torus;
 pub mod train;
 
-pub use exec::{execute, execute_at, CtTensor, Engine, Local, Spread};
+pub use exec::{execute, execute_at, execute_with, CtTensor, Engine, GgswTensor, Local, Spread};
 pub use keys::{ClientKeys, ServerKeys};

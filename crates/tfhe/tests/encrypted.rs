@@ -627,3 +627,62 @@ fn conformance_tells_parameter_sets_apart() {
         assert!(!set.seeded_conforms(&other_seeded) && !set.ciphertext_conforms(&other_plain), "{}", set.name);
     }
 }
+
+/// A matrix product by external products and its transposed twin, each
+/// sum taken modulo 7 off its fine torus by `coarsen` and read: the
+/// simulator's residues, bit for bit. The sample `x` comes as GGSW
+/// ciphertexts; the weight and the delta are refreshed by the precise key.
+const EXTERNAL: &str = r#"graph external bits=4
+t0 = table "id7" [0..6]
+%0 = input {name="x", role=data} : enc[2,31] i3 [-4, 3] off 4
+%1 = input {name="w", role=weight} : enc[31,3] i3 [-4, 3] off 4
+%2 = input {name="d", role=weight} : enc[2,3] i3 [-4, 3] off 4
+%3 = form %0 {name="form0", axis=0, kind=ggsw} : enc[2,31] i3 [-4, 3] off 4
+%4 = ext_dot %3, %1 {m=224} : enc[2,3] u8 [0, 223] torus 224
+%5 = coarsen %4 {by=32} : enc[2,3] u3 [0, 6] torus 7
+%6 = torus_sign %5 : enc[2,3] u5 [8, 24]
+%7 = torus_read %5, %6 {table=t0} : enc[2,3] u3 [0, 6]
+%8 = output %7 {name="forward"} : enc[2,3] u3 [0, 6]
+%9 = ext_dot %3, %2 {m=224, a=transposed} : enc[31,3] u8 [0, 223] torus 224
+%10 = coarsen %9 {by=32} : enc[31,3] u3 [0, 6] torus 7
+%11 = torus_sign %10 : enc[31,3] u5 [8, 24]
+%12 = torus_read %10, %11 {table=t0} : enc[31,3] u3 [0, 6]
+%13 = output %12 {name="gradient"} : enc[31,3] u3 [0, 6]
+"#;
+
+#[test]
+fn external_products_match_the_simulator() {
+    let g = silc_ir::read::read(EXTERNAL).expect("reads");
+    silc_ir::verify::verify(&g).expect("verifies");
+    assert_eq!(silc_ir::text::print(&g).trim(), EXTERNAL.trim(), "the text round trip");
+    let (_, violations) = silc_passes::check::check(&g, 5.0);
+    assert!(violations.is_empty(), "{violations:?}");
+    let client = keys_for(&g);
+    let mut server = client.server_keys();
+    server.precise = Some(client.precise_key());
+    let engine = Engine::new(&server, &g);
+    let mut rnd = lcg(11);
+    for _ in 0..2 {
+        let mut logical = |shape: Vec<usize>| {
+            let len = shape.iter().product();
+            Tensor::new(shape, (0..len).map(|_| rnd(7) - 4).collect())
+        };
+        let clear: HashMap<String, Tensor> =
+            [("x", logical(vec![2, 31])), ("w", logical(vec![31, 3])), ("d", logical(vec![2, 3]))]
+                .into_iter()
+                .map(|(n, t)| (n.to_string(), t))
+                .collect();
+        let want = silc_sim::execute(&g, &clear).expect("simulates");
+        let enc: HashMap<String, _> =
+            clear.iter().map(|(n, t)| (n.clone(), client.encrypt(&stored(&g, n, t)))).collect();
+        let ggsw = client.encrypt_ggsw_forms(&g, &clear).expect("GGSW forms");
+        let got = silc_tfhe::execute_with(&engine, &g, &enc, &ggsw, 0).expect("runs encrypted");
+        for (name, w) in &want {
+            assert_eq!(&client.decrypt(&got[name]), w, "output `{name}`");
+        }
+        // The residues are those of the exact products.
+        let (x, w) = (&clear["x"], &clear["w"]);
+        let exact: i64 = (0..31).map(|k| x.data[k] * w.data[k * 3]).sum();
+        assert_eq!(want["forward"].data[0], exact.rem_euclid(7));
+    }
+}

@@ -128,7 +128,7 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
         })
         .collect::<Result<_, String>>()?;
     let sk: ServerKey = sk.decompress();
-    let server = ServerKeys { key: sk, precision: g.bits };
+    let server = ServerKeys { key: sk, precision: g.bits, precise: None };
 
     let ckpt = PathBuf::from(format!("{}.ckpt", args.output.display()));
     let steps_per_epoch = n / batch;
