@@ -53,6 +53,7 @@ pub fn run(args: &CompileArgs) -> Result<(), String> {
         }),
         samples: args.samples,
         server_forms: args.server_forms,
+        external_products: args.external_products,
         ..Default::default()
     };
     let compiled = silc_passes::compile(&spec, &opts).map_err(|e| render::pass_error(&src, &e))?;

@@ -140,6 +140,15 @@ pub struct CompileArgs {
     /// docs/arithmetic.md, "Forms of the samples from the client").
     #[arg(long)]
     pub server_forms: bool,
+    /// Multiply the sample by external products where its product converts
+    /// through a two-scale residue system (the first layer's weight
+    /// gradient): the client uploads the sample as GGSW ciphertexts and the
+    /// server refreshes each operand once with a second, precise
+    /// bootstrapping key (docs/external-products.md). For cost and
+    /// simulation: `silc keygen`, `encrypt` and `run` do not make the
+    /// precise key and GGSW forms yet, and refuse such a circuit.
+    #[arg(long)]
+    pub external_products: bool,
     /// Use this residue product method wherever it is feasible, instead of the
     /// cheapest (for comparisons).
     #[arg(long, value_enum, value_name = "METHOD")]

@@ -113,6 +113,13 @@ fn batch_axis(g: &Graph) -> Vec<Dep> {
     dep
 }
 
+/// Whether each value depends on the samples alone, one sample per slice
+/// along some axis: what a form may hold (`karatsuba::external` asks it of
+/// an `ext_dot`'s first operand).
+pub(crate) fn of_one_sample(g: &Graph) -> Vec<bool> {
+    batch_axis(g).into_iter().map(|d| matches!(d, Dep::Sample(_))).collect()
+}
+
 /// Inserts `form` ops (see the module's comment); with `bootstraps` false
 /// (`--server-forms`) only the GGSW ones. Returns the new graph and the
 /// number of forms it carries.

@@ -45,6 +45,7 @@
 mod plan;
 pub use plan::{best_plan, product_plans, reduction_pbs, Dims, Method, ProductPlan};
 use plan::{best_raw_plan, chunk_for};
+pub mod external;
 pub(crate) mod torus;
 pub use torus::{fine_own_sums, OwnSums};
 pub(crate) mod wrap;
@@ -58,11 +59,16 @@ pub struct Config {
     /// `raw-binomial`, `karatsuba`, `wrapping`, `wrapping-binomial`)
     /// where it is feasible, for tests and comparisons.
     pub force: Option<String>,
+    /// Build the two-scale products of a sample by external products
+    /// (`karatsuba::external`).
+    pub external: bool,
 }
 
 /// Lowers every `ModMatMul` of `g`.
 pub fn run(g: &Graph, nu: f64, config: &Config) -> Graph {
     let mut rw = Rewriter::new(g);
+    let pairs = if config.external { external::pairs(g) } else { Default::default() };
+    let mut sums = std::collections::HashMap::new();
     for id in g.ids() {
         let node = g.node(id);
         if let Op::AddDither { modulus: Some(_), .. } = node.op {
@@ -80,6 +86,11 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Graph {
             rw.copy(id);
             continue;
         };
+        if let Some(&pair) = pairs.get(&id) {
+            let new = external::lower(&mut rw, id, pair, &mut sums);
+            rw.map_to(id, new);
+            continue;
+        }
         let (a, b) = (rw.get(node.args[0]), rw.get(node.args[1]));
         // A dither joins the product's sum on the torus (`rns` chose a
         // system where every residue is summed there).

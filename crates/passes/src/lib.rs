@@ -51,6 +51,10 @@ pub struct Options {
     pub samples: Option<usize>,
     /// Leave the bootstraps of the samples alone on the server (no `forms`).
     pub server_forms: bool,
+    /// Build the two-scale products of a sample by external products
+    /// (`karatsuba::external`; the run needs the precise key and GGSW
+    /// forms).
+    pub external_products: bool,
 }
 
 /// The pipeline's stages, in order, as named by `--dump-ir`.
@@ -112,8 +116,14 @@ pub fn lower_graph(high: Graph, opts: &Options) -> Result<Lowering, PassError> {
     let rns_config = rns::Config { force: opts.force_product.clone() };
     let (g_rns, rns_choices) = rns::run(&high, nu, &rns_config)?;
     let g_rns = verified("rns", g_rns);
-    let g_kara =
-        verified("karatsuba", karatsuba::run(&g_rns, nu, &karatsuba::Config { force: opts.force_product.clone() }));
+    let g_kara = verified(
+        "karatsuba",
+        karatsuba::run(
+            &g_rns,
+            nu,
+            &karatsuba::Config { force: opts.force_product.clone(), external: opts.external_products },
+        ),
+    );
     let g_scale = verified("scale", scale::run(&g_kara, nu));
     let g_nl = verified("nonlinear", nonlinear::run(&g_scale));
     let (_, violations) = check::check(&g_nl, nu);
