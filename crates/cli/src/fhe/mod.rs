@@ -77,7 +77,22 @@ pub fn load_model(path: &Path) -> Result<Model, String> {
     let text = std::str::from_utf8(c.section(&name, "circuit")?)
         .map_err(|_| format!("error: {name}: section `circuit` is not UTF-8 text"))?;
     let graph = silc_ir::read::read(text).map_err(|e| format!("error: {name}: section `circuit`: {e}"))?;
+    refuse_external(&name, &graph)?;
     Ok(Model { spec, quant, graph, hash: circuit_hash(text) })
+}
+
+/// The encrypted commands do not yet make the precise bootstrapping key
+/// and the GGSW forms that an `ext_dot` needs (`silc compile
+/// --external-products`): such a circuit is refused before any work.
+pub fn refuse_external(name: &str, g: &Graph) -> Result<(), String> {
+    match g.ids().find(|&i| matches!(g.node(i).op, silc_ir::Op::ExtDot { .. })) {
+        Some(id) => Err(format!(
+            "error: {name}: the circuit multiplies by external products ({id} = ext_dot, from `silc compile \
+             --external-products`), and keygen, encrypt and run do not make the precise key and GGSW forms \
+             they need yet; compile without --external-products to train encrypted"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// tfhe-rs 1.8's shortint keys and seeded ciphertexts are versioned but not

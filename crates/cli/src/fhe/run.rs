@@ -61,6 +61,7 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
         return Err(format!("error: {name}: section `circuit` does not match the circuit hash in the header"));
     }
     let g = silc_ir::read::read(&text).map_err(|e| format!("error: {name}: section `circuit`: {e}"))?;
+    super::refuse_external(&name, &g)?;
     let sk: tfhe::shortint::CompressedServerKey = de(&job.section("server-key")?, KEY_LIMIT)
         .map_err(|e| format!("error: {name}: section `server-key` is not a server key: {e}"))?;
     // tfhe-rs conformance: the key and every ciphertext must have exactly
