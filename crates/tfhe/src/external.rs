@@ -72,26 +72,17 @@ impl ClientKeys {
         let mut enc = encryption_generator();
         let (base, levels) = (DecompositionBaseLog(PRECISE_BASE_LOG), DecompositionLevelCount(PRECISE_LEVELS));
         let (noise, modulus) = (params.glwe_noise_distribution(), params.ciphertext_modulus());
-        let bsk = match &self.key.atomic_pattern {
-            AtomicPatternClientKey::Standard(ap) => par_allocate_and_generate_new_lwe_bootstrap_key(
-                &ap.small_lwe_secret_key(),
-                &glwe_key,
-                base,
-                levels,
-                noise,
-                modulus,
-                &mut enc,
-            ),
-            AtomicPatternClientKey::KeySwitch32(ap) => par_allocate_and_generate_new_lwe_bootstrap_key(
-                &ap.small_lwe_secret_key(),
-                &glwe_key,
-                base,
-                levels,
-                noise,
-                modulus,
-                &mut enc,
-            ),
+        // The small key's bits as 64-bit numbers (the KS32 set holds them
+        // as 32-bit ones): the key the blind rotation's GGSWs encrypt.
+        let bits: Vec<u64> = match &self.key.atomic_pattern {
+            AtomicPatternClientKey::Standard(ap) => ap.small_lwe_secret_key().as_ref().to_vec(),
+            AtomicPatternClientKey::KeySwitch32(ap) => {
+                ap.small_lwe_secret_key().as_ref().iter().map(|&b| u64::from(b)).collect()
+            }
         };
+        let small = LweSecretKey::from_container(bits);
+        let bsk =
+            par_allocate_and_generate_new_lwe_bootstrap_key(&small, &glwe_key, base, levels, noise, modulus, &mut enc);
         let mut fourier = FourierLweBootstrapKey::new(
             bsk.input_lwe_dimension(),
             bsk.glwe_size(),
