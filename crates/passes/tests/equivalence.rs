@@ -347,7 +347,7 @@ fn external_products_match_reference_and_cost_less() {
         let text = std::fs::read_to_string(examples_dir().join(format!("{name}.mlp"))).expect("readable");
         let text = text.replace("bits 8;", "bits 4;");
         let spec = silc_frontend::compile_source(&name, text.as_bytes()).expect("compiles");
-        check_spec_with(&name, &spec, opts_seeds(&name), &opts);
+        check_spec_with(&name, &spec, if name == "tiny" { 5 } else { 1 }, &opts);
         let with = silc_passes::compile(&spec, &opts).expect("compiles");
         let without = silc_passes::compile(&spec, &Default::default()).expect("compiles");
         let g = with.graph();
@@ -357,13 +357,5 @@ fn external_products_match_reference_and_cost_less() {
         let text = text.trim_end().trim_end_matches('}').to_string() + "    rounding dither;\n}\n";
         let dithered = silc_frontend::compile_source(&name, text.as_bytes()).expect("compiles");
         check_spec_with(&format!("{name} dithered"), &dithered, 2, &opts);
-    }
-}
-
-fn opts_seeds(name: &str) -> u64 {
-    if name == "tiny" {
-        5
-    } else {
-        1
     }
 }

@@ -280,7 +280,9 @@ impl<'a> Engine<'a> {
         })?;
         let (rows, k) = if transpose { (a.shape[1], a.shape[0]) } else { (a.shape[0], a.shape[1]) };
         let cols = b.shape[1];
-        let accs = precise.refresh(self.keys, &b.cts.iter().collect::<Vec<_>>(), &self.refresh[&id]);
+        let accs = precise
+            .refresh(self.keys, &b.cts.iter().collect::<Vec<_>>(), &self.refresh[&id])
+            .map_err(|e| format!("{id}: {e}"))?;
         let x = |i: usize, j: usize| if transpose { &a.items[j * rows + i] } else { &a.items[i * k + j] };
         let cts = (0..rows * cols)
             .into_par_iter()

@@ -12,7 +12,7 @@
 //! coefficient is extracted: an LWE ciphertext of `Σ x·w mod m` at `1/m`,
 //! under the same key as every bootstrap's answer, which the circuit reads
 //! with the torus reads it already has. The noise of that sum is `Σ x²`
-//! times the precise answer's (`silc_passes::params::precise_ratio` bounds
+//! times the precise answer's (`silc_passes::params::external` bounds
 //! it); the checker proves every read of it within the set's bound.
 
 use aligned_vec::ABox;
@@ -133,21 +133,31 @@ impl PreciseKey {
     /// accumulator is kept. `table` is an accumulator of the set (for a
     /// product, `torus::lut_torus` of the operand's logical values at
     /// `1/m`). Batches of [`crate::exec::MAX_BATCH`] on rayon's threads.
-    pub fn refresh(&self, server: &ServerKeys, inputs: &[&Ciphertext], table: &LookupTableOwned) -> Vec<Acc> {
+    /// An error for a server key of another kind than keyswitch-then-
+    /// classic-bootstrap, or a trivial input.
+    pub fn refresh(
+        &self,
+        server: &ServerKeys,
+        inputs: &[&Ciphertext],
+        table: &LookupTableOwned,
+    ) -> Result<Vec<Acc>, String> {
         let modulus = table.acc.ciphertext_modulus();
-        let parts: Vec<Vec<Acc>> = inputs
+        let parts: Vec<Option<Vec<Acc>>> = inputs
             .par_chunks(crate::exec::MAX_BATCH)
             .map(|chunk| {
-                let (msed, _) = batch::switch(&server.key, chunk)
-                    .expect("a keyswitch-bootstrap key of the classic kind (the server key was checked)");
+                let (msed, _) = batch::switch(&server.key, chunk)?;
                 let tables = std::iter::repeat_n(table.acc.as_ref(), chunk.len());
                 let accs = batch::blind_rotate(&self.bsk, &msed, tables, modulus);
-                accs.iter()
-                    .map(|a| GlweCiphertext::from_container(a.as_ref().to_vec(), a.polynomial_size(), modulus))
-                    .collect()
+                Some(
+                    accs.iter()
+                        .map(|a| GlweCiphertext::from_container(a.as_ref().to_vec(), a.polynomial_size(), modulus))
+                        .collect(),
+                )
             })
             .collect();
-        parts.into_iter().flatten().collect()
+        let parts: Option<Vec<Vec<Acc>>> = parts.into_iter().collect();
+        let parts = parts.ok_or("a refresh by the precise key needs a keyswitch-then-bootstrap server key of the classic kind and encrypted (not trivial) operands")?;
+        Ok(parts.into_iter().flatten().collect())
     }
 }
 
@@ -201,7 +211,7 @@ mod tests {
         let cts = client.encrypt(&stored).cts;
         let logical: Vec<i64> = (0..16).map(|s| s - 4).collect();
         let table = torus::lut_torus(&server.key, &logical, m, p);
-        let accs = precise.refresh(&server, &cts.iter().collect::<Vec<_>>(), &table);
+        let accs = precise.refresh(&server, &cts.iter().collect::<Vec<_>>(), &table).expect("refreshes");
         let large = match &client.key.atomic_pattern {
             AtomicPatternClientKey::KeySwitch32(ap) => ap.large_lwe_secret_key(),
             AtomicPatternClientKey::Standard(ap) => ap.large_lwe_secret_key(),

@@ -19,9 +19,9 @@ use super::torus;
 /// A two-scale system to build by external products.
 #[derive(Clone, Copy, Debug)]
 pub struct Pair {
-    /// The product modulo `d` and the fine one, old ids.
-    pub coarse: ValueId,
+    /// The fine product's old id.
     pub fine: ValueId,
+    /// The system's divisor, the coarse product's modulus.
     pub d: i64,
 }
 
@@ -49,7 +49,7 @@ pub fn pairs(g: &Graph) -> HashMap<ValueId, Pair> {
         if !sample[source(g, a).0.index()] || lo < 0 || hi >= 1i64 << g.bits || g.ty(b).torus.is_some() {
             continue;
         }
-        let pair = Pair { coarse, fine, d };
+        let pair = Pair { fine, d };
         out.insert(coarse, pair);
         out.insert(fine, pair);
     }
