@@ -178,13 +178,13 @@ pub fn load_idx(images: &Path) -> Result<Dataset, String> {
 
 /// MNIST from the bytes of its images and labels files.
 pub fn parse_idx(iname: &str, img: &[u8], lname: &str, lab: &[u8]) -> Result<Dataset, String> {
-    if img.len() < 16 || be_u32(&img, 0) != 2051 {
+    if img.len() < 16 || be_u32(img, 0) != 2051 {
         return Err(format!("error: {iname}: not an IDX image file (magic 2051 expected)"));
     }
-    if lab.len() < 8 || be_u32(&lab, 0) != 2049 {
+    if lab.len() < 8 || be_u32(lab, 0) != 2049 {
         return Err(format!("error: {lname}: not an IDX label file (magic 2049 expected)"));
     }
-    let (n, rows, cols) = (be_u32(&img, 4) as usize, be_u32(&img, 8) as usize, be_u32(&img, 12) as usize);
+    let (n, rows, cols) = (be_u32(img, 4) as usize, be_u32(img, 8) as usize, be_u32(img, 12) as usize);
     let pixels = rows * cols;
     let need = n.checked_mul(pixels).and_then(|b| b.checked_add(16));
     if need != Some(img.len()) {
@@ -194,7 +194,7 @@ pub fn parse_idx(iname: &str, img: &[u8], lname: &str, lab: &[u8]) -> Result<Dat
             img.len()
         ));
     }
-    let nl = be_u32(&lab, 4) as usize;
+    let nl = be_u32(lab, 4) as usize;
     if nl != n || lab.len() != 8 + nl {
         return Err(format!("error: {lname}: {nl} labels ({} bytes) for {n} images", lab.len()));
     }

@@ -159,3 +159,39 @@ fn bench_engine_brackets_each_step_with_raw_passes_and_projects_the_training() {
     assert!(out.contains("4 steps (8 samples, batch 2, 1 epochs)"), "{out}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `silc compile --external-products`: the keys carry the precise
+/// bootstrapping key, the job the samples' GGSW ciphertexts, and the run's
+/// external products give exactly the simulator's integers; keys without
+/// the precise key are refused, and `bench-engine` prices the refreshes.
+#[test]
+fn external_products_walkthrough_equals_simulate() {
+    let dir = setup("ext");
+    let p = |f: &str| dir.join(f).display().to_string();
+    ok(&["compile", "examples/tiny.mlp", "--external-products", "-o", &p("x.silc")]);
+    let keys = ok(&["keygen", &p("x.silc"), "-o", &p("xkeys")]);
+    assert!(keys.contains("server.key"), "{keys}");
+    let enc =
+        ok(&["encrypt", &p("x.silc"), "--key", &p("xkeys/client.key"), "--train", &p("two.csv"), "-o", &p("x.bin")]);
+    // tiny: 2 features and the bias's constant 1 per sample.
+    assert!(enc.contains("24 GGSW ciphertexts for the external products"), "{enc}");
+    ok(&["run", "--data", &p("x.bin"), "-o", &p("xt.bin")]);
+    ok(&["decrypt", &p("xt.bin"), "--key", &p("xkeys/client.key"), "-o", &p("xw.json")]);
+    ok(&["simulate", "examples/tiny.mlp", "--train", &p("two.csv"), "--test", &p("two.csv"), "--save", &p("sim.json")]);
+    assert_eq!(integers(&dir.join("xw.json")), integers(&dir.join("sim.json")), "external products ≠ simulated");
+
+    // Keys of the model compiled without the flag (no precise key) are
+    // another circuit's.
+    let key = std::fs::read(dir.join("keys/server.key")).unwrap();
+    std::fs::create_dir_all(dir.join("mixed")).unwrap();
+    std::fs::write(dir.join("mixed/server.key"), key).unwrap();
+    std::fs::copy(dir.join("xkeys/client.key"), dir.join("mixed/client.key")).unwrap();
+    let (code, _, err) =
+        silc(&["encrypt", &p("x.silc"), "--key", &p("mixed/client.key"), "--train", &p("two.csv"), "-o", &p("y.bin")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("was made for another circuit"), "{err}");
+
+    let out = ok(&["bench-engine", &p("x.silc"), "--steps", "1", "--raw", "16"]);
+    assert!(out.contains("refreshes with the precise key"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}

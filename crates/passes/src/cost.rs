@@ -96,6 +96,39 @@ pub fn products_by_statement(high: &Graph) -> BTreeMap<Loc, u64> {
     out
 }
 
+/// What node `id` costs in the set's bootstraps, and the kind of work it
+/// counts under; `None` for a leveled or layout op.
+fn price(g: &Graph, id: silc_ir::ValueId) -> Option<(u64, String)> {
+    let n = g.node(id);
+    Some(match &n.op {
+        Op::Lut { table } => (n.ty.len() as u64, kind(&g.tables.get(*table).name)),
+        Op::LutMany { tables } => (
+            (n.ty.len() / tables.len()) as u64,
+            tables.iter().map(|t| kind(&g.tables.get(*t).name)).collect::<Vec<_>>().join("+"),
+        ),
+        Op::Fold => (n.ty.len() as u64, "fold".to_string()),
+        Op::LutTorus { table, .. } | Op::TorusRead { table, .. } => {
+            (n.ty.len() as u64, kind(&g.tables.get(*table).name))
+        }
+        Op::TorusSign => (n.ty.len() as u64, "torus_sign".to_string()),
+        Op::ExtDot { transpose, .. } => {
+            let k = g.ty(n.args[0]).shape[usize::from(!*transpose)];
+            let refreshes = g.ty(n.args[1]).len() as f64;
+            let products = (n.ty.len() * k) as f64;
+            let priced = refreshes * external::REFRESH_PBS + products * external::PRODUCT_PBS;
+            (priced.ceil() as u64, "ext_dot".to_string())
+        }
+        _ => return None,
+    })
+}
+
+/// One server execution of `g` in the set's bootstraps: [`Graph::pbs_count`]
+/// with each `ext_dot` at its measured price (what `pbs_per_step` reports).
+pub fn priced_pbs(g: &Graph) -> u64 {
+    let client = g.client_only();
+    g.ids().filter(|i| !client[i.index()]).filter_map(|i| price(g, i)).map(|(count, _)| count).sum()
+}
+
 /// The report of the executable graph `g`; `products` is the step's naive
 /// scalar products by statement ([`products_by_statement`] of the
 /// high-level graph).
@@ -131,26 +164,7 @@ pub fn run(
             }
             _ => n.args.iter().all(|a| data_only[a.index()]),
         };
-        let (count, k): (u64, String) = match &n.op {
-            Op::Lut { table } => (n.ty.len() as u64, kind(&g.tables.get(*table).name)),
-            Op::LutMany { tables } => (
-                (n.ty.len() / tables.len()) as u64,
-                tables.iter().map(|t| kind(&g.tables.get(*t).name)).collect::<Vec<_>>().join("+"),
-            ),
-            Op::Fold => (n.ty.len() as u64, "fold".to_string()),
-            Op::LutTorus { table, .. } | Op::TorusRead { table, .. } => {
-                (n.ty.len() as u64, kind(&g.tables.get(*table).name))
-            }
-            Op::TorusSign => (n.ty.len() as u64, "torus_sign".to_string()),
-            Op::ExtDot { transpose, .. } => {
-                let k = g.ty(n.args[0]).shape[usize::from(!*transpose)];
-                let refreshes = g.ty(n.args[1]).len() as f64;
-                let products = (n.ty.len() * k) as f64;
-                let priced = refreshes * external::REFRESH_PBS + products * external::PRODUCT_PBS;
-                (priced.ceil() as u64, "ext_dot".to_string())
-            }
-            _ => continue,
-        };
+        let Some((count, k)) = price(g, id) else { continue };
         if client[id.index()] {
             moved += count;
             continue;

@@ -354,6 +354,9 @@ fn external_products_match_reference_and_cost_less() {
         let ext = g.ids().filter(|&i| matches!(g.node(i).op, silc_ir::Op::ExtDot { .. })).count();
         assert!(ext >= 1, "{name}: no external product");
         assert!(with.cost.pbs_per_step < without.cost.pbs_per_step, "{name}: no cheaper");
+        // What `bench-engine` divides by: the report's own figure.
+        assert_eq!(silc_passes::cost::priced_pbs(g), with.cost.pbs_per_step, "{name}");
+        assert!(g.pbs_count() < with.cost.pbs_per_step, "{name}: a refresh is dearer than a bootstrap");
         let text = text.trim_end().trim_end_matches('}').to_string() + "    rounding dither;\n}\n";
         let dithered = silc_frontend::compile_source(&name, text.as_bytes()).expect("compiles");
         check_spec_with(&format!("{name} dithered"), &dithered, 2, &opts);

@@ -47,15 +47,9 @@ pub type Ggsw = FourierGgswCiphertext<ABox<[c64]>>;
 /// A refreshed operand: the rotated accumulator.
 pub type Acc = GlweCiphertextOwned<u64>;
 
-fn encryption_generator() -> EncryptionRandomGenerator<DefaultRandomGenerator> {
-    let mut seeder = new_seeder();
-    let seeder = seeder.as_mut();
-    EncryptionRandomGenerator::new(seeder.seed(), seeder)
-}
-
 impl ClientKeys {
     /// The GLWE secret key of the set (the large LWE key, as polynomials).
-    fn glwe_key(&self) -> GlweSecretKeyOwned<u64> {
+    pub(crate) fn glwe_key(&self) -> GlweSecretKeyOwned<u64> {
         let params = self.key.parameters();
         let large = match &self.key.atomic_pattern {
             AtomicPatternClientKey::Standard(ap) => ap.large_lwe_secret_key(),
@@ -65,60 +59,17 @@ impl ClientKeys {
     }
 
     /// Generates the precise bootstrapping key (about 1.5 s and 170 MB at
-    /// 4 bits).
+    /// 4 bits): the seeded key of [`ClientKeys::precise_key_seeded`],
+    /// expanded as the server expands it.
     pub fn precise_key(&self) -> PreciseKey {
-        let params = self.key.parameters();
-        let glwe_key = self.glwe_key();
-        let mut enc = encryption_generator();
-        let (base, levels) = (DecompositionBaseLog(PRECISE_BASE_LOG), DecompositionLevelCount(PRECISE_LEVELS));
-        let (noise, modulus) = (params.glwe_noise_distribution(), params.ciphertext_modulus());
-        // The small key's bits as 64-bit numbers (the KS32 set holds them
-        // as 32-bit ones): the key the blind rotation's GGSWs encrypt.
-        let bits: Vec<u64> = match &self.key.atomic_pattern {
-            AtomicPatternClientKey::Standard(ap) => ap.small_lwe_secret_key().as_ref().to_vec(),
-            AtomicPatternClientKey::KeySwitch32(ap) => {
-                ap.small_lwe_secret_key().as_ref().iter().map(|&b| u64::from(b)).collect()
-            }
-        };
-        let small = LweSecretKey::from_container(bits);
-        let bsk =
-            par_allocate_and_generate_new_lwe_bootstrap_key(&small, &glwe_key, base, levels, noise, modulus, &mut enc);
-        let mut fourier = FourierLweBootstrapKey::new(
-            bsk.input_lwe_dimension(),
-            bsk.glwe_size(),
-            bsk.polynomial_size(),
-            bsk.decomposition_base_log(),
-            bsk.decomposition_level_count(),
-        );
-        par_convert_standard_lwe_bootstrap_key_to_fourier(&bsk, &mut fourier);
-        PreciseKey { bsk: fourier }
+        PreciseKey::from_seeded(self.precise_key_seeded())
     }
 
-    /// Encrypts logical values as GGSW ciphertexts.
+    /// Encrypts logical values as GGSW ciphertexts: the seeded list of
+    /// [`ClientKeys::encrypt_ggsw_seeded`], expanded as the server expands
+    /// it.
     pub fn encrypt_ggsw(&self, values: &[i64]) -> Vec<Ggsw> {
-        let params = self.key.parameters();
-        let glwe_key = self.glwe_key();
-        let (base, levels) = (DecompositionBaseLog(GGSW_BASE_LOG), DecompositionLevelCount(GGSW_LEVELS));
-        let glwe_size = params.glwe_dimension().to_glwe_size();
-        let poly = params.polynomial_size();
-        let mut enc = encryption_generator();
-        let plain: Vec<GgswCiphertextOwned<u64>> = values
-            .iter()
-            .map(|&x| {
-                let mut g = GgswCiphertext::new(0u64, glwe_size, poly, base, levels, params.ciphertext_modulus());
-                let noise = params.glwe_noise_distribution();
-                encrypt_constant_ggsw_ciphertext(&glwe_key, &mut g, Cleartext(x as u64), noise, &mut enc);
-                g
-            })
-            .collect();
-        plain
-            .par_iter()
-            .map(|g| {
-                let mut f = FourierGgswCiphertext::new(glwe_size, poly, base, levels);
-                convert_standard_ggsw_ciphertext_to_fourier(g, &mut f);
-                f
-            })
-            .collect()
+        crate::upload::expand_ggsws(&self.encrypt_ggsw_seeded(values))
     }
 }
 

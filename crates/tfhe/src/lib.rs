@@ -8,7 +8,9 @@
 //! programmable bootstrap generated once per run, and the bootstraps of one
 //! scheduled wave run together on rayon's threads, a few at a time as one
 //! batched blind rotation ([`batch`]), or, with the `mpi`
-//! feature, across the ranks of an MPI job ([`cluster`]). Architecture invariant:
+//! feature, across the ranks of an MPI job ([`cluster`]). [`external`] multiplies
+//! by the client's GGSW ciphertexts, whose seeded upload (and the precise
+//! key's) [`upload`] makes and checks. Architecture invariant:
 //! the only crate that depends on tfhe-rs; a GPU backend would be a cargo
 //! feature here, behind the same [`exec`] interface.
 
@@ -21,6 +23,7 @@ pub mod keys;
 pub mod params;
 pub mod torus;
 pub mod train;
+pub mod upload;
 
 pub use exec::{execute, execute_at, execute_with, CtTensor, Engine, GgswTensor, Local, Spread};
 pub use keys::{ClientKeys, ServerKeys};

@@ -3,7 +3,9 @@
 //! the step circuit, and feed the updated weights into the next step. No
 //! secret key is involved. The samples stay seeded (compressed) in memory
 //! and only the batch at hand is expanded, so a data set costs its upload
-//! size, not `2^p`-bit LWE ciphertexts for every feature of every sample.
+//! size, not `2^p`-bit LWE ciphertexts for every feature of every sample;
+//! the same holds for the samples' GGSW ciphertexts (64 KiB each seeded,
+//! 128 KiB regrown in the Fourier domain).
 
 use std::collections::HashMap;
 
@@ -11,28 +13,54 @@ use rayon::prelude::*;
 use silc_ir::Graph;
 use tfhe::shortint::CompressedCiphertext;
 
-use crate::exec::{execute_at, CtTensor, Engine};
+use crate::exec::{execute_with, CtTensor, Engine, GgswTensor};
+use crate::external::Ggsw;
+use crate::upload::{expand_ggsws, SeededGgsws};
 
 /// The encrypted training set as the client uploaded it (seeded
 /// ciphertexts): per sample, its features and one-hot label, stored as the
 /// circuit's inputs `x` and `y` expect them, and its forms
-/// (`silc_sim::forms`), every form's slice in the circuit's order.
+/// (`silc_sim::forms`), every LWE form's slice in the circuit's order, and
+/// its GGSW forms' slices, likewise, as one list (none when the circuit has
+/// no `ext_dot`).
 pub struct EncryptedData {
     pub x_rows: Vec<Vec<CompressedCiphertext>>,
     pub y_rows: Vec<Vec<CompressedCiphertext>>,
     pub form_rows: Vec<Vec<CompressedCiphertext>>,
+    pub ggsw_rows: Vec<SeededGgsws>,
 }
 
-/// The forms of the samples `idx`, each in its step's shape.
+/// The LWE forms of the samples `idx`, each in its step's shape.
 fn gather_forms(g: &Graph, rows: &[Vec<CompressedCiphertext>], idx: &[usize]) -> Vec<(String, CtTensor)> {
     let batch: Vec<&[CompressedCiphertext]> = idx.iter().map(|&i| rows[i].as_slice()).collect();
     let mut offset = 0;
     silc_sim::forms::layout(g)
         .into_iter()
+        .filter(|f| !f.ggsw)
         .map(|f| {
             let seeded = silc_sim::forms::assemble(&f, &batch, offset);
             offset += f.per_sample();
             (f.name, CtTensor { shape: f.shape, cts: seeded.par_iter().map(|c| c.decompress()).collect() })
+        })
+        .collect()
+}
+
+/// The GGSW forms of the samples `idx`, each in its step's shape: every
+/// sample's list regrown once, then placed.
+fn gather_ggsw(g: &Graph, rows: &[SeededGgsws], idx: &[usize]) -> HashMap<String, GgswTensor> {
+    let forms: Vec<_> = silc_sim::forms::layout(g).into_iter().filter(|f| f.ggsw).collect();
+    if forms.is_empty() {
+        return HashMap::new();
+    }
+    let expanded: Vec<Vec<Ggsw>> = idx.par_iter().map(|&i| expand_ggsws(&rows[i])).collect();
+    let batch: Vec<&[Ggsw]> = expanded.iter().map(Vec::as_slice).collect();
+    let mut offset = 0;
+    forms
+        .into_iter()
+        .map(|f| {
+            let items = silc_sim::forms::assemble(&f, &batch, offset);
+            offset += f.per_sample();
+            (f.name, GgswTensor { shape: f.shape, items })
         })
         .collect()
 }
@@ -68,10 +96,11 @@ pub fn train(
         inputs.insert("x".to_string(), gather(&data.x_rows, idx));
         inputs.insert("y".to_string(), gather(&data.y_rows, idx));
         inputs.extend(gather_forms(g, &data.form_rows, idx));
+        let ggsw = gather_ggsw(g, &data.ggsw_rows, idx);
         for (l, w) in weights.iter().enumerate() {
             inputs.insert(format!("w{}", l + 1), w.clone());
         }
-        let mut out = execute_at(engine, g, &inputs, first + k as u64)?;
+        let mut out = execute_with(engine, g, &inputs, &ggsw, first + k as u64)?;
         weights = (0..weights.len())
             .map(|l| {
                 out.remove(&format!("w{}.next", l + 1))

@@ -406,6 +406,7 @@ fn encrypted_training_equals_simulation(model: &str, n: usize, steps: usize) {
             .chain(std::iter::repeat_with(Vec::new))
             .take(n)
             .collect(),
+        ggsw_rows: Vec::new(),
     };
     let weights: Vec<_> =
         w0.iter().enumerate().map(|(l, w)| client.encrypt(&stored(g, &format!("w{}", l + 1), w))).collect();

@@ -13,8 +13,9 @@ use silc_tfhe::{params, ClientKeys};
 use tfhe::safe_serialization::{safe_deserialize, safe_serialize};
 use tfhe::shortint::{Ciphertext, CompressedCiphertext};
 
-use super::{de, ser, write_file, CT_LIMIT};
+use super::{de, ser, write_file, CT_LIMIT, GGSW_LIMIT};
 use crate::container;
+use silc_tfhe::upload::{ggsws_conform, SeededGgsws};
 
 /// Seeded ciphertexts: a count, then per ciphertext a length and its bytes.
 pub(super) fn encode_cts(cts: &[CompressedCiphertext]) -> Vec<u8> {
@@ -149,6 +150,90 @@ pub(super) fn stream_forms<O: std::io::Write>(
         bar.inc((last - first) as u64);
     }
     Ok(())
+}
+
+/// Samples whose GGSW ciphertexts are encrypted together (about 8 MiB
+/// each for a 64-feature sample, seeded).
+const GGSW_CHUNK: usize = 32;
+
+/// Streams the GGSW forms of `rows` samples (`silc_sim::forms`, the first
+/// operands of the circuit's `ext_dot`s), a chunk of samples at a time:
+/// `chunk(range)` gives their logical values, `width` per sample, and each
+/// sample's are encrypted as one seeded list. The layout is the count of
+/// samples, then per sample its list's length and bytes
+/// ([`decode_ggsws`]).
+pub(super) fn stream_ggsws<O: std::io::Write>(
+    out: &mut O,
+    client: &ClientKeys,
+    rows: usize,
+    width: usize,
+    chunk: &dyn Fn(std::ops::Range<usize>) -> Result<Vec<i64>, String>,
+    bar: &indicatif::ProgressBar,
+) -> Result<(), String> {
+    use rayon::prelude::*;
+    let io = |e: std::io::Error| format!("error: writing GGSW ciphertexts: {e}");
+    out.write_all(&(rows as u64).to_le_bytes()).map_err(io)?;
+    for first in (0..rows).step_by(GGSW_CHUNK) {
+        let last = (first + GGSW_CHUNK).min(rows);
+        let flat = chunk(first..last)?;
+        if flat.len() != (last - first) * width {
+            return Err(format!(
+                "error: the GGSW forms of samples {first}..{last} hold {} values, not {width} per sample",
+                flat.len()
+            ));
+        }
+        let lists: Vec<Vec<u8>> =
+            flat.par_chunks(width.max(1)).map(|values| ser(&client.encrypt_ggsw_seeded(values))).collect();
+        for b in lists {
+            out.write_all(&(b.len() as u64).to_le_bytes()).map_err(io)?;
+            out.write_all(&b).map_err(io)?;
+        }
+        bar.inc((last - first) as u64);
+    }
+    Ok(())
+}
+
+/// The samples' GGSW lists of section `what` ([`stream_ggsws`]), each
+/// checked to hold `width` GGSW ciphertexts of the set `cand`.
+pub(super) fn decode_ggsws(
+    name: &str,
+    what: &str,
+    bytes: &[u8],
+    width: usize,
+    cand: &params::Candidate,
+) -> Result<Vec<SeededGgsws>, String> {
+    let bad = |i: usize| {
+        format!("error: {name}: section `{what}`: the GGSW ciphertexts of sample {i} are truncated or corrupted")
+    };
+    let take =
+        |at: usize| bytes.get(at..at.checked_add(8)?).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    let n = take(0).ok_or_else(|| bad(0))?;
+    if n > (bytes.len() / 8) as u64 {
+        return Err(format!("error: {name}: section `{what}` claims {n} samples in {} bytes: corrupted", bytes.len()));
+    }
+    let mut at = 8usize;
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 0..n as usize {
+        let len = take(at).ok_or_else(|| bad(i))?;
+        let body = usize::try_from(len)
+            .ok()
+            .and_then(|len| bytes.get(at + 8..(at + 8).checked_add(len)?))
+            .ok_or_else(|| bad(i))?;
+        let list: SeededGgsws = de(body, GGSW_LIMIT).map_err(|e| format!("{}: {e}", bad(i)))?;
+        if !ggsws_conform(&list, cand, width) {
+            return Err(format!(
+                "error: {name}: section `{what}`: the GGSW ciphertexts of sample {i} are not {width} GGSW \
+                 ciphertexts of {}",
+                cand.name
+            ));
+        }
+        out.push(list);
+        at += 8 + body.len();
+    }
+    if at != bytes.len() {
+        return Err(format!("error: {name}: section `{what}` has {} bytes after its last sample", bytes.len() - at));
+    }
+    Ok(out)
 }
 
 fn encode_plain_cts(cts: &[Ciphertext]) -> Vec<u8> {

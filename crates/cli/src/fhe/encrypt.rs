@@ -10,7 +10,7 @@ use serde_json::json;
 use silc_sim::data::Standardizer;
 use silc_sim::train::{epoch_orders, initial_weights};
 
-use super::cts::{encode_cts, stream_cts, stream_forms};
+use super::cts::{encode_cts, stream_cts, stream_forms, stream_ggsws};
 use super::{client_key, load_model, read_key};
 use crate::container::Writer;
 use crate::data::{self, LabelColumn};
@@ -40,12 +40,12 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
     let dir = args.key.parent().unwrap_or(Path::new("."));
     let server_path = dir.join("server.key");
     let server = read_key(&server_path, b"SILCSKEY", &m)?;
-    if server.key_id() != ck.key_id() || super::key_id(&server.key) != ck.key_id() {
+    let held = super::key_id(&server.key, server.precise.as_deref());
+    if server.key_id() != ck.key_id() || held != ck.key_id() {
         return Err(format!(
-            "error: {} and {} are not one key pair (key ids {} and {}); use the two files one `silc keygen` wrote",
+            "error: {} and {} are not one key pair (key ids {held} and {}); use the two files one `silc keygen` wrote",
             server_path.display(),
             args.key.display(),
-            super::key_id(&server.key),
             ck.key_id()
         ));
     }
@@ -68,12 +68,17 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
     // computes them from its data, `batch` samples at a time, as the
     // circuit does, and the server never bootstraps them.
     let forms = silc_sim::forms::layout(g);
-    let tori: Vec<i64> = forms.iter().flat_map(|f| std::iter::repeat_n(f.torus, f.per_sample())).collect();
+    let tori: Vec<i64> =
+        forms.iter().filter(|f| !f.ggsw).flat_map(|f| std::iter::repeat_n(f.torus, f.per_sample())).collect();
+    // The first operands of the external products, as GGSW ciphertexts of
+    // their logical values.
+    let ggsw_width: usize = forms.iter().filter(|f| f.ggsw).map(|f| f.per_sample()).sum();
     let header = json!({
         "kind": "job", "model": spec.name, "precision": g.bits, "circuit": m.hash,
         "parameter_set": server.header["parameter_set"], "key_id": ck.key_id(), "samples": data.len(),
         "features": spec.input, "classes": classes, "batch": spec.batch, "epochs": spec.epochs,
         "layers": spec.layers.len(), "ensemble": spec.ensemble(), "forms_per_sample": tori.len(),
+        "ggsw_per_sample": ggsw_width,
     });
     let x_row = |i: usize| -> Vec<i64> {
         stats.quantize(data.row(i), q.input_scale, q.input_bits).into_iter().map(|v| v + x_off).collect()
@@ -89,22 +94,51 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
             ("y".to_string(), silc_sim::Tensor::new(vec![spec.batch, classes], y)),
         ])
     };
-    let form_chunk = |range: std::ops::Range<usize>| {
-        silc_sim::forms::of_samples(g, range, spec.batch, &batch_inputs)
-            .map_err(|e| format!("error: computing the samples' forms: {e}"))
+    // Each sample's values of the forms of one kind (LWE or GGSW), in the
+    // circuit's order; GGSW forms hold logical values.
+    let of_kind = |range: std::ops::Range<usize>, ggsw: bool| -> Result<Vec<i64>, String> {
+        let all = silc_sim::forms::of_samples(g, range, spec.batch, &batch_inputs)
+            .map_err(|e| format!("error: computing the samples' forms: {e}"))?;
+        let mut out = Vec::with_capacity(all.len());
+        let mut rest = all.as_slice();
+        while !rest.is_empty() {
+            for f in &forms {
+                let (mine, next) = rest.split_at(f.per_sample().min(rest.len()));
+                if f.ggsw == ggsw {
+                    out.extend(mine.iter().map(|v| if ggsw { v - f.offset } else { *v }));
+                }
+                rest = next;
+            }
+        }
+        Ok(out)
     };
-    let passes = if tori.is_empty() { 2 } else { 3 };
+    let form_chunk = |range| of_kind(range, false);
+    let ggsw_chunk = |range| of_kind(range, true);
+    let passes = 2 + u64::from(!tori.is_empty()) + u64::from(ggsw_width > 0);
     let bar = crate::progress(passes * data.len() as u64, "encrypting", "samples");
+    let precise = match (ggsw_width > 0, &server.precise) {
+        (true, Some(p)) => Some(p),
+        (true, None) => {
+            return Err(format!("error: {}: no precise key for the external products", server_path.display()))
+        }
+        (false, _) => None,
+    };
     crate::io::write_atomic_with(&args.output, |f| {
         let io = |e: std::io::Error| format!("error: cannot write {}: {e}", args.output.display());
         let mut w = Writer::new(f, b"SILCJOB1", &header).map_err(io)?;
         w.section("circuit", silc_ir::text::print(g).as_bytes()).map_err(io)?;
         w.section("server-key", &server.key).map_err(io)?;
+        if let Some(p) = precise {
+            w.section("precise-key", p).map_err(io)?;
+        }
         w.section("orders", &serde_json::to_vec(&orders).expect("serializable")).map_err(io)?;
         w.section_streamed("x", |o| stream_cts(o, &client, data.len(), spec.input, &x_row, &bar))?;
         w.section_streamed("y", |o| stream_cts(o, &client, data.len(), classes, &y_row, &bar))?;
         if !tori.is_empty() {
             w.section_streamed("forms", |o| stream_forms(o, &client, data.len(), &tori, &form_chunk, &bar))?;
+        }
+        if ggsw_width > 0 {
+            w.section_streamed("ggsw", |o| stream_ggsws(o, &client, data.len(), ggsw_width, &ggsw_chunk, &bar))?;
         }
         for (tag, body) in &weights {
             w.section(tag, body).map_err(io)?;
@@ -123,8 +157,12 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
         serde_json::to_string_pretty(&stats_json).expect("json").as_bytes(),
     )?;
     let size = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
+    let ggsw_note = match ggsw_width {
+        0 => String::new(),
+        w => format!(" and {} GGSW ciphertexts for the external products", data.len() * w),
+    };
     crate::emit(&format!(
-        "encrypted {} samples ({} ciphertexts, {} of them the samples' forms, seeded, streamed) and the initial weights in {:.1} s\nwrote {} ({:.1} MiB)\n",
+        "encrypted {} samples ({} ciphertexts, {} of them the samples' forms{ggsw_note}, seeded, streamed) and the initial weights in {:.1} s\nwrote {} ({:.1} MiB)\n",
         data.len(),
         data.len() * (spec.input + classes + tori.len()),
         data.len() * tori.len(),

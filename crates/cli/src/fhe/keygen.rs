@@ -35,7 +35,9 @@ pub fn keygen(args: &KeygenArgs) -> Result<(), String> {
     let server = tfhe::shortint::CompressedServerKey::new(&client.key);
     let ck = ser(&client.key);
     let sk = ser(&server);
-    let id = key_id(&sk);
+    // External products refresh the server's operands with a precise key.
+    let precise = super::external(&m.graph).then(|| ser(&client.precise_key_seeded()));
+    let id = key_id(&sk, precise.as_deref());
     let header = |kind: &str| {
         json!({
             "kind": kind, "model": m.spec.name, "precision": p, "parameter_set": cand.name,
@@ -44,7 +46,10 @@ pub fn keygen(args: &KeygenArgs) -> Result<(), String> {
         })
     };
     write_file(&args.output.join("client.key"), b"SILCCKEY", header("client-key"), &[("key", ck.clone())])?;
-    write_file(&args.output.join("server.key"), b"SILCSKEY", header("server-key"), &[("key", sk.clone())])?;
+    let mut server_sections = vec![("key", sk)];
+    server_sections.extend(precise.map(|p| ("precise-key", p)));
+    let server_size: usize = server_sections.iter().map(|s| s.1.len()).sum();
+    write_file(&args.output.join("server.key"), b"SILCSKEY", header("server-key"), &server_sections)?;
     crate::emit(&format!(
         "parameters {} (ν = {}, circuit needs {:.2}; p-fail 2^-{}); keys in {:.1} s, key id {id}\nwrote {} ({} KiB, secret) and {} ({} KiB)\n",
         cand.name,
@@ -55,7 +60,7 @@ pub fn keygen(args: &KeygenArgs) -> Result<(), String> {
         args.output.join("client.key").display(),
         ck.len() / 1024,
         args.output.join("server.key").display(),
-        sk.len() / 1024
+        server_size / 1024
     ));
     Ok(())
 }

@@ -40,6 +40,8 @@ use crate::container::{self, Writer};
 /// make us allocate the machine's memory).
 const KEY_LIMIT: u64 = 4 << 30;
 const CT_LIMIT: u64 = 1 << 24;
+/// One sample's GGSW list: 64 KiB per value, seeded.
+const GGSW_LIMIT: u64 = 1 << 30;
 
 /// FNV-1a of the circuit text: ties keys, jobs and results to one circuit.
 fn circuit_hash(text: &str) -> String {
@@ -51,11 +53,17 @@ fn circuit_hash(text: &str) -> String {
     format!("{h:016x}")
 }
 
-/// The id of a key pair: BLAKE3 of the serialized (seeded) server key, in
-/// hex. Both key files carry it, and so does every job and result made with
+/// The id of a key pair: BLAKE3 of the serialized (seeded) server key and,
+/// for a circuit with external products, the precise key after it, in hex.
+/// Both key files carry it, and so does every job and result made with
 /// them.
-fn key_id(server_key_bytes: &[u8]) -> String {
-    blake3::hash(server_key_bytes).as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect()
+fn key_id(server_key: &[u8], precise: Option<&[u8]>) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(server_key);
+    if let Some(p) = precise {
+        h.update(p);
+    }
+    h.finalize().as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A compiled model read back from its artifact.
@@ -77,22 +85,14 @@ pub fn load_model(path: &Path) -> Result<Model, String> {
     let text = std::str::from_utf8(c.section(&name, "circuit")?)
         .map_err(|_| format!("error: {name}: section `circuit` is not UTF-8 text"))?;
     let graph = silc_ir::read::read(text).map_err(|e| format!("error: {name}: section `circuit`: {e}"))?;
-    refuse_external(&name, &graph)?;
     Ok(Model { spec, quant, graph, hash: circuit_hash(text) })
 }
 
-/// The encrypted commands do not yet make the precise bootstrapping key
-/// and the GGSW forms that an `ext_dot` needs (`silc compile
-/// --external-products`): such a circuit is refused before any work.
-pub fn refuse_external(name: &str, g: &Graph) -> Result<(), String> {
-    match g.ids().find(|&i| matches!(g.node(i).op, silc_ir::Op::ExtDot { .. })) {
-        Some(id) => Err(format!(
-            "error: {name}: the circuit multiplies by external products ({id} = ext_dot, from `silc compile \
-             --external-products`), and keygen, encrypt and run do not make the precise key and GGSW forms \
-             they need yet; compile without --external-products to train encrypted"
-        )),
-        None => Ok(()),
-    }
+/// Whether the circuit multiplies by external products (`silc compile
+/// --external-products`): its keys then carry the precise bootstrapping
+/// key, and its jobs the samples' GGSW ciphertexts.
+pub fn external(g: &Graph) -> bool {
+    g.ids().any(|i| matches!(g.node(i).op, silc_ir::Op::ExtDot { .. }))
 }
 
 /// tfhe-rs 1.8's shortint keys and seeded ciphertexts are versioned but not
@@ -128,6 +128,9 @@ fn write_file<S: AsRef<str>>(
 struct KeyFile {
     header: serde_json::Value,
     key: Vec<u8>,
+    /// The seeded precise bootstrapping key, in a server key file of a
+    /// circuit with external products.
+    precise: Option<Vec<u8>>,
 }
 
 impl KeyFile {
@@ -146,7 +149,9 @@ fn read_key(path: &Path, magic: &[u8; 8], m: &Model) -> Result<KeyFile, String> 
             c.str("model")
         ));
     }
-    Ok(KeyFile { header: c.header.clone(), key: c.section(&name, "key")?.to_vec() })
+    let precise =
+        if magic == b"SILCSKEY" && external(&m.graph) { Some(c.section(&name, "precise-key")?.to_vec()) } else { None };
+    Ok(KeyFile { header: c.header.clone(), key: c.section(&name, "key")?.to_vec(), precise })
 }
 
 /// Decodes a client key section (bounded, conformance left to the caller).

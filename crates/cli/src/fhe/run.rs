@@ -12,11 +12,12 @@ use std::time::Instant;
 use indicatif::ProgressBar;
 use serde_json::json;
 use silc_tfhe::exec::CtTensor;
+use silc_tfhe::external::PreciseKey;
 use silc_tfhe::train::EncryptedData;
 use silc_tfhe::{params, Engine, ServerKeys};
 use tfhe::shortint::{CompressedCiphertext, ServerKey};
 
-use super::cts::{conform, decode_compressed, read_members, read_weights, write_weights};
+use super::cts::{conform, decode_compressed, decode_ggsws, read_members, read_weights, write_weights};
 use super::share::{Node, Source};
 use super::{circuit_hash, de, KEY_LIMIT};
 use crate::container;
@@ -61,7 +62,6 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
         return Err(format!("error: {name}: section `circuit` does not match the circuit hash in the header"));
     }
     let g = silc_ir::read::read(&text).map_err(|e| format!("error: {name}: section `circuit`: {e}"))?;
-    super::refuse_external(&name, &g)?;
     let sk: tfhe::shortint::CompressedServerKey = de(&job.section("server-key")?, KEY_LIMIT)
         .map_err(|e| format!("error: {name}: section `server-key` is not a server key: {e}"))?;
     // tfhe-rs conformance: the key and every ciphertext must have exactly
@@ -102,16 +102,25 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
         Ok((0..cts.len() / width).map(|_| cts.by_ref().take(width).collect()).collect())
     };
     // The forms of the samples alone, which the client computed (`silc_sim::forms`).
-    let form_width: usize = silc_sim::forms::layout(&g).iter().map(|f| f.per_sample()).sum();
+    let layout = silc_sim::forms::layout(&g);
+    let width = |ggsw: bool| -> usize { layout.iter().filter(|f| f.ggsw == ggsw).map(|f| f.per_sample()).sum() };
+    let (form_width, ggsw_width) = (width(false), width(true));
     let (x_rows, y_rows) = (rows("x", features)?, rows("y", classes)?);
     let form_rows = if form_width == 0 { vec![Vec::new(); x_rows.len()] } else { rows("forms", form_width)? };
-    let data = EncryptedData { x_rows, y_rows, form_rows };
+    // The external products' GGSW ciphertexts, a seeded list per sample.
+    let ggsw_rows = if ggsw_width == 0 {
+        Vec::new()
+    } else {
+        decode_ggsws(&name, "ggsw", &job.section("ggsw")?, ggsw_width, &cand)?
+    };
+    let data = EncryptedData { x_rows, y_rows, form_rows, ggsw_rows };
     let n = data.x_rows.len();
-    if data.form_rows.len() != n {
-        return Err(format!(
-            "error: {name}: section `forms` holds the forms of {} samples, the job {n}",
-            data.form_rows.len()
-        ));
+    for (what, held) in
+        [("forms", data.form_rows.len()), ("ggsw", if ggsw_width == 0 { n } else { data.ggsw_rows.len() })]
+    {
+        if held != n {
+            return Err(format!("error: {name}: section `{what}` holds the forms of {held} samples, the job {n}"));
+        }
     }
     if orders.iter().flatten().any(|&i| i >= n) || data.y_rows.len() != n {
         return Err(format!("error: {name}: section `orders` names samples the job does not hold"));
@@ -128,8 +137,15 @@ fn train(node: &Node, args: &RunArgs) -> Result<(), String> {
             Ok(CtTensor { shape, cts: cts.iter().map(|x| x.decompress()).collect() })
         })
         .collect::<Result<_, String>>()?;
+    let precise = if ggsw_width == 0 {
+        None
+    } else {
+        let seeded = de(&job.section("precise-key")?, KEY_LIMIT)
+            .map_err(|e| format!("error: {name}: section `precise-key` is not a seeded bootstrapping key: {e}"))?;
+        Some(PreciseKey::expand(seeded, &cand).map_err(|e| format!("error: {name}: section `precise-key`: {e}"))?)
+    };
     let sk: ServerKey = sk.decompress();
-    let server = ServerKeys { key: sk, precision: g.bits, precise: None };
+    let server = ServerKeys { key: sk, precision: g.bits, precise };
 
     let ckpt = PathBuf::from(format!("{}.ckpt", args.output.display()));
     let steps_per_epoch = n / batch;
