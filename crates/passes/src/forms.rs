@@ -120,6 +120,44 @@ pub(crate) fn of_one_sample(g: &Graph) -> Vec<bool> {
     batch_axis(g).into_iter().map(|d| matches!(d, Dep::Sample(_))).collect()
 }
 
+/// The columns of a sample-only matrix `v` along `axis`, each named by the
+/// value it comes from and its index there, through slices and
+/// concatenations along that axis (how `rns::chunks` cuts a product).
+fn columns(g: &Graph, v: ValueId, axis: usize) -> Vec<(ValueId, usize)> {
+    let n = g.node(v);
+    match n.op {
+        Op::Slice { axis: along, start, len } if along == axis => {
+            columns(g, n.args[0], axis)[start..start + len].to_vec()
+        }
+        Op::Concat { axis: along } if along == axis => n.args.iter().flat_map(|&a| columns(g, a, axis)).collect(),
+        _ => (0..g.ty(v).shape[axis]).map(|i| (v, i)).collect(),
+    }
+}
+
+/// Each `ext_dot` first operand that is a run of columns of another, wider
+/// one: that one and where the run starts.
+fn chunks_of_wholes(g: &Graph, dep: &[Dep]) -> HashMap<ValueId, (ValueId, usize)> {
+    let firsts: Vec<ValueId> = g
+        .ids()
+        .filter(|&i| matches!(g.node(i).op, Op::ExtDot { .. }))
+        .map(|i| g.node(i).args[0])
+        .filter(|&a| matches!(dep[a.index()], Dep::Sample(0)) && g.ty(a).shape.len() == 2)
+        .collect();
+    let cols: HashMap<ValueId, Vec<(ValueId, usize)>> = firsts.iter().map(|&a| (a, columns(g, a, 1))).collect();
+    let mut out = HashMap::new();
+    for &a in &firsts {
+        let widest = firsts
+            .iter()
+            .filter(|&&y| y != a && g.ty(y).shape[0] == g.ty(a).shape[0] && cols[&y].len() > cols[&a].len())
+            .filter_map(|&y| Some((y, cols[&y].windows(cols[&a].len()).position(|w| w == cols[&a].as_slice())?)))
+            .max_by_key(|&(y, _)| cols[&y].len());
+        if let Some(found) = widest {
+            out.insert(a, found);
+        }
+    }
+    out
+}
+
 /// Inserts `form` ops (see the module's comment); with `bootstraps` false
 /// (`--server-forms`) only the GGSW ones. Returns the new graph and the
 /// number of forms it carries.
@@ -130,17 +168,32 @@ pub fn run(g: &Graph, bootstraps: bool) -> (Graph, usize) {
     let mut k = 0;
     // The GGSW form of each `ext_dot`'s first operand, one per value.
     let mut ggsw: HashMap<ValueId, ValueId> = HashMap::new();
+    // Slices of such forms, by the chunk they stand for.
+    let mut sliced: HashMap<ValueId, ValueId> = HashMap::new();
+    let wholes = chunks_of_wholes(g, &dep);
     for id in g.ids() {
         let n = g.node(id);
         if let Op::ExtDot { .. } = n.op {
             let a = n.args[0];
-            let Dep::Sample(axis) = dep[a.index()] else {
-                panic!("internal error: an ext_dot's first operand {a} is not of the samples alone")
+            // A chunk of a wider first operand (a product cut along its
+            // reduction axis) is that slice of the wider one's form: one
+            // upload serves both.
+            let (whole, start) = wholes.get(&a).copied().filter(|(y, _)| y.index() < id.index()).unwrap_or((a, 0));
+            let Dep::Sample(axis) = dep[whole.index()] else {
+                panic!("internal error: an ext_dot's first operand {whole} is not of the samples alone")
             };
-            let form = *ggsw.entry(a).or_insert_with(|| {
+            let form = *ggsw.entry(whole).or_insert_with(|| {
                 let f = Op::Form { name: String::new(), axis, ggsw: true };
-                rw.new.push(f, vec![rw.get(a)], g.node(a).loc)
+                rw.new.push(f, vec![rw.get(whole)], g.node(whole).loc)
             });
+            let form = if whole == a {
+                form
+            } else {
+                *sliced.entry(a).or_insert_with(|| {
+                    let slice = Op::Slice { axis: 1 - axis, start, len: g.ty(a).shape[1 - axis] };
+                    rw.new.push(slice, vec![form], g.node(a).loc)
+                })
+            };
             let v = rw.new.push(n.op.clone(), vec![form, rw.get(n.args[1])], n.loc);
             rw.map_to(id, v);
             continue;
@@ -160,6 +213,7 @@ pub fn run(g: &Graph, bootstraps: bool) -> (Graph, usize) {
             k += 1;
         }
     }
+    let ggsw_forms = ggsw.len();
     let marked = rw.finish();
     // 2. Forms inside another form's cone go; the rest are renumbered.
     let client = marked.client_only();
@@ -183,7 +237,14 @@ pub fn run(g: &Graph, bootstraps: bool) -> (Graph, usize) {
             }
         }
     }
-    (rw.finish(), kept)
+    // 3. What an `ext_dot` no longer reads since its operand became (a
+    // slice of) a form goes: the client alone computes it.
+    let out = rw.finish();
+    if ggsw_forms > 0 {
+        (crate::schedule::dead_code(&out).0, kept)
+    } else {
+        (out, kept)
+    }
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ pub struct Config {
     /// `raw-binomial`, `karatsuba`, `wrapping`, `wrapping-binomial`)
     /// where it is feasible, for tests and comparisons.
     pub force: Option<String>,
-    /// Build the two-scale products of a sample by external products
+    /// Build the residue products of a sample by external products
     /// (`karatsuba::external`).
     pub external: bool,
 }
@@ -67,7 +67,7 @@ pub struct Config {
 /// Lowers every `ModMatMul` of `g`.
 pub fn run(g: &Graph, nu: f64, config: &Config) -> Graph {
     let mut rw = Rewriter::new(g);
-    let pairs = if config.external { external::pairs(g) } else { Default::default() };
+    let pairs = if config.external { external::pairs(g, nu) } else { Default::default() };
     let mut sums = std::collections::HashMap::new();
     for id in g.ids() {
         let node = g.node(id);
@@ -86,8 +86,8 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Graph {
             rw.copy(id);
             continue;
         };
-        if let Some(&pair) = pairs.get(&id) {
-            let new = external::lower(&mut rw, id, pair, &mut sums);
+        if let Some(&member) = pairs.get(&id) {
+            let new = external::lower(&mut rw, id, member, &mut sums);
             rw.map_to(id, new);
             continue;
         }

@@ -181,7 +181,7 @@ fn simplify_round(g: &Graph) -> (Graph, usize, usize) {
 }
 
 /// Removes nodes that no output depends on.
-fn dead_code(g: &Graph) -> (Graph, usize) {
+pub(crate) fn dead_code(g: &Graph) -> (Graph, usize) {
     let mut live = vec![false; g.len()];
     for id in g.ids().collect::<Vec<_>>().into_iter().rev() {
         let n = g.node(id);

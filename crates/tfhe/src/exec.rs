@@ -274,16 +274,23 @@ impl<'a> Engine<'a> {
     /// `ext_dot` node `id` of the client's `a` and the server's `b`: each
     /// element of `b` refreshed once with the precise key, then one dot
     /// product of external products per output (`crate::external`).
-    fn ext_dot(&self, id: ValueId, a: &GgswTensor, b: &CtTensor, transpose: bool) -> Result<CtTensor, String> {
+    fn ext_dot(
+        &self,
+        id: ValueId,
+        shape: &[usize],
+        a: &[&Ggsw],
+        b: &CtTensor,
+        transpose: bool,
+    ) -> Result<CtTensor, String> {
         let precise = self.keys.precise.as_ref().ok_or_else(|| {
             format!("{id}: an ext_dot needs the precise bootstrapping key, which these server keys do not hold")
         })?;
-        let (rows, k) = if transpose { (a.shape[1], a.shape[0]) } else { (a.shape[0], a.shape[1]) };
+        let (rows, k) = if transpose { (shape[1], shape[0]) } else { (shape[0], shape[1]) };
         let cols = b.shape[1];
         let accs = precise
             .refresh(self.keys, &b.cts.iter().collect::<Vec<_>>(), &self.refresh[&id])
             .map_err(|e| format!("{id}: {e}"))?;
-        let x = |i: usize, j: usize| if transpose { &a.items[j * rows + i] } else { &a.items[i * k + j] };
+        let x = |i: usize, j: usize| if transpose { a[j * rows + i] } else { a[i * k + j] };
         let cts = (0..rows * cols)
             .into_par_iter()
             .map(|o| {
@@ -353,6 +360,22 @@ pub struct GgswTensor {
     pub items: Vec<Ggsw>,
 }
 
+/// A GGSW form of the step, or a chunk of one: the form and the indices
+/// of its elements, row-major.
+enum Held<'g> {
+    Whole(&'g GgswTensor),
+    Part(&'g GgswTensor, Vec<usize>),
+}
+
+impl<'g> Held<'g> {
+    fn indices(&self) -> (&'g GgswTensor, std::borrow::Cow<'_, [usize]>) {
+        match self {
+            Held::Whole(t) => (t, (0..t.items.len()).collect::<Vec<_>>().into()),
+            Held::Part(t, idx) => (t, idx.as_slice().into()),
+        }
+    }
+}
+
 /// [`execute_at`] with the GGSW forms `ggsw` of the step, by name (the
 /// first operands of the circuit's `ext_dot`s).
 pub fn execute_with(
@@ -378,6 +401,8 @@ pub fn execute_with(
     }
     let mut vals: Vec<Option<CtTensor>> = vec![None; g.len()];
     let mut outputs = HashMap::new();
+    // The GGSW forms and their chunks, by node.
+    let mut held: HashMap<ValueId, Held<'_>> = HashMap::new();
     for d in 0..=max_depth {
         // 1. This wave's bootstraps, all elements of all nodes together.
         let wave: Vec<ValueId> =
@@ -430,7 +455,9 @@ pub fn execute_with(
         // 2. Leveled and layout ops of this depth, in id order.
         for id in g.ids().filter(|&i| depth[i.index()] == d && !g.node(i).op.is_bootstrap() && server(&i)) {
             let n = g.node(id);
-            let arg = |i: usize| vals[n.args[i].index()].as_ref().expect("operand computed");
+            let arg = |i: usize| {
+                vals[n.args[i].index()].as_ref().unwrap_or_else(|| panic!("{id}: operand {} not computed", n.args[i]))
+            };
             let zip = |f: &(dyn Fn(&mut Ciphertext, &Ciphertext) + Sync)| {
                 let (a, b) = (arg(0), arg(1));
                 let cts = a
@@ -468,14 +495,27 @@ pub fn execute_with(
                             t.shape, n.ty.shape
                         ));
                     }
+                    held.insert(id, Held::Whole(t));
+                    CtTensor { shape: n.ty.shape.clone(), cts: Vec::new() }
+                }
+                // A chunk of a GGSW form: its elements' indices.
+                Op::Slice { axis, start, len } if held.contains_key(&n.args[0]) => {
+                    let (form, idx) = held[&n.args[0]].indices();
+                    let (outer, full, inner) = around(&g.ty(n.args[0]).shape, *axis);
+                    let mut kept = Vec::with_capacity(outer * len * inner);
+                    for o in 0..outer {
+                        kept.extend_from_slice(&idx[(o * full + start) * inner..(o * full + start + len) * inner]);
+                    }
+                    held.insert(id, Held::Part(form, kept));
                     CtTensor { shape: n.ty.shape.clone(), cts: Vec::new() }
                 }
                 Op::ExtDot { transpose, .. } => {
-                    let Op::Form { name, ggsw: true, .. } = &g.node(n.args[0]).op else {
+                    let Some(a) = held.get(&n.args[0]) else {
                         return Err(format!("{id}: ext_dot's first operand is not a GGSW form"));
                     };
-                    let a = &ggsw[name];
-                    engine.ext_dot(id, a, arg(1), *transpose)?
+                    let (form, idx) = a.indices();
+                    let items: Vec<&Ggsw> = idx.iter().map(|&i| &form.items[i]).collect();
+                    engine.ext_dot(id, &g.ty(n.args[0]).shape, &items, arg(1), *transpose)?
                 }
                 Op::Coarsen { by } => map(&|x| engine.mul_clear(x, *by)),
                 // A form comes with the job like an input.

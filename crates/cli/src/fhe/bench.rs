@@ -153,7 +153,8 @@ pub fn bench(args: &BenchArgs) -> Result<(), String> {
 }
 
 /// For a circuit with external products, how its priced bootstrap count
-/// splits: ", of them 1234 refreshes with the precise key, priced …".
+/// splits: " as priced: 46706 bootstraps, and 240 refreshes … which
+/// count 495 PBS".
 fn pbs_note(g: &silc_ir::Graph, priced: u64) -> String {
     let plain = g.pbs_count();
     let refreshes: u64 = g
@@ -165,8 +166,8 @@ fn pbs_note(g: &silc_ir::Graph, priced: u64) -> String {
         return String::new();
     }
     format!(
-        " as priced: {} bootstraps, {refreshes} of them refreshes with the precise key, and the external products, \
-         together {} PBS",
+        " as priced: {} bootstraps, and {refreshes} refreshes with the precise key with the external products, \
+         which count {} PBS",
         plain - refreshes,
         priced - (plain - refreshes)
     )

@@ -1,59 +1,125 @@
-//! The two-scale products of a sample by external products
-//! (docs/external-products.md): with `karatsuba::Config::external`, a
-//! residue system `[d, 2^(p+1)·d]` whose first operand is of the samples
-//! alone (`forms::of_one_sample`: the client can encrypt it as GGSW) is not
-//! built from tables. Its fine sum is one `ext_dot` at `1/(2^(p+1)·d)`, the
-//! exact sum the binomial terms would give; its residue modulo `d` is that
-//! sum times `2^(p+1)` (`coarsen`), read by the two bootstraps of a torus
-//! read. The conversion (`scale::fine`) then takes both as it takes them
-//! today: the same integers, the same accuracy. A dither joins the fine
-//! sum before the residue is taken from it, so both carry it.
+//! The residue products of a sample by external products
+//! (docs/external-products.md): with `karatsuba::Config::external`, the
+//! residue products `a·b mod m_i` of one pair of operands, `a` of the
+//! samples alone (`forms::of_one_sample`: the client can encrypt it as
+//! GGSW) and `b` on the grid, are not built from tables. One `ext_dot`
+//! gives their exact sum at `1/M`, `M` the least common multiple of the
+//! `m_i`, and each residue is that sum coarsened to `1/m_i` (`coarsen`):
+//! kept there for the fine sum of a two-scale system, which `scale::fine`
+//! takes on the torus; read onto the grid by the two bootstraps of a torus
+//! read for an odd modulus; and for the wrapping modulus `2^(p+1)` already
+//! the grid value (`on_grid {d=1}`, no bootstrap). Every conversion then
+//! takes its residues as it takes them today: the same integers, the same
+//! accuracy. A dither shared by every residue of the pair joins the sum
+//! first. These are the first layer's products of every example: its
+//! weight gradient's two-scale system and its forward product's chunks.
 
 use std::collections::HashMap;
 
-use silc_ir::semantics::fine_divisor;
+use silc_ir::semantics::fine_modulus;
 use silc_ir::{Graph, Op, Rewriter, ValueId};
 
 use super::torus;
+use crate::params::external;
 
-/// A two-scale system to build by external products.
+/// A residue product to build from an external product's sum.
 #[derive(Clone, Copy, Debug)]
-pub struct Pair {
-    /// The fine product's old id.
-    pub fine: ValueId,
-    /// The system's divisor, the coarse product's modulus.
-    pub d: i64,
+pub struct Member {
+    /// The first residue product of the same operands (its old id): the
+    /// sum is built once, by whichever member comes first.
+    pub group: ValueId,
+    /// The modulus of the sum: the least common multiple of the group's.
+    pub m: i64,
 }
 
-/// The two-scale systems of `g` that external products can build, keyed by
-/// both products' ids.
-pub fn pairs(g: &Graph) -> HashMap<ValueId, Pair> {
+/// The largest sum modulus tried.
+const MAX_M: i64 = 1 << 12;
+
+/// Whether the residue modulo `mi` of a sum modulo `m` of `k` products by
+/// operands up to `x` in magnitude keeps within the noise bound `nu`: its
+/// squared norm is the sum's (`params::external`, as `check` counts it)
+/// times `(m/mi)²`. A read adds its fresh sign; a residue the conversion
+/// takes as it is (the fine sum, the wrapping residue) keeps room for the
+/// leveled sums it may join, a quarter of `ν²`.
+fn fits(nu: f64, k: usize, x: i64, m: i64, mi: i64, read: bool) -> bool {
+    let sum = k as f64 * ((x * x) as f64 * external::refresh_ratio() + external::product_ratio(x));
+    let norm2 = sum * ((m / mi) as f64).powi(2);
+    if read {
+        norm2 + 1.0 <= nu * nu
+    } else {
+        norm2 <= nu * nu / 4.0
+    }
+}
+
+/// The residue products of `g` that external products can build, by id,
+/// at the noise bound `nu`.
+pub fn pairs(g: &Graph, nu: f64) -> HashMap<ValueId, Member> {
+    let p = g.bits;
     let sample = crate::forms::of_one_sample(g);
-    let product = |v: ValueId| match g.node(v).op {
-        Op::AddDither { .. } => g.node(v).args[0],
-        _ => v,
-    };
-    let mut out = HashMap::new();
+    // The members of each operand pair, and the dither each one takes.
+    let mut groups: Vec<((ValueId, ValueId), Vec<(ValueId, i64, Option<Op>)>)> = Vec::new();
     for id in g.ids() {
         let n = g.node(id);
-        let Op::FromResidues { moduli, .. } = &n.op else { continue };
-        let Some(d) = fine_divisor(g.bits, moduli) else { continue };
-        let (coarse, fine) = (product(n.args[0]), product(n.args[1]));
-        let (cn, fnode) = (g.node(coarse), g.node(fine));
-        if !matches!(cn.op, Op::ModMatMul { .. }) || !matches!(fnode.op, Op::ModMatMul { .. }) || cn.args != fnode.args
-        {
-            continue;
-        }
-        let (a, b) = (fnode.args[0], fnode.args[1]);
+        let Op::ModMatMul { modulus } = n.op else { continue };
+        let (a, b) = (n.args[0], n.args[1]);
         let (lo, hi) = g.ty(b).stored();
-        if !sample[source(g, a).0.index()] || lo < 0 || hi >= 1i64 << g.bits || g.ty(b).torus.is_some() {
+        let src = source(g, a).0;
+        if !sample[src.index()] || !uploaded(g, src) || lo < 0 || hi >= 1i64 << p || g.ty(b).torus.is_some() {
             continue;
         }
-        let pair = Pair { fine, d };
-        out.insert(coarse, pair);
-        out.insert(fine, pair);
+        let dither = match g.users(id)[..] {
+            [u] => match g.node(u).op {
+                Op::AddDither { stream, lo, hi, modulus: Some(_) } => {
+                    Some(Op::AddDither { stream, lo, hi, modulus: None })
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        match groups.iter_mut().find(|(k, _)| *k == (a, b)) {
+            Some((_, members)) => members.push((id, modulus, dither)),
+            None => groups.push(((a, b), vec![(id, modulus, dither)])),
+        }
+    }
+    let mut out = HashMap::new();
+    for ((a, _), members) in groups {
+        let m = members.iter().fold(1i64, |acc, &(_, mi, _)| acc / crate::lower::gcd(acc, mi) * mi);
+        let (src, transpose) = source(g, a);
+        let ty = g.ty(src);
+        let (k, x) = (ty.shape[usize::from(!transpose)], ty.lo.abs().max(ty.hi.abs()));
+        let readable = |mi: i64| {
+            let read = !(fine_modulus(p, mi).is_some() || mi == 2i64 << p);
+            let form = !read || (mi % 2 == 1 && mi >= 3 && mi < 1i64 << p);
+            form && fits(nu, k, x, m, mi, read)
+        };
+        let one_dither = members.windows(2).all(|w| w[0].2 == w[1].2);
+        if m > MAX_M || !one_dither || !members.iter().all(|&(_, mi, _)| readable(mi)) {
+            continue;
+        }
+        let group = members[0].0;
+        for &(id, _, _) in &members {
+            out.insert(id, Member { group, m });
+        }
     }
     out
+}
+
+/// Whether `v` is the sample's own values rearranged (its columns, the
+/// bias column's constant): what the client uploads as GGSW anyway. A
+/// table of the sample would be one more upload per sample.
+fn uploaded(g: &Graph, v: ValueId) -> bool {
+    let n = g.node(v);
+    match n.op {
+        Op::Input { .. } => true,
+        Op::Slice { .. }
+        | Op::Concat { .. }
+        | Op::Transpose
+        | Op::Reshape { .. }
+        | Op::Expand { .. }
+        | Op::MulClear { .. }
+        | Op::AddClear { .. } => n.args.iter().all(|&a| uploaded(g, a)),
+        _ => false,
+    }
 }
 
 /// The value a GGSW form holds for operand `a`: `a`, or for a transposed
@@ -65,33 +131,41 @@ fn source(g: &Graph, a: ValueId) -> (ValueId, bool) {
     }
 }
 
-/// The new value of old product `id` of `pair`: the fine sum, or the
-/// residue modulo `d` read from it. `sums` keeps each pair's fine sum, built
-/// by whichever of the two comes first.
-pub fn lower(rw: &mut Rewriter<'_>, id: ValueId, pair: Pair, sums: &mut HashMap<ValueId, ValueId>) -> ValueId {
+/// The new value of old residue product `id` of `member`, from its
+/// group's sum (`sums` keeps each group's, built by the first member
+/// lowered).
+pub fn lower(rw: &mut Rewriter<'_>, id: ValueId, member: Member, sums: &mut HashMap<ValueId, ValueId>) -> ValueId {
     let g = rw.old;
     let p = g.bits;
-    let n = g.node(pair.fine);
+    let n = g.node(id);
     let loc = n.loc;
-    let sum = match sums.get(&pair.fine) {
+    let Op::ModMatMul { modulus } = n.op else { unreachable!("pairs: a residue product") };
+    let sum = match sums.get(&member.group) {
         Some(&s) => s,
         None => {
-            let Op::ModMatMul { modulus } = n.op else { unreachable!("pairs: a residue product") };
             let (src, transpose) = source(g, n.args[0]);
             let args = vec![rw.get(src), rw.get(n.args[1])];
-            let mut s = rw.new.push(Op::ExtDot { m: modulus, transpose }, args, loc);
-            if let [u] = g.users(pair.fine)[..] {
+            let mut s = rw.new.push(Op::ExtDot { m: member.m, transpose }, args, loc);
+            if let [u] = g.users(id)[..] {
                 if let Op::AddDither { stream, lo, hi, modulus: Some(_) } = g.node(u).op {
                     s = rw.new.push(Op::AddDither { stream, lo, hi, modulus: None }, vec![s], loc);
                 }
             }
-            sums.insert(pair.fine, s);
+            sums.insert(member.group, s);
             s
         }
     };
-    if id == pair.fine {
-        return sum;
+    let residue = match member.m / modulus {
+        1 => sum,
+        by => rw.new.push(Op::Coarsen { by }, vec![sum], loc),
+    };
+    if fine_modulus(p, modulus).is_some() {
+        // A fine sum: `scale::fine` takes it on the torus.
+        residue
+    } else if modulus == 2i64 << p {
+        // The wrapping modulus: its torus is the message grid.
+        rw.new.push(Op::OnGrid { d: 1, hi: modulus - 1 }, vec![residue], loc)
+    } else {
+        torus::read(&mut rw.new, residue, modulus, false, loc)
     }
-    let coarse = rw.new.push(Op::Coarsen { by: 1i64 << (p + 1) }, vec![sum], loc);
-    torus::read(&mut rw.new, coarse, pair.d, false, g.node(id).loc)
 }
