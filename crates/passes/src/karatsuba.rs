@@ -94,15 +94,7 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Graph {
         let (a, b) = (rw.get(node.args[0]), rw.get(node.args[1]));
         // A dither joins the product's sum on the torus (`rns` chose a
         // system where every residue is summed there).
-        let dither = match g.users(id)[..] {
-            [u] => match g.node(u).op {
-                Op::AddDither { stream, lo, hi, modulus: Some(_) } => {
-                    Some(Op::AddDither { stream, lo, hi, modulus: None })
-                }
-                _ => None,
-            },
-            _ => None,
-        };
+        let dither = torus_dither(g, id);
         // The fine sum of a two-scale conversion, on the raw operands.
         let new = if silc_ir::semantics::fine_modulus(g.bits, modulus).is_some() {
             let sum = torus::lower_fine(&mut rw.new, a, b, modulus, nu, refreshed_own_sums(g, id, nu), node.loc);
@@ -118,6 +110,18 @@ pub fn run(g: &Graph, nu: f64, config: &Config) -> Graph {
         rw.map_to(id, new);
     }
     rw.finish()
+}
+
+/// The dither of residue product `id` (its only user, an `add_dither` of
+/// the residue), as it joins the product's sum on the torus.
+pub(crate) fn torus_dither(g: &Graph, id: ValueId) -> Option<Op> {
+    match g.users(id)[..] {
+        [u] => match g.node(u).op {
+            Op::AddDither { stream, lo, hi, modulus: Some(_) } => Some(Op::AddDither { stream, lo, hi, modulus: None }),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Whether the fine sum `id` of a two-scale system (`rns::fine`) refreshes

@@ -67,15 +67,7 @@ pub fn pairs(g: &Graph, nu: f64) -> HashMap<ValueId, Member> {
         if !sample[src.index()] || !uploaded(g, src) || lo < 0 || hi >= 1i64 << p || g.ty(b).torus.is_some() {
             continue;
         }
-        let dither = match g.users(id)[..] {
-            [u] => match g.node(u).op {
-                Op::AddDither { stream, lo, hi, modulus: Some(_) } => {
-                    Some(Op::AddDither { stream, lo, hi, modulus: None })
-                }
-                _ => None,
-            },
-            _ => None,
-        };
+        let dither = super::torus_dither(g, id);
         match groups.iter_mut().find(|(k, _)| *k == (a, b)) {
             Some((_, members)) => members.push((id, modulus, dither)),
             None => groups.push(((a, b), vec![(id, modulus, dither)])),
@@ -146,10 +138,8 @@ pub fn lower(rw: &mut Rewriter<'_>, id: ValueId, member: Member, sums: &mut Hash
             let (src, transpose) = source(g, n.args[0]);
             let args = vec![rw.get(src), rw.get(n.args[1])];
             let mut s = rw.new.push(Op::ExtDot { m: member.m, transpose }, args, loc);
-            if let [u] = g.users(id)[..] {
-                if let Op::AddDither { stream, lo, hi, modulus: Some(_) } = g.node(u).op {
-                    s = rw.new.push(Op::AddDither { stream, lo, hi, modulus: None }, vec![s], loc);
-                }
+            if let Some(dither) = super::torus_dither(g, id) {
+                s = rw.new.push(dither, vec![s], loc);
             }
             sums.insert(member.group, s);
             s
