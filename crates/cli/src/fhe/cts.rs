@@ -38,13 +38,32 @@ fn write_seeded<O: std::io::Write>(out: &mut O, cts: &[CompressedCiphertext]) ->
 
 pub(super) fn decode_compressed(name: &str, what: &str, bytes: &[u8]) -> Result<Vec<CompressedCiphertext>, String> {
     let bad = |i: usize| format!("error: {name}: section `{what}`: ciphertext {i} is truncated or corrupted");
+    records(name, what, bytes, ("ciphertext", "ciphertexts"), &bad)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| de(body, CT_LIMIT).map_err(|e| format!("{}: {e}", bad(i))))
+        .collect()
+}
+
+/// The records of a section written as a count, then per record its
+/// length and bytes, checked against the bytes at hand before anything is
+/// allocated; `bad(i)` says that record `i` is truncated, and `noun` names
+/// a record (singular, plural) in the other messages.
+fn records<'b>(
+    name: &str,
+    what: &str,
+    bytes: &'b [u8],
+    noun: (&str, &str),
+    bad: &dyn Fn(usize) -> String,
+) -> Result<Vec<&'b [u8]>, String> {
     let take =
         |at: usize| bytes.get(at..at.checked_add(8)?).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
     let n = take(0).ok_or_else(|| bad(0))?;
-    // Each ciphertext takes at least its 8-byte length: a larger count is a lie.
+    // Each record takes at least its 8-byte length: a larger count is a lie.
     if n > (bytes.len() / 8) as u64 {
         return Err(format!(
-            "error: {name}: section `{what}` claims {n} ciphertexts in {} bytes: corrupted",
+            "error: {name}: section `{what}` claims {n} {} in {} bytes: corrupted",
+            noun.1,
             bytes.len()
         ));
     }
@@ -56,13 +75,14 @@ pub(super) fn decode_compressed(name: &str, what: &str, bytes: &[u8]) -> Result<
             .ok()
             .and_then(|len| bytes.get(at + 8..(at + 8).checked_add(len)?))
             .ok_or_else(|| bad(i))?;
-        out.push(de(body, CT_LIMIT).map_err(|e| format!("{}: {e}", bad(i)))?);
+        out.push(body);
         at += 8 + body.len();
     }
     if at != bytes.len() {
         return Err(format!(
-            "error: {name}: section `{what}` has {} bytes after its last ciphertext",
-            bytes.len() - at
+            "error: {name}: section `{what}` has {} bytes after its last {}",
+            bytes.len() - at,
+            noun.0
         ));
     }
     Ok(out)
@@ -205,35 +225,21 @@ pub(super) fn decode_ggsws(
     let bad = |i: usize| {
         format!("error: {name}: section `{what}`: the GGSW ciphertexts of sample {i} are truncated or corrupted")
     };
-    let take =
-        |at: usize| bytes.get(at..at.checked_add(8)?).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
-    let n = take(0).ok_or_else(|| bad(0))?;
-    if n > (bytes.len() / 8) as u64 {
-        return Err(format!("error: {name}: section `{what}` claims {n} samples in {} bytes: corrupted", bytes.len()));
-    }
-    let mut at = 8usize;
-    let mut out = Vec::with_capacity(n as usize);
-    for i in 0..n as usize {
-        let len = take(at).ok_or_else(|| bad(i))?;
-        let body = usize::try_from(len)
-            .ok()
-            .and_then(|len| bytes.get(at + 8..(at + 8).checked_add(len)?))
-            .ok_or_else(|| bad(i))?;
-        let list: SeededGgsws = de(body, GGSW_LIMIT).map_err(|e| format!("{}: {e}", bad(i)))?;
-        if !ggsws_conform(&list, cand, width) {
-            return Err(format!(
-                "error: {name}: section `{what}`: the GGSW ciphertexts of sample {i} are not {width} GGSW \
-                 ciphertexts of {}",
-                cand.name
-            ));
-        }
-        out.push(list);
-        at += 8 + body.len();
-    }
-    if at != bytes.len() {
-        return Err(format!("error: {name}: section `{what}` has {} bytes after its last sample", bytes.len() - at));
-    }
-    Ok(out)
+    records(name, what, bytes, ("sample", "samples"), &bad)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let list: SeededGgsws = de(body, GGSW_LIMIT).map_err(|e| format!("{}: {e}", bad(i)))?;
+            if !ggsws_conform(&list, cand, width) {
+                return Err(format!(
+                    "error: {name}: section `{what}`: the GGSW ciphertexts of sample {i} are not {width} GGSW \
+                     ciphertexts of {}",
+                    cand.name
+                ));
+            }
+            Ok(list)
+        })
+        .collect()
 }
 
 fn encode_plain_cts(cts: &[Ciphertext]) -> Vec<u8> {
