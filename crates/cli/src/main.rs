@@ -140,14 +140,16 @@ pub struct CompileArgs {
     /// docs/arithmetic.md, "Forms of the samples from the client").
     #[arg(long)]
     pub server_forms: bool,
-    /// Multiply the sample by external products where its product converts
-    /// through a two-scale residue system (the first layer's weight
-    /// gradient): the client uploads the sample as GGSW ciphertexts and the
-    /// server refreshes each operand once with a second, precise
-    /// bootstrapping key (docs/external-products.md). `silc keygen` then
-    /// adds the precise key to server.key (about 85 MB more) and `silc
-    /// encrypt` a GGSW ciphertext per feature of each sample to the job
-    /// (64 KiB each).
+    /// Multiply the sample's own values by external products: the residue
+    /// products of one operand pair (the first layer's forward product and
+    /// weight gradient, chunks included) become one sum at the lcm of their
+    /// moduli, wherever the noise bound allows. The client uploads each
+    /// sample's features as GGSW ciphertexts and the server refreshes each
+    /// other operand once with a second, precise bootstrapping key
+    /// (docs/external-products.md). `silc keygen` then adds the precise key
+    /// to server.key (about 85 MB more) and `silc encrypt` a GGSW ciphertext
+    /// per feature and bias column of each sample to the job (64 KiB each):
+    /// fewer bootstraps for a larger upload.
     #[arg(long)]
     pub external_products: bool,
     /// Use this residue product method wherever it is feasible, instead of the

@@ -165,7 +165,16 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
         let w0: Vec<Vec<f32>> = weights
             .iter()
             .enumerate()
-            .map(|(l, w)| q.combined_weights(&w.data).iter().map(|&v| (v as f64 * q.weight_unit(l)) as f32).collect())
+            .map(|(l, w)| {
+                let ints = q.combined_weights(&w.data);
+                let real = ints.iter().map(|&v| (v as f64 * q.weight_unit(l)) as f32);
+                if q.binary && l + 1 == weights.len() {
+                    // The logit difference `d` as the logits `(d, 0)`.
+                    real.flat_map(|v| [v, 0.0]).collect()
+                } else {
+                    real.collect()
+                }
+            })
             .collect();
         float::train(&arch, w0, &to_float(&train), &to_float(&test), &orders).1
     });

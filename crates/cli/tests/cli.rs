@@ -220,8 +220,9 @@ fn bits_3_compiles_tiny_and_says_why_the_others_do_not() {
 }
 
 /// `loss cross_entropy margin=M;`: the margin is in real logit units and
-/// becomes whole logit steps in the step (`ce_grad … margin=`); 0 turns it
-/// off, and one past the room the logits' table leaves is refused.
+/// becomes whole logit steps in the step (tiny's two classes:
+/// `logistic_grad … margin=`); 0 turns it off, and one past the room the
+/// logit difference's table leaves either way is refused.
 #[test]
 fn the_loss_margin_reaches_the_step_or_says_why_not() {
     let tiny = std::fs::read_to_string(root().join("examples/tiny.mlp")).unwrap();
@@ -245,8 +246,8 @@ fn the_loss_margin_reaches_the_step_or_says_why_not() {
     let (code, _, err) = dump("loss cross_entropy margin=40;");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("error[E0023]: a margin of 40 is 11 logit steps of 3.500"), "{err}");
-    assert!(err.contains("leaves room for 8"), "{err}");
-    assert!(err.contains("write `margin=` at most 28.00"), "{err}");
+    assert!(err.contains("the logit difference's table (the margin moves it either way) leaves room for 4"), "{err}");
+    assert!(err.contains("write `margin=` at most 14.00"), "{err}");
 }
 
 /// `input N bins=quantile;`: the rank table the client fitted travels in

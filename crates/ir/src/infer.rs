@@ -89,6 +89,13 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             }
             mk(shape, (-grad_max, *grad_max))
         }
+        Op::LogisticGrad { grad_max, .. } => {
+            let shape = same_shape("logistic_grad")?;
+            if shape.len() != 2 || shape[1] != 1 {
+                return Err("logistic_grad takes [batch, 1] tensors (a logit difference and class 0's label)".into());
+            }
+            mk(shape, (-grad_max, *grad_max))
+        }
         Op::SgdUpdate { lo_bits: 0, .. } => {
             let shape = same_shape("sgd_update")?;
             mk(shape, (t[0].lo, t[0].hi))

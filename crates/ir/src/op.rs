@@ -108,6 +108,18 @@ pub enum Op {
         grad_max: i64,
         margin: i64,
     },
+    /// `(d, y) → grad`: the cross-entropy gradient of two classes, in units
+    /// of `1/grad_max`, from their logit difference `d = z₀ − z₁` (one
+    /// column) and class 0's label `y ∈ {0, grad_max}`:
+    /// `round(grad_max·σ(d'·z_scale)) − y`, the softmax of two logits being
+    /// the sigmoid of their difference. With `margin > 0` the labelled
+    /// class's logit enters `margin` steps lower: `d' = d ∓ margin` (see
+    /// `semantics::logistic_grad`).
+    LogisticGrad {
+        z_scale: f64,
+        grad_max: i64,
+        margin: i64,
+    },
     /// `(w, g) → clamp(w - clamp(round(g·num / 2^shift), -bound, bound), wmin, wmax)`,
     /// `[wmin, wmax]` being `w`'s own range: one SGD step.
     ///
@@ -297,6 +309,7 @@ impl Op {
             Op::Relu => "relu",
             Op::ReluBackward => "relu_backward",
             Op::CeGrad { .. } => "ce_grad",
+            Op::LogisticGrad { .. } => "logistic_grad",
             Op::SgdUpdate { .. } => "sgd_update",
             Op::ModMatMul { .. } => "mod_matmul",
             Op::FromResidues { .. } => "from_residues",
@@ -350,6 +363,7 @@ impl Op {
             Op::MatMul
             | Op::ReluBackward
             | Op::CeGrad { .. }
+            | Op::LogisticGrad { .. }
             | Op::SgdUpdate { .. }
             | Op::ModMatMul { .. }
             | Op::Add
@@ -371,6 +385,7 @@ impl Op {
                 | Op::Relu
                 | Op::ReluBackward
                 | Op::CeGrad { .. }
+                | Op::LogisticGrad { .. }
                 | Op::SgdUpdate { .. }
                 | Op::ModMatMul { .. }
                 | Op::FromResidues { .. }

@@ -35,6 +35,11 @@ pub struct Quant {
     /// see [`Quant::combined_weights`]) × [`Quant::weight_unit`] × this.
     #[serde(default)]
     pub biases: Vec<Option<f64>>,
+    /// Two classes: the last layer has one column, the logit difference `d
+    /// = z₀ − z₁`, and the logits are `(d, 0)` (the same softmax; the loss
+    /// is `σ(d)`, see `Op::LogisticGrad`).
+    #[serde(default)]
+    pub binary: bool,
 }
 
 impl Quant {
@@ -89,6 +94,7 @@ mod tests {
             label_value: 4,
             logit_scale: 1.0,
             biases: vec![None],
+            binary: false,
         }
     }
 

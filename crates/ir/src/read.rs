@@ -346,7 +346,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
     let chunks_attr = if name == "from_residues" { a.remove("chunks") } else { None };
     let torus_attr = if name == "torus_read" { a.remove("torus") } else { None };
     let modulus_attr = if name == "add_dither" { a.remove("modulus") } else { None };
-    let margin_attr = if name == "ce_grad" { a.remove("margin") } else { None };
+    let margin_attr = if matches!(name, "ce_grad" | "logistic_grad") { a.remove("margin") } else { None };
     let kind_attr = if name == "form" { a.remove("kind") } else { None };
     let a_attr = if name == "ext_dot" { a.remove("a") } else { None };
     let ggsw: R<bool> = match kind_attr {
@@ -428,6 +428,18 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
                 other => return Err(format!("expected a number, found `{other}`")),
             },
             exp_max: int(take("exp_max")?)?,
+            grad_max: int(take("grad_max")?)?,
+            margin: match margin_attr {
+                None => 0,
+                Some(v) => within("margin", int(v)?, 1, 1 << 16)?,
+            },
+        },
+        "logistic_grad" => Op::LogisticGrad {
+            z_scale: match take("z_scale")? {
+                Attr::Float(x) => x,
+                Attr::Int(i) => i as f64,
+                other => return Err(format!("expected a number, found `{other}`")),
+            },
             grad_max: int(take("grad_max")?)?,
             margin: match margin_attr {
                 None => 0,

@@ -448,9 +448,43 @@ pub fn ce_grad(z: &[i64], y: &[i64], z_scale: f64, c: &CeConsts, grad_max: i64, 
         .collect()
 }
 
+/// `LogisticGrad` on one sample: the cross-entropy gradient of two classes
+/// in units of `1/G` (`G = grad_max`), from the logit difference `d = z₀ −
+/// z₁` and class 0's label `y ∈ {0, G}`:
+/// `round(G·σ(d'·z_scale)) − y`, where `d' = d − M` when class 0 is the
+/// label and `d + M` when class 1 is (`M = margin` steps: the labelled
+/// logit enters `M` steps lower, as in [`ce_grad`]). The softmax of two
+/// logits is the sigmoid of their difference, so one table gives it; the
+/// result lies in `[−G, G]` without clamping.
+pub fn logistic_grad(d: i64, y: i64, z_scale: f64, grad_max: i64, margin: i64) -> i64 {
+    let shifted = if y > 0 { d - margin } else { d + margin };
+    logistic(grad_max, z_scale, shifted) - y
+}
+
+/// The sigmoid table of [`logistic_grad`]: `round(G·σ(d·z_scale))`.
+pub fn logistic(grad_max: i64, z_scale: f64, d: i64) -> i64 {
+    (grad_max as f64 / (1.0 + (-(d as f64) * z_scale).exp())).round() as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logistic_grad_is_the_two_class_softmax_gradient_of_the_difference() {
+        // Real softmax of (d, 0) against class 0, at G = 3 and unit 1.5.
+        for d in -8..8 {
+            for (y, label0) in [(3, true), (0, false)] {
+                let p0 = 1.0 / (1.0 + (-(d as f64) * 1.5).exp());
+                let want = (3.0 * p0).round() as i64 - if label0 { 3 } else { 0 };
+                assert_eq!(logistic_grad(d, y, 1.5, 3, 0), want);
+            }
+        }
+        // The margin moves the labelled logit down: class 0 labelled at
+        // d = 2 reads as d = 0 (half), class 1 labelled at d = −2 too.
+        assert_eq!(logistic_grad(2, 4, 1.0, 4, 2), 2 - 4);
+        assert_eq!(logistic_grad(-2, 0, 1.0, 4, 2), 2);
+    }
 
     #[test]
     fn relu_backward_passes_the_delta_only_between_the_saturation_bounds() {

@@ -77,6 +77,13 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
             }
             a
         }
+        Op::LogisticGrad { z_scale, grad_max, margin } => {
+            let mut a = vec![("z_scale", Float(*z_scale)), ("grad_max", Int(*grad_max))];
+            if *margin > 0 {
+                a.push(("margin", Int(*margin)));
+            }
+            a
+        }
         Op::SgdUpdate { num, shift, bound, lo_bits } => {
             let mut a = vec![("num", Int(*num)), ("shift", Int(*shift as i64)), ("bound", Int(*bound))];
             if *lo_bits > 0 {

@@ -96,6 +96,30 @@ pub fn products_by_statement(high: &Graph) -> BTreeMap<Loc, u64> {
     out
 }
 
+/// Naive scalar products of one step of the model as declared, by
+/// statement: per layer of `r` weight rows (inputs and bias) and `c`
+/// outputs, `batch·r·c` for the forward product and as many for the weight
+/// gradient, and `batch·c·n_in` for the deltas it sends back (all but the
+/// first layer). What `pbs_per_product` divides by. It is the count of the
+/// high-level graph's products ([`products_by_statement`]) except where
+/// the lowering multiplies less than the model says: two classes train
+/// their logit difference, one column, and the model's second column is
+/// still counted (as Winograd's identity would halve the products and
+/// not the count).
+pub fn declared_products(spec: &silc_frontend::ModelSpec) -> BTreeMap<Loc, u64> {
+    let widths = spec.widths_chain();
+    let batch = spec.batch as u64;
+    let mut out = BTreeMap::new();
+    for (l, layer) in spec.layers.iter().enumerate() {
+        let (n_in, c) = (widths[l] as u64, layer.width as u64);
+        let rows = n_in + u64::from(layer.bias);
+        let deltas = if l > 0 { batch * c * n_in } else { 0 };
+        let at = Loc { line: layer.loc.line, col: layer.loc.col };
+        *out.entry(at).or_default() += 2 * batch * rows * c + deltas;
+    }
+    out
+}
+
 /// What node `id` costs in the set's bootstraps, and the kind of work it
 /// counts under; `None` for a leveled or layout op.
 fn price(g: &Graph, id: silc_ir::ValueId) -> Option<(u64, String)> {

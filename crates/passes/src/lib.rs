@@ -165,7 +165,7 @@ pub fn compile(spec: &ModelSpec, opts: &Options) -> Result<Compiled, PassError> 
     let l = lower_graph(lowered.graph, opts)?;
     let final_graph = &l.stages.last().expect("every stage recorded").1;
     let samples = opts.samples.unwrap_or(spec.batch);
-    let products = cost::products_by_statement(&l.stages[0].1);
+    let products = cost::declared_products(spec);
     let cost = cost::run(final_graph, &products, params, spec.batch, samples, spec.epochs, spec.pfail_log2);
     Ok(Compiled {
         stages: l.stages,

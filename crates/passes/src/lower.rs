@@ -298,6 +298,16 @@ fn bias_column(g: &mut Graph, a: silc_ir::ValueId, scale: f64, at: Loc) -> (silc
     (g.push(Op::Concat { axis: 1 }, vec![a, one], at), c as f64 * scale)
 }
 
+/// A `[batch, 1]` column of the logical value 0 in `a`'s type (offset and
+/// all): a slice of `a` times zero plus the offset, no bootstrap.
+fn zero_column(g: &mut Graph, a: silc_ir::ValueId, at: Loc) -> silc_ir::ValueId {
+    let offset = g.ty(a).offset;
+    let batch = g.ty(a).shape[0];
+    let first = g.push(Op::Slice { axis: 1, start: 0, len: 1 }, vec![a], at);
+    let zero = g.add(Op::MulClear { c: 0 }, vec![first], Type::enc(vec![batch, 1], 0, 0), at);
+    g.add(Op::AddClear { c: offset }, vec![zero], Type::enc_offset(vec![batch, 1], 0, 0, offset), at)
+}
+
 /// The largest SGD step (in low-digit units) of a two-digit weight for which
 /// both the low digit plus the step and the high digit plus its carry stay
 /// within `p` bits (see `nonlinear::sgd_two_digits`).
@@ -337,6 +347,8 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
 
     let batch = spec.batch;
     let classes = spec.classes();
+    // Two classes train their logit difference: one column (see the loss).
+    let binary = classes == 2;
     let block = spec.scaling == Scaling::Block;
     // Dithered weight gradients: one stream of public dither per layer.
     let dither = |l: usize| (spec.rounding == silc_frontend::Rounding::Dither).then_some(l as u32);
@@ -373,6 +385,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
     for (l, layer) in spec.layers.iter().enumerate() {
         // A bias is one more weight row, fed by a constant input column.
         let rows = widths[l] + usize::from(layer.bias);
+        let cols = if binary && l + 1 == n_layers { 1 } else { layer.width };
         let gain = if lo_bits > 0 {
             (formats.two_digit_gain_per_bit * (lo_bits as f64 - 1.0)).max(formats.weight_gain)
         } else {
@@ -380,7 +393,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         };
         let range = (gain / (rows as f64).sqrt()).clamp(1.0 / 32.0, 2.0);
         weight_scales.push(range / half(wh) as f64);
-        let shape = if lo_bits > 0 { vec![2, rows, layer.width] } else { vec![rows, layer.width] };
+        let shape = if lo_bits > 0 { vec![2, rows, cols] } else { vec![rows, cols] };
         let w = g.add(
             Op::Input { name: format!("w{}", l + 1), role: Role::Weight },
             vec![],
@@ -391,7 +404,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         // The products use the high digit.
         weights.push(if lo_bits > 0 {
             let d = g.push(Op::Slice { axis: 0, start: 0, len: 1 }, vec![w], loc(layer.loc));
-            g.push(Op::Reshape { shape: vec![rows, layer.width] }, vec![d], loc(layer.loc))
+            g.push(Op::Reshape { shape: vec![rows, cols] }, vec![d], loc(layer.loc))
         } else {
             w
         });
@@ -526,27 +539,46 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         acts.push((z, sz));
     }
     let (logits, logit_scale) = *pre.last().expect("at least one layer");
-    g.push(Op::Output { name: "logits".into() }, vec![logits], loc(spec.locs.loss));
+    if binary {
+        // The logits of the two classes are `(d, 0)`: the same softmax.
+        let zero = zero_column(&mut g, logits, loc(spec.locs.loss));
+        let both = g.push(Op::Concat { axis: 1 }, vec![logits, zero], loc(spec.locs.loss));
+        g.push(Op::Output { name: "logits".into() }, vec![both], loc(spec.locs.loss));
+    } else {
+        g.push(Op::Output { name: "logits".into() }, vec![logits], loc(spec.locs.loss));
+    }
 
     // Loss gradient, in units of 1/G, with the margin in logit steps (the
     // labelled logit's table input `z + M` must stay within p bits).
     let margin = (spec.margin() / logit_scale).round() as i64;
     let room = (1i64 << p) - 1 - g.ty(logits).stored().1;
+    // Two classes shift their difference by the margin either way: the
+    // table reads `d + 2M`.
+    let room = if binary { room / 2 } else { room };
     if margin > room {
+        let table =
+            if binary { "the logit difference's table (the margin moves it either way)" } else { "the logits' table" };
         return Err(PassError::unsupported(
             loc(spec.locs.loss),
             format!(
-                "a margin of {} is {margin} logit steps of {logit_scale:.3}, and at bits {p} the logits' table leaves \
-                 room for {room}",
+                "a margin of {} is {margin} logit steps of {logit_scale:.3}, and at bits {p} {table} leaves room for \
+                 {room}",
                 spec.margin()
             ),
             format!("write `margin=` at most {:.2}, or raise `bits`", room as f64 * logit_scale),
         ));
     }
-    let op = Op::CeGrad { z_scale: logit_scale, exp_max: ce.exp_max, grad_max, margin };
-    let mut ty = silc_ir::infer::infer(&g, &op, &[logits, y]).expect("ce_grad types");
+    let (op, label) = if binary {
+        // The softmax of `(d, 0)` is `σ(d)`: one table on `d` and class
+        // 0's label (`semantics::logistic_grad`).
+        let y0 = g.push(Op::Slice { axis: 1, start: 0, len: 1 }, vec![y], loc(spec.locs.loss));
+        (Op::LogisticGrad { z_scale: logit_scale, grad_max, margin }, y0)
+    } else {
+        (Op::CeGrad { z_scale: logit_scale, exp_max: ce.exp_max, grad_max, margin }, y)
+    };
+    let mut ty = silc_ir::infer::infer(&g, &op, &[logits, label]).expect("loss gradient types");
     ty.offset = half(wg);
-    let mut delta = g.add(op, vec![logits, y], ty, loc(spec.locs.loss));
+    let mut delta = g.add(op, vec![logits, label], ty, loc(spec.locs.loss));
     let mut delta_scale = 1.0 / grad_max as f64;
 
     // Backward and update, last layer first.
@@ -595,7 +627,9 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         let gain = if block_scaled { formats.block_step } else { 1.0 };
         // The step is in units of the lowest digit.
         let unit = weight_scales[l] / (1u64 << lo_bits) as f64;
-        let factor = gain * spec.lr * sgrad / (batch as f64 * unit);
+        // The difference of two classes' weights takes both their steps.
+        let both = if binary && l + 1 == n_layers { 2.0 } else { 1.0 };
+        let factor = both * gain * spec.lr * sgrad / (batch as f64 * unit);
         let shift = (16 - factor.log2().floor() as i64).clamp(0, 40) as u32;
         let num = (factor * (1u64 << shift) as f64).round() as i64;
         let bound = if lo_bits > 0 { two_digit_bound(p, wh, lo_bits) } else { ((1i64 << p) - (1i64 << wh)) / 2 };
@@ -621,6 +655,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
             label_value: grad_max,
             logit_scale,
             biases,
+            binary,
         },
     })
 }

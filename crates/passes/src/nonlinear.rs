@@ -1,5 +1,6 @@
 //! `nonlinear`: lowers the elementwise and row-wise non-linear ops to ≤ p-bit
-//! tables: ReLU, its backward mask, the cross-entropy gradient and the SGD
+//! tables: ReLU, its backward mask, the cross-entropy gradient (of many
+//! classes, or of two by their logit difference) and the SGD
 //! update. Each lowering computes exactly the reference in
 //! `silc_ir::semantics`; the doc comment of each function says how.
 
@@ -28,6 +29,9 @@ pub fn run(g: &Graph) -> Graph {
             }
             Op::CeGrad { z_scale, exp_max, grad_max, margin } => {
                 ce_grad(&mut rw.new, args[0], args[1], *z_scale, *exp_max, (*grad_max, *margin), &ty, loc)
+            }
+            Op::LogisticGrad { z_scale, grad_max, margin } => {
+                logistic_grad(&mut rw.new, args[0], args[1], *z_scale, (*grad_max, *margin), &ty, loc)
             }
             _ => {
                 rw.copy(id);
@@ -300,4 +304,39 @@ fn ce_grad(
     let off = ty.offset;
     let fin = Table::from_fn("ce_out", p, |v| (v - c.t2_max - grad_max).clamp(-grad_max, grad_max) + off);
     typed_lut(g, fin, v, ty, loc)
+}
+
+/// One table per sample: `σ = T(d + s)` outputs `round(G·σ(d'·z_scale))`
+/// (`semantics::logistic`) at the output's offset plus the label's, and `σ −
+/// y` is the gradient, leveled (`semantics::logistic_grad`). With a margin,
+/// `s = T_m(y)` is `0` when class 0 is the label and `2M` when class 1 is,
+/// so the index reads `d' + M`; `T_m` reads the label alone, a bootstrap the
+/// client computes (`forms`). The lowering checked that `d + 2M` fits `p`
+/// bits.
+fn logistic_grad(
+    g: &mut Graph,
+    d: ValueId,
+    y: ValueId,
+    z_scale: f64,
+    (grad_max, margin): (i64, i64),
+    ty: &Type,
+    loc: Loc,
+) -> ValueId {
+    let p = g.bits;
+    let (off_d, off_y, off) = (g.ty(d).offset, g.ty(y).offset, ty.offset);
+    let index = if margin > 0 {
+        let shift = Table::from_fn("margin_of", p, move |e| if e - off_y > 0 { 0 } else { 2 * margin });
+        let s = g.lut(shift, y, loc);
+        g.push(Op::Add, vec![d, s], loc)
+    } else {
+        d
+    };
+    let table =
+        Table::from_fn("sigmoid", p, move |e| semantics::logistic(grad_max, z_scale, e - off_d - margin) + off + off_y);
+    let sigma = g.lut(table, index, loc);
+    let v = g.push(Op::Sub, vec![sigma, y], loc);
+    let mut t = g.ty(v).clone();
+    (t.lo, t.hi, t.offset) = (ty.lo, ty.hi, ty.offset);
+    g.set_type(v, t);
+    v
 }

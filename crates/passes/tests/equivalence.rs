@@ -137,10 +137,14 @@ fn dithered_steps_match_reference() {
                 assert!(modulus.is_none() && low.ty(id).torus.is_some(), "{name}: a dither off the torus");
             }
         }
-        // Small data, so that the finer candidate and its dither are taken.
+        // Small data, so that the finer candidate and its dither are taken
+        // (dither4's dithered gradient is its last layer's, whose halved
+        // activations and deltas leave it nothing to round).
         let mut inputs = random_inputs(low, &mut Rng(99));
-        for t in inputs.values_mut() {
-            t.data.iter_mut().for_each(|x| *x >>= 1);
+        if name != "dither4" {
+            for t in inputs.values_mut() {
+                t.data.iter_mut().for_each(|x| *x >>= 1);
+            }
         }
         let runs: Vec<_> = (0..8).map(|salt| silc_sim::execute_at(low, &inputs, salt).expect("runs")).collect();
         assert!(runs.iter().any(|r| r != &runs[0]), "{name} at {bits}: the salt changes nothing");

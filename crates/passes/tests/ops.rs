@@ -119,6 +119,24 @@ proptest! {
         agree(g, seed)?;
     }
 
+    /// Two classes by their logit difference, with a margin from 0 to the
+    /// room the difference's table leaves (`d + 2M` within p bits), p = 3..8.
+    #[test]
+    fn logistic_grad(p in 3u32..=8, batch in 1usize..5, wz in 2u32..8, wg in 2u32..8,
+                     scale in 0.05f64..3.0, margin in 0.0f64..=1.0, seed in any::<u64>()) {
+        let (wz, wg) = (wz.min(p - 1), wg.min(p - 1));
+        let grad_max = (1i64 << (wg - 1)) - 1;
+        prop_assume!(grad_max >= 1);
+        let mut g = Graph::new("logistic", p);
+        let d = input(&mut g, "d", signed(vec![batch, 1], wz));
+        let mut yt = Type::enc(vec![batch, 1], 0, grad_max);
+        yt.offset = 0;
+        let y = g.add(Op::Input { name: "y".into(), role: Role::Label }, vec![], yt, Loc::default());
+        let margin = (margin * (((1i64 << p) - (1i64 << wz)) / 2) as f64).round() as i64;
+        finish(&mut g, Op::LogisticGrad { z_scale: scale, grad_max, margin }, vec![d, y], 1 << (wg - 1));
+        agree(g, seed)?;
+    }
+
     #[test]
     fn sgd_update(p in 4u32..=8, r in 1usize..5, c in 1usize..5, ww in 2u32..8, wg in 2u32..8,
                   num in 1i64..5000, shift in 0u32..16, seed in any::<u64>()) {

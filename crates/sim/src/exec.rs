@@ -279,6 +279,16 @@ fn run(
                     .collect();
                 Tensor::new(z.shape.clone(), data)
             }
+            Op::LogisticGrad { z_scale, grad_max, margin } => {
+                let (d, y) = (logical(0), logical(1));
+                let data = d
+                    .data
+                    .iter()
+                    .zip(&y.data)
+                    .map(|(&dv, &yv)| semantics::logistic_grad(dv, yv, *z_scale, *grad_max, *margin) + out_off)
+                    .collect();
+                Tensor::new(d.shape.clone(), data)
+            }
             // Operands may be residues or raw values with an offset: the
             // product of the logical values, reduced, is the same residue.
             Op::ModMatMul { modulus } => {

@@ -77,7 +77,9 @@ impl Arch {
 /// The client's initial weights: He-uniform `U(±√(6/n_in))`, quantized to
 /// each layer's weight unit, and zero biases (the last row of a layer with
 /// a bias). Integers (logical values); a two-digit weight is split into its
-/// high and balanced low digit (`[2, rows, cols]`, see [`Quant`]).
+/// high and balanced low digit (`[2, rows, cols]`, see [`Quant`]). With two
+/// classes the last layer is one column, the logit difference
+/// ([`Quant::binary`]).
 pub fn initial_weights(arch: &Arch, quant: &Quant, seed: u64) -> Vec<Tensor> {
     let mut rng = Rng::new(seed);
     let top = (1i64 << (quant.weight_bits - 1)) - 1;
@@ -85,7 +87,9 @@ pub fn initial_weights(arch: &Arch, quant: &Quant, seed: u64) -> Vec<Tensor> {
     let (unit, half) = (1i64 << lo_bits, (1i64 << lo_bits) / 2);
     (0..arch.widths.len() - 1)
         .map(|l| {
-            let (n_in, n_out) = (arch.widths[l], arch.widths[l + 1]);
+            let last = l + 2 == arch.widths.len();
+            let n_out = if quant.binary && last { 1 } else { arch.widths[l + 1] };
+            let n_in = arch.widths[l];
             let limit = (6.0 / n_in as f64).sqrt();
             let mut data: Vec<i64> = (0..n_in * n_out)
                 .map(|_| {
@@ -159,13 +163,16 @@ pub const EXACT_LOGITS: &str = "logits.exact";
 /// rescale to `a` bits only feeds the softmax table during training; at
 /// bits 4 it saturates many logits to the same value, and an argmax over
 /// ties decides by class order. `None` if `high` is not a high-level step
-/// (its logits are not a rescaled product).
+/// (its logits are not a rescaled product). The logits of two classes are
+/// `(d, 0)` ([`Quant::binary`]); their exact form is then `(product, 0)`.
 pub fn predictor(high: &Graph) -> Option<Graph> {
     let out = high.find("logits")?;
-    let rescale = match high.node(out).op {
+    let logits = match high.node(out).op {
         silc_ir::Op::Output { .. } => high.node(out).args[0],
         _ => out,
     };
+    let pair = matches!(high.node(logits).op, silc_ir::Op::Concat { .. });
+    let rescale = if pair { high.node(logits).args[0] } else { logits };
     let product = *high.node(rescale).args.first()?;
     if !matches!(high.node(rescale).op, silc_ir::Op::Rescale { .. })
         || !matches!(high.node(product).op, silc_ir::Op::MatMul)
@@ -174,7 +181,14 @@ pub fn predictor(high: &Graph) -> Option<Graph> {
     }
     let mut g = high.clone();
     let loc = high.node(rescale).loc;
-    g.push(silc_ir::Op::Output { name: EXACT_LOGITS.into() }, vec![product], loc);
+    let exact = if pair {
+        let first = g.push(silc_ir::Op::Slice { axis: 1, start: 0, len: 1 }, vec![product], loc);
+        let zero = g.push(silc_ir::Op::MulClear { c: 0 }, vec![first], loc);
+        g.push(silc_ir::Op::Concat { axis: 1 }, vec![product, zero], loc)
+    } else {
+        product
+    };
+    g.push(silc_ir::Op::Output { name: EXACT_LOGITS.into() }, vec![exact], loc);
     Some(g)
 }
 
