@@ -61,6 +61,10 @@ pub fn to_json(
 }
 
 /// Per layer: the integers, their scale and the real weights (and biases).
+/// A model of two classes holds one column in its last layer, the logit
+/// difference `z₀ − z₁` (`Quant::binary`): its integers are that column's
+/// (`"difference": true`), and its real weights and biases are the model
+/// the `.mlp` declares, class 0's logit the difference and class 1's zero.
 fn layers_json(info: &ModelInfo, ints: &[Tensor]) -> Vec<serde_json::Value> {
     ints.iter()
         .enumerate()
@@ -71,15 +75,28 @@ fn layers_json(info: &ModelInfo, ints: &[Tensor]) -> Vec<serde_json::Value> {
             let bias = info.quant.bias_input(l);
             let n_in = rows - usize::from(bias.is_some());
             let (body, last) = ints.split_at(n_in * n_out);
+            let difference = info.quant.binary && l + 1 == info.relu.len();
+            let real = |v: &[i64], s: f64| -> Vec<f64> {
+                let r = v.iter().map(|&v| v as f64 * s);
+                if difference {
+                    r.flat_map(|x| [x, 0.0]).collect()
+                } else {
+                    r.collect()
+                }
+            };
+            let cols = if difference { 2 } else { n_out };
             let mut v = json!({
-                "name": format!("w{}", l + 1), "shape": [n_in, n_out], "relu": info.relu[l],
+                "name": format!("w{}", l + 1), "shape": [n_in, cols], "relu": info.relu[l],
                 "integers": body, "scale": scale,
-                "weights": body.iter().map(|&v| v as f64 * scale).collect::<Vec<_>>(),
+                "weights": real(body, scale),
             });
+            if difference {
+                v["difference"] = json!(true);
+            }
             if let Some(c) = bias {
                 v["bias_integers"] = json!(last);
                 v["bias_scale"] = json!(scale * c);
-                v["biases"] = json!(last.iter().map(|&v| v as f64 * scale * c).collect::<Vec<_>>());
+                v["biases"] = json!(real(last, scale * c));
             }
             v
         })

@@ -365,3 +365,50 @@ fn eval_with_the_model_reproduces_the_simulated_accuracy() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("at bits 4, not `breast_cancer` at bits 5"), "{err}");
 }
+
+/// Two classes train their logit difference: the weights file holds that
+/// column's integers (`"difference": true`) and the declared model's real
+/// weights, class 1's logit zero, so `silc eval` by real weights and by the
+/// circuit's integers both predict as `silc simulate` measured.
+#[test]
+fn two_classes_evaluate_from_their_logit_difference() {
+    let bc = std::fs::read_to_string(root().join("examples/breast_cancer.mlp")).unwrap();
+    let model = std::env::temp_dir().join(format!("silc-binary-{}.mlp", std::process::id()));
+    std::fs::write(&model, bc.replace("epochs 20;", "epochs 2;").replace("bits 8;", "bits 4;")).unwrap();
+    let weights = model.with_extension("json");
+    let data = |set: &str| format!("examples/data/breast_cancer_{set}.csv");
+    let (code, out, err) = silc(&[
+        "simulate",
+        model.to_str().unwrap(),
+        "--train",
+        &data("train"),
+        "--test",
+        &data("test"),
+        "--save",
+        weights.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let simulated = serde_json::from_str::<serde_json::Value>(&out).unwrap()["test_accuracy"].as_f64().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&weights).unwrap()).unwrap();
+    let last = &v["layers"][1];
+    assert_eq!(last["difference"], true, "{last}");
+    assert_eq!(last["shape"], serde_json::json!([30, 2]), "{last}");
+    assert_eq!(last["integers"].as_array().map(Vec::len), Some(30), "one column of integers");
+    assert!(last["weights"].as_array().unwrap().iter().skip(1).step_by(2).all(|w| w == 0.0), "{last}");
+    let eval = |extra: &[&str]| {
+        let mut args =
+            vec!["eval", weights.to_str().unwrap(), "--test", "examples/data/breast_cancer_test.csv", "--json"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = silc(&args);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["accuracy"].as_f64().unwrap()
+    };
+    let (by_real, by_circuit) = (eval(&[]), eval(&["--model", model.to_str().unwrap()]));
+    for p in [&model, &weights] {
+        std::fs::remove_file(p).ok();
+    }
+    assert!(simulated > 0.8, "{simulated}");
+    assert_eq!(by_circuit, simulated);
+    assert_eq!(by_real, simulated);
+}
