@@ -376,6 +376,16 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
         Attr::Int(i) => Ok(i),
         other => Err(format!("expected an integer, found `{other}`")),
     };
+    let number = |v: Attr| match v {
+        Attr::Float(x) => Ok(x),
+        Attr::Int(i) => Ok(i as f64),
+        other => Err(format!("expected a number, found `{other}`")),
+    };
+    // The loss gradients' optional margin, in logit steps (0: none).
+    let margin = match margin_attr {
+        None => Ok(0),
+        Some(v) => int(v).and_then(|m| within("margin", m, 1, 1 << 16)),
+    };
     let uint = |v: Attr| int(v).and_then(|i| usize::try_from(i).map_err(|_| format!("expected a count, found {i}")));
     let ints = |v: Attr| match v {
         Attr::Ints(i) => Ok(i),
@@ -422,30 +432,14 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
         "relu" => Op::Relu,
         "relu_backward" => Op::ReluBackward,
         "ce_grad" => Op::CeGrad {
-            z_scale: match take("z_scale")? {
-                Attr::Float(x) => x,
-                Attr::Int(i) => i as f64,
-                other => return Err(format!("expected a number, found `{other}`")),
-            },
+            z_scale: number(take("z_scale")?)?,
             exp_max: int(take("exp_max")?)?,
             grad_max: int(take("grad_max")?)?,
-            margin: match margin_attr {
-                None => 0,
-                Some(v) => within("margin", int(v)?, 1, 1 << 16)?,
-            },
+            margin: margin?,
         },
-        "logistic_grad" => Op::LogisticGrad {
-            z_scale: match take("z_scale")? {
-                Attr::Float(x) => x,
-                Attr::Int(i) => i as f64,
-                other => return Err(format!("expected a number, found `{other}`")),
-            },
-            grad_max: int(take("grad_max")?)?,
-            margin: match margin_attr {
-                None => 0,
-                Some(v) => within("margin", int(v)?, 1, 1 << 16)?,
-            },
-        },
+        "logistic_grad" => {
+            Op::LogisticGrad { z_scale: number(take("z_scale")?)?, grad_max: int(take("grad_max")?)?, margin: margin? }
+        }
         "sgd_update" => Op::SgdUpdate {
             num: int(take("num")?)?,
             shift: within("shift", int(take("shift")?)?, 0, 40)? as u32,

@@ -288,24 +288,19 @@ fn signed_type(shape: Vec<usize>, bits: u32) -> Type {
 /// bootstrap: a slice of `a` times zero plus `c`, a noiseless encryption of
 /// `c`. Returns the column and `c`'s real value.
 fn bias_column(g: &mut Graph, a: silc_ir::ValueId, scale: f64, at: Loc) -> (silc_ir::ValueId, f64) {
-    let ty = g.ty(a).clone();
-    let c = ((1.0 / scale).round() as i64).clamp(1, ty.hi.max(1));
-    let batch = ty.shape[0];
-    let first = g.push(Op::Slice { axis: 1, start: 0, len: 1 }, vec![a], at);
-    let zero = g.add(Op::MulClear { c: 0 }, vec![first], Type::enc(vec![batch, 1], 0, 0), at);
-    let one =
-        g.add(Op::AddClear { c: c + ty.offset }, vec![zero], Type::enc_offset(vec![batch, 1], c, c, ty.offset), at);
+    let c = ((1.0 / scale).round() as i64).clamp(1, g.ty(a).hi.max(1));
+    let one = constant_column(g, a, c, at);
     (g.push(Op::Concat { axis: 1 }, vec![a, one], at), c as f64 * scale)
 }
 
-/// A `[batch, 1]` column of the logical value 0 in `a`'s type (offset and
-/// all): a slice of `a` times zero plus the offset, no bootstrap.
-fn zero_column(g: &mut Graph, a: silc_ir::ValueId, at: Loc) -> silc_ir::ValueId {
-    let offset = g.ty(a).offset;
-    let batch = g.ty(a).shape[0];
+/// A `[batch, 1]` column of the logical value `c` at `a`'s offset: a slice
+/// of `a` times zero plus `c` and the offset, a noiseless encryption, no
+/// bootstrap.
+fn constant_column(g: &mut Graph, a: silc_ir::ValueId, c: i64, at: Loc) -> silc_ir::ValueId {
+    let (offset, batch) = (g.ty(a).offset, g.ty(a).shape[0]);
     let first = g.push(Op::Slice { axis: 1, start: 0, len: 1 }, vec![a], at);
     let zero = g.add(Op::MulClear { c: 0 }, vec![first], Type::enc(vec![batch, 1], 0, 0), at);
-    g.add(Op::AddClear { c: offset }, vec![zero], Type::enc_offset(vec![batch, 1], 0, 0, offset), at)
+    g.add(Op::AddClear { c: c + offset }, vec![zero], Type::enc_offset(vec![batch, 1], c, c, offset), at)
 }
 
 /// The largest SGD step (in low-digit units) of a two-digit weight for which
@@ -541,7 +536,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
     let (logits, logit_scale) = *pre.last().expect("at least one layer");
     if binary {
         // The logits of the two classes are `(d, 0)`: the same softmax.
-        let zero = zero_column(&mut g, logits, loc(spec.locs.loss));
+        let zero = constant_column(&mut g, logits, 0, loc(spec.locs.loss));
         let both = g.push(Op::Concat { axis: 1 }, vec![logits, zero], loc(spec.locs.loss));
         g.push(Op::Output { name: "logits".into() }, vec![both], loc(spec.locs.loss));
     } else {
