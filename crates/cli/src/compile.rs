@@ -8,7 +8,7 @@ use serde_json::json;
 use silc_frontend::SourceFile;
 use silc_passes::{CheckMode, Compiled, Options, STAGES};
 
-use crate::{artifact, io, render, CheckArg, CompileArgs, ProductArg};
+use crate::{artifact, io, render, CheckArg, CompileArgs, ExternalArg, ProductArg};
 
 /// Reads and checks a `.mlp` file; errors come rendered.
 pub fn load_spec(path: &std::path::Path) -> Result<(silc_frontend::ModelSpec, Vec<u8>), String> {
@@ -34,6 +34,7 @@ pub fn run(args: &CompileArgs) -> Result<(), String> {
     let name = args.model.display().to_string();
     let text = String::from_utf8_lossy(&bytes);
     let src = SourceFile::new(&name, &text);
+    let external = external_products(&spec, args.external_products);
     let opts = Options {
         check: match args.check {
             CheckArg::Deny => CheckMode::Deny,
@@ -53,7 +54,7 @@ pub fn run(args: &CompileArgs) -> Result<(), String> {
         }),
         samples: args.samples,
         server_forms: args.server_forms,
-        external_products: args.external_products,
+        external_products: external.0,
         ..Default::default()
     };
     let compiled = silc_passes::compile(&spec, &opts).map_err(|e| render::pass_error(&src, &e))?;
@@ -83,15 +84,31 @@ pub fn run(args: &CompileArgs) -> Result<(), String> {
     if args.json {
         crate::emit(&format!(
             "{}\n",
-            serde_json::to_string_pretty(&report_json(&spec, &compiled)).expect("serializable")
+            serde_json::to_string_pretty(&report_json(&spec, &compiled, &external)).expect("serializable")
         ));
     } else {
-        crate::emit(&report_text(&spec, &compiled, &text, args.samples.is_none()));
+        crate::emit(&report_text(&spec, &compiled, &text, args.samples.is_none(), &external.1));
         if let Some(out) = &args.output {
             crate::emit(&format!("wrote {}\n", out.display()));
         }
     }
     Ok(())
+}
+
+/// Whether the circuit takes external products (`--external-products`),
+/// and the report's words for why.
+pub fn external_products(spec: &silc_frontend::ModelSpec, arg: ExternalArg) -> (bool, String) {
+    match arg {
+        ExternalArg::On => (true, "on (--external-products on)".to_string()),
+        ExternalArg::Off => (false, "off (--external-products off)".to_string()),
+        ExternalArg::Auto => match silc_passes::params::external::by_default(spec.bits as u32, spec.input) {
+            Ok(why) => (
+                true,
+                format!("on by default at bits 4: {why}; `--external-products off` keeps every product on tables"),
+            ),
+            Err(why) => (false, format!("off by default: {why}")),
+        },
+    }
 }
 
 fn op_counts(c: &Compiled) -> BTreeMap<&'static str, usize> {
@@ -103,7 +120,7 @@ fn op_counts(c: &Compiled) -> BTreeMap<&'static str, usize> {
     counts
 }
 
-fn report_json(spec: &silc_frontend::ModelSpec, c: &Compiled) -> serde_json::Value {
+fn report_json(spec: &silc_frontend::ModelSpec, c: &Compiled, external: &(bool, String)) -> serde_json::Value {
     json!({
         "model": spec.name,
         "precision": spec.bits,
@@ -117,6 +134,9 @@ fn report_json(spec: &silc_frontend::ModelSpec, c: &Compiled) -> serde_json::Val
         "estimated_seconds_per_step": c.cost.estimated_seconds_per_step,
         "estimated_seconds_per_epoch": c.cost.estimated_seconds_per_epoch,
         "violations": c.violations.len(),
+        "external_products": external.0,
+        "external_products_why": external.1,
+        "upload_kib_per_sample": c.cost.upload_kib_per_sample,
         "ensemble": spec.ensemble(),
         "ops": op_counts(c),
         "rns": c.rns,
@@ -126,7 +146,13 @@ fn report_json(spec: &silc_frontend::ModelSpec, c: &Compiled) -> serde_json::Val
     })
 }
 
-fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, source: &str, default_samples: bool) -> String {
+fn report_text(
+    spec: &silc_frontend::ModelSpec,
+    c: &Compiled,
+    source: &str,
+    default_samples: bool,
+    external: &str,
+) -> String {
     let mut o = String::new();
     let k = &c.cost;
     let chain: Vec<String> = spec.widths_chain().iter().map(|w| w.to_string()).collect();
@@ -160,6 +186,7 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, source: &str, defa
         )
         .unwrap();
     }
+    writeln!(o, "  external     {external}").unwrap();
     let ops: Vec<String> = op_counts(c).iter().map(|(n, c)| format!("{n} {c}")).collect();
     writeln!(o, "  ops          {}", ops.join(", ")).unwrap();
     writeln!(
@@ -268,10 +295,18 @@ fn report_text(spec: &silc_frontend::ModelSpec, c: &Compiled, source: &str, defa
         human_secs(k.estimated_seconds_total)
     )
     .unwrap();
+    let ggsw = match k.ggsw_per_sample {
+        0 => String::new(),
+        g => format!(", {g} of them GGSW of {} KiB", silc_passes::params::external::GGSW_KIB),
+    };
     writeln!(
         o,
-        "  data         {} KiB per ciphertext; {} ciphertexts per sample ({} of them forms), {} for the weights",
-        k.ciphertext_kib, k.ciphertexts_per_sample, k.form_ciphertexts_per_sample, k.weight_ciphertexts
+        "  data         {} per sample: {} ciphertexts ({} of them forms{ggsw}), the others {} KiB each; {} ciphertexts for the weights",
+        silc_passes::params::external::human_kib(k.upload_kib_per_sample),
+        k.ciphertexts_per_sample,
+        k.form_ciphertexts_per_sample,
+        k.ciphertext_kib,
+        k.weight_ciphertexts
     )
     .unwrap();
     writeln!(

@@ -77,7 +77,10 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
     let name = args.model.display().to_string();
     let text = String::from_utf8_lossy(&bytes);
     let src = silc_frontend::SourceFile::new(&name, &text);
-    let compiled = silc_passes::compile(&spec, &Default::default()).map_err(|e| crate::render::pass_error(&src, &e))?;
+    // The circuit `silc compile` builds by default, which `--exact` runs.
+    let external_products = crate::compile::external_products(&spec, crate::ExternalArg::Auto).0;
+    let opts = silc_passes::Options { external_products, ..Default::default() };
+    let compiled = silc_passes::compile(&spec, &opts).map_err(|e| crate::render::pass_error(&src, &e))?;
     let label = args.label.clone().unwrap_or_default();
     let train = data::load(&args.train, &label)?;
     let test = data::load(&args.test, &label)?;

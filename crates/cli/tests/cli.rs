@@ -160,11 +160,60 @@ fn the_artifact_is_versioned_and_written_whole() {
 fn help_teaches_every_flag_with_examples() {
     let (code, out, _) = silc(&["compile", "--help"]);
     assert_eq!(code, 0);
-    for flag in
-        ["--output", "--dump-ir", "--json", "--check", "--samples", "--product", "silc compile examples/iris.mlp"]
-    {
+    for flag in [
+        "--output",
+        "--dump-ir",
+        "--json",
+        "--check",
+        "--samples",
+        "--product",
+        "--external-products",
+        "silc compile examples/iris.mlp",
+    ] {
         assert!(out.contains(flag), "--help lacks {flag}");
     }
+}
+
+/// `--external-products`: on by default at bits 4, off by default
+/// elsewhere, with the report saying which and why; asked for at bits 5 it
+/// is refused at the `bits` statement, with what to change. The upload
+/// line counts the GGSW ciphertexts at their own size.
+#[test]
+fn external_products_by_default_at_bits_4_and_refused_elsewhere() {
+    let (code, out, err) = silc(&["compile", "examples/tiny.mlp"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("external     on by default at bits 4: each sample as 3 GGSW ciphertexts of 64 KiB (192 KiB)"),
+        "{out}"
+    );
+    // tiny: 3 GGSW and 7 LWE ciphertexts of 16 KiB per sample.
+    assert!(
+        out.contains("data         304 KiB per sample: 10 ciphertexts (6 of them forms, 3 of them GGSW of 64 KiB)"),
+        "{out}"
+    );
+    assert!(out.contains("ext_dot"), "{out}");
+    let (_, off, _) = silc(&["compile", "examples/tiny.mlp", "--external-products", "off"]);
+    assert!(off.contains("external     off (--external-products off)"), "{off}");
+    assert!(!off.contains("ext_dot"), "{off}");
+    let (_, json, _) = silc(&["compile", "examples/tiny.mlp", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["external_products"], true);
+    assert_eq!(v["upload_kib_per_sample"], 304);
+
+    let (code, out, _) = silc(&["compile", "tests/in/block5.mlp"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("external     off by default: they are modelled for bits 4 only, and this model has bits 5"),
+        "{out}"
+    );
+    let (code, _, err) = silc(&["compile", "tests/in/block5.mlp", "--external-products"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("error[E0023]: external products are modelled for bits 4 only, and this model has `bits 5`"),
+        "{err}"
+    );
+    assert!(err.contains("block5.mlp:11:5"), "{err}");
+    assert!(err.contains("without external products (`--external-products off`)"), "{err}");
 }
 
 /// A model that cannot be built at its precision is refused with the

@@ -160,15 +160,17 @@ fn bench_engine_brackets_each_step_with_raw_passes_and_projects_the_training() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// `silc compile --external-products`: the keys carry the precise
-/// bootstrapping key, the job the samples' GGSW ciphertexts, and the run's
-/// external products give exactly the simulator's integers; keys without
-/// the precise key are refused, and `bench-engine` prices the refreshes.
+/// The default circuit at bits 4 takes external products: the keys carry
+/// the precise bootstrapping key, the job the samples' GGSW ciphertexts,
+/// and the run's external products give exactly the simulator's integers;
+/// keys without the precise key are refused, and `bench-engine` prices the
+/// refreshes.
 #[test]
 fn external_products_walkthrough_equals_simulate() {
     let dir = setup("ext");
     let p = |f: &str| dir.join(f).display().to_string();
-    ok(&["compile", "examples/tiny.mlp", "--external-products", "-o", &p("x.silc")]);
+    let report = ok(&["compile", "examples/tiny.mlp", "-o", &p("x.silc")]);
+    assert!(report.contains("external     on by default at bits 4"), "{report}");
     let keys = ok(&["keygen", &p("x.silc"), "-o", &p("xkeys")]);
     assert!(keys.contains("server.key"), "{keys}");
     let enc =
@@ -180,8 +182,8 @@ fn external_products_walkthrough_equals_simulate() {
     ok(&["simulate", "examples/tiny.mlp", "--train", &p("two.csv"), "--test", &p("two.csv"), "--save", &p("sim.json")]);
     assert_eq!(integers(&dir.join("xw.json")), integers(&dir.join("sim.json")), "external products ≠ simulated");
 
-    // Keys of the model compiled without the flag (no precise key) are
-    // another circuit's.
+    // Keys of the model compiled with `--external-products off` (no precise
+    // key) are another circuit's.
     let key = std::fs::read(dir.join("keys/server.key")).unwrap();
     std::fs::create_dir_all(dir.join("mixed")).unwrap();
     std::fs::write(dir.join("mixed/server.key"), key).unwrap();

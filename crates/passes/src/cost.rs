@@ -52,6 +52,12 @@ pub struct CostReport {
     pub ciphertexts_per_sample: u64,
     /// Of which the forms (`forms`).
     pub form_ciphertexts_per_sample: u64,
+    /// Of the forms, the GGSW ciphertexts of the external products
+    /// (`form {ggsw}`), each [`external::GGSW_KIB`] seeded.
+    pub ggsw_per_sample: u64,
+    /// What the client uploads per training sample, in KiB: the LWE
+    /// ciphertexts at `ciphertext_kib` each and the GGSW ones.
+    pub upload_kib_per_sample: u64,
     /// Ciphertexts of the weights (uploaded once, returned trained).
     pub weight_ciphertexts: u64,
     pub pfail_log2: u32,
@@ -172,11 +178,15 @@ pub fn run(
     let mut data_only = vec![false; g.len()];
     let client = g.client_only();
     let (mut cacheable, mut moved, mut pbs) = (0, 0, 0);
-    let (mut per_sample, mut weights, mut forms) = (0u64, 0u64, 0u64);
+    let (mut per_sample, mut weights, mut forms, mut ggsw_forms) = (0u64, 0u64, 0u64, 0u64);
     for id in g.ids() {
         let n = g.node(id);
-        if let Op::Form { .. } = n.op {
-            forms += (n.ty.len() / batch.max(1)) as u64;
+        if let Op::Form { ggsw, .. } = n.op {
+            let each = (n.ty.len() / batch.max(1)) as u64;
+            forms += each;
+            if ggsw {
+                ggsw_forms += each;
+            }
         }
         data_only[id.index()] = match &n.op {
             Op::Input { role, .. } => {
@@ -228,6 +238,9 @@ pub fn run(
         ciphertext_kib: params.ciphertext_kib,
         ciphertexts_per_sample: per_sample + forms,
         form_ciphertexts_per_sample: forms,
+        ggsw_per_sample: ggsw_forms,
+        upload_kib_per_sample: (per_sample + forms - ggsw_forms) * params.ciphertext_kib as u64
+            + ggsw_forms * external::GGSW_KIB,
         weight_ciphertexts: weights,
         pfail_log2,
         total_failure_probability: rotations as f64 * 2f64.powi(-(pfail_log2 as i32)),

@@ -26,7 +26,7 @@ pub use lower::{Formats, Quant};
 
 use serde::Serialize;
 use silc_frontend::ModelSpec;
-use silc_ir::Graph;
+use silc_ir::{Graph, Loc};
 
 /// What the checker does with a violation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -112,6 +112,13 @@ pub struct Lowering {
 /// parameter set's for the graph's precision.
 pub fn lower_graph(high: Graph, opts: &Options) -> Result<Lowering, PassError> {
     let nu = params::for_precision(high.bits).nu();
+    if opts.external_products && high.bits != params::external::BITS {
+        return Err(PassError::unsupported(
+            Loc::default(),
+            format!("external products are modelled for bits {} only, not {}", params::external::BITS, high.bits),
+            "lower without external products",
+        ));
+    }
     let high = verified("high", high);
     let rns_config = rns::Config { force: opts.force_product.clone() };
     let (g_rns, rns_choices) = rns::run(&high, nu, &rns_config)?;
@@ -161,6 +168,21 @@ pub fn lower_graph(high: Graph, opts: &Options) -> Result<Lowering, PassError> {
 /// Runs the whole pipeline on a checked model.
 pub fn compile(spec: &ModelSpec, opts: &Options) -> Result<Compiled, PassError> {
     let params = params::for_precision(spec.bits as u32);
+    if opts.external_products && spec.bits as u32 != params::external::BITS {
+        let at = Loc { line: spec.locs.bits.line, col: spec.locs.bits.col };
+        return Err(PassError::unsupported(
+            at,
+            format!(
+                "external products are modelled for bits {} only, and this model has `bits {}`",
+                params::external::BITS,
+                spec.bits
+            ),
+            format!(
+                "compile with `bits {};`, or without external products (`--external-products off`)",
+                params::external::BITS
+            ),
+        ));
+    }
     let lowered = lower::lower(spec, &opts.formats)?;
     let l = lower_graph(lowered.graph, opts)?;
     let final_graph = &l.stages.last().expect("every stage recorded").1;

@@ -58,7 +58,9 @@ pub fn encrypted_setup(tag: &str) -> PathBuf {
     }
     std::fs::write(dir.join("two.csv"), csv).unwrap();
     let p = |f: &str| dir.join(f).display().to_string();
-    ok(&["compile", "examples/tiny.mlp", "-o", &p("tiny.silc")]);
+    // Every product on tables; `external_products_walkthrough_equals_simulate`
+    // runs the default circuit, with external products.
+    ok(&["compile", "examples/tiny.mlp", "--external-products", "off", "-o", &p("tiny.silc")]);
     ok(&["keygen", &p("tiny.silc"), "-o", &p("keys")]);
     ok(&["encrypt", &p("tiny.silc"), "--key", &p("keys/client.key"), "--train", &p("two.csv"), "-o", &p("enc.bin")]);
     dir

@@ -32,6 +32,47 @@ pub const GGSW: (u32, u32) = (15, 2);
 /// The set's own key.
 const OWN: (u32, u32) = (23, 1);
 
+/// The only precision these figures model: the 4-bit sets (N = 2048).
+/// `compile` refuses external products at any other.
+pub const BITS: u32 = 4;
+
+/// One GGSW ciphertext of the client, seeded (its `(k+1)·ℓ` bodies of `N`
+/// words; the masks regrow from the seed): 64 KiB.
+pub const GGSW_KIB: u64 = (K as u64 + 1) * GGSW.1 as u64 * N as u64 * 8 / 1024;
+
+/// Whether a model takes external products when the user does not say
+/// (`--external-products auto`): `Ok` with what the sample's GGSW
+/// ciphertexts upload, or `Err` with why not. They are taken wherever they
+/// are modelled, at bits 4. The upload is one GGSW per feature and one for
+/// the bias column (`forms` finds every run inside that one form), and the
+/// sample's tables they replace are forms the client no longer uploads: on
+/// the shipped examples at bits 4 a sample's upload grows 1.3 to 1.7 times
+/// (MNIST: 37.5 → 62.1 MiB) for 1.1 to 2.1 times fewer bootstraps per step
+/// (docs/external-products.md, "The default").
+pub fn by_default(bits: u32, inputs: usize) -> Result<String, String> {
+    if bits != BITS {
+        return Err(format!("they are modelled for bits {BITS} only, and this model has bits {bits}"));
+    }
+    let kib = (inputs as u64 + 1) * GGSW_KIB;
+    Ok(format!("each sample as {} GGSW ciphertexts of {GGSW_KIB} KiB ({})", inputs + 1, human_kib(kib)))
+}
+
+/// `kib` in KiB, MiB, GiB or TiB, to one decimal where it is not whole.
+pub fn human_kib(kib: u64) -> String {
+    let units = ["KiB", "MiB", "GiB", "TiB"];
+    let mut x = kib as f64;
+    let mut u = 0;
+    while x >= 1024.0 && u + 1 < units.len() {
+        x /= 1024.0;
+        u += 1;
+    }
+    if x.fract() == 0.0 {
+        format!("{x:.0} {}", units[u])
+    } else {
+        format!("{x:.1} {}", units[u])
+    }
+}
+
 /// The time of a refresh by the precise key, in bootstraps of the set's own
 /// key (measured: 2.01, docs/external-products.md).
 pub const REFRESH_PBS: f64 = 2.01;
@@ -71,6 +112,16 @@ pub fn product_ratio(x: i64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_takes_external_products_at_bits_4() {
+        assert_eq!(GGSW_KIB, 64);
+        assert_eq!(by_default(4, 4), Ok("each sample as 5 GGSW ciphertexts of 64 KiB (320 KiB)".to_string()));
+        assert_eq!(by_default(4, 64), Ok("each sample as 65 GGSW ciphertexts of 64 KiB (4.1 MiB)".to_string()));
+        assert_eq!(by_default(4, 127), Ok("each sample as 128 GGSW ciphertexts of 64 KiB (8 MiB)".to_string()));
+        assert_eq!(by_default(5, 4), Err("they are modelled for bits 4 only, and this model has bits 5".to_string()));
+        assert_eq!(human_kib(784 * 64 + 64), "49.1 MiB");
+    }
 
     /// The formula against the measurements of the `external_products`
     /// example: a fresh answer of the set's key σ = 2^-15.0, a precise one
