@@ -73,6 +73,31 @@ fn any_number_of_ranks_trains_the_weights_of_one_process() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The default circuit at bits 4 (external products): each rank refreshes
+/// the operands of its share of an `ext_dot`'s columns and computes their
+/// dot products, and 2 ranks train the integers of one process.
+#[test]
+fn external_products_over_ranks_train_the_weights_of_one_process() {
+    let dir = encrypted_setup("mpi-ext");
+    let p = |f: &str| dir.join(f).display().to_string();
+    let report = ok(&["compile", "examples/tiny.mlp", "-o", &p("x.silc")]);
+    assert!(report.contains("external     on by default"), "{report}");
+    ok(&["keygen", &p("x.silc"), "-o", &p("xkeys")]);
+    ok(&["encrypt", &p("x.silc"), "--key", &p("xkeys/client.key"), "--train", &p("two.csv"), "-o", &p("x.bin")]);
+    ok(&["run", "--data", &p("x.bin"), "-o", &p("one.bin")]);
+    let out = mpi_ok(2, &["run", "--data", &p("x.bin"), "-o", &p("two.bin"), "--threads", "1"]);
+    assert!(out.contains("on 2 ranks × 1 thread"), "{out}");
+    // Each of tiny's `ext_dot`s has one column (the logit difference), so
+    // rank 1 alone refreshes it and rank 0 takes its answers from the
+    // exchange.
+    let decrypt = |f: &str| {
+        ok(&["decrypt", &p(&format!("{f}.bin")), "--key", &p("xkeys/client.key"), "-o", &p(&format!("{f}.json"))]);
+        integers(&dir.join(format!("{f}.json")))
+    };
+    assert_eq!(decrypt("one"), decrypt("two"), "2 ranks ≠ 1 process with external products");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn a_bad_job_stops_every_rank_with_one_error() {
     let dir = encrypted_setup("mpi-bad");

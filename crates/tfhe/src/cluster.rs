@@ -177,7 +177,11 @@ fn block(len: usize, n: usize, r: usize) -> (usize, usize) {
 }
 
 impl Spread for Cluster {
-    fn run(&self, jobs: usize, batch: &Batch<'_>) -> Vec<Vec<Ciphertext>> {
+    fn processes(&self) -> usize {
+        self.size()
+    }
+
+    fn run_jobs(&self, jobs: usize, bootstraps: u64, batch: &Batch<'_>) -> Vec<Vec<Ciphertext>> {
         let (n, r) = (self.size(), self.rank());
         if n == 1 {
             return in_batches(0..jobs, batch);
@@ -214,7 +218,7 @@ impl Spread for Cluster {
             }
             let mut tr = self.traffic.lock().expect("traffic lock");
             tr.bytes_sent += bytes.len() as u64 * (n as u64 - 1);
-            tr.bootstraps += (hi - lo) as u64;
+            tr.bootstraps += (hi - lo) as u64 * bootstraps;
             tr.compute_secs += (computed - t).as_secs_f64();
             tr.comm_secs += computed.elapsed().as_secs_f64();
         }

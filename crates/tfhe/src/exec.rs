@@ -53,14 +53,26 @@ pub type Batch<'f> = dyn Fn(Range<usize>) -> Vec<Vec<Ciphertext>> + Sync + 'f;
 /// A bootstrap is deterministic, so where and with which others a job runs
 /// cannot change its result.
 pub trait Spread: Sync {
-    fn run(&self, jobs: usize, batch: &Batch<'_>) -> Vec<Vec<Ciphertext>>;
+    /// A wave: one bootstrap per job.
+    fn run(&self, jobs: usize, batch: &Batch<'_>) -> Vec<Vec<Ciphertext>> {
+        self.run_jobs(jobs, 1, batch)
+    }
+
+    /// As [`Spread::run`], for jobs of `bootstraps` bootstraps each (what
+    /// the traffic report counts).
+    fn run_jobs(&self, jobs: usize, bootstraps: u64, batch: &Batch<'_>) -> Vec<Vec<Ciphertext>>;
+
+    /// How many processes share the work (1 unless over MPI).
+    fn processes(&self) -> usize {
+        1
+    }
 }
 
 /// This process's threads (rayon's global pool).
 pub struct Local;
 
 impl Spread for Local {
-    fn run(&self, jobs: usize, batch: &Batch<'_>) -> Vec<Vec<Ciphertext>> {
+    fn run_jobs(&self, jobs: usize, _: u64, batch: &Batch<'_>) -> Vec<Vec<Ciphertext>> {
         in_batches(0..jobs, batch)
     }
 }
@@ -287,10 +299,43 @@ impl<'a> Engine<'a> {
         })?;
         let (rows, k) = if transpose { (shape[1], shape[0]) } else { (shape[0], shape[1]) };
         let cols = b.shape[1];
+        let x = |i: usize, j: usize| if transpose { a[j * rows + i] } else { a[i * k + j] };
+        if self.spread.processes() > 1 {
+            // Over MPI: one job per column, its `k` refreshes and `rows`
+            // dot products, so that each rank refreshes its share of the
+            // operands and the ranks exchange the LWE answers.
+            let column = |c: usize| -> Result<Vec<Ciphertext>, String> {
+                let operands: Vec<&Ciphertext> = (0..k).map(|j| &b.cts[j * cols + c]).collect();
+                let accs = precise.refresh(self.keys, &operands, &self.refresh[&id])?;
+                let ws: Vec<&Acc> = accs.iter().collect();
+                Ok((0..rows)
+                    .into_par_iter()
+                    .map(|i| {
+                        let xs: Vec<&Ggsw> = (0..k).map(|j| x(i, j)).collect();
+                        external::dot(&xs, &ws, &b.cts[0])
+                    })
+                    .collect())
+            };
+            let failed = Mutex::new(None);
+            let by_column = self.spread.run_jobs(cols, k as u64, &|range: Range<usize>| {
+                range
+                    .map(|c| {
+                        column(c).unwrap_or_else(|e| {
+                            failed.lock().expect("error lock").get_or_insert(e);
+                            vec![b.cts[0].clone(); rows]
+                        })
+                    })
+                    .collect()
+            });
+            if let Some(e) = failed.into_inner().expect("error lock") {
+                return Err(format!("{id}: {e}"));
+            }
+            let cts = (0..rows * cols).map(|o| by_column[o % cols][o / cols].clone()).collect();
+            return Ok(CtTensor { shape: vec![rows, cols], cts });
+        }
         let accs = precise
             .refresh(self.keys, &b.cts.iter().collect::<Vec<_>>(), &self.refresh[&id])
             .map_err(|e| format!("{id}: {e}"))?;
-        let x = |i: usize, j: usize| if transpose { a[j * rows + i] } else { a[i * k + j] };
         let cts = (0..rows * cols)
             .into_par_iter()
             .map(|o| {
