@@ -104,7 +104,10 @@ pub fn external_products(spec: &silc_frontend::ModelSpec, arg: ExternalArg) -> (
         ExternalArg::Auto => match silc_passes::params::external::by_default(spec.bits as u32, spec.input) {
             Ok(why) => (
                 true,
-                format!("on by default at bits 4: {why}; `--external-products off` keeps every product on tables"),
+                format!(
+                    "on by default at bits {}: {why}; `--external-products off` keeps every product on tables",
+                    spec.bits
+                ),
             ),
             Err(why) => (false, format!("off by default: {why}")),
         },

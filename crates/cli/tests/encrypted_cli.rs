@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{encrypted_setup, integers, ok, root, silc};
+use common::{default_job, encrypted_setup, integers, ok, root, silc};
 
 fn setup(tag: &str) -> PathBuf {
     encrypted_setup(&format!("enc-{tag}"))
@@ -169,12 +169,8 @@ fn bench_engine_brackets_each_step_with_raw_passes_and_projects_the_training() {
 fn external_products_walkthrough_equals_simulate() {
     let dir = setup("ext");
     let p = |f: &str| dir.join(f).display().to_string();
-    let report = ok(&["compile", "examples/tiny.mlp", "-o", &p("x.silc")]);
-    assert!(report.contains("external     on by default at bits 4"), "{report}");
-    let keys = ok(&["keygen", &p("x.silc"), "-o", &p("xkeys")]);
+    let [_, keys, enc] = default_job(&dir);
     assert!(keys.contains("server.key"), "{keys}");
-    let enc =
-        ok(&["encrypt", &p("x.silc"), "--key", &p("xkeys/client.key"), "--train", &p("two.csv"), "-o", &p("x.bin")]);
     // tiny: 2 features and the bias's constant 1 per sample.
     assert!(enc.contains("24 GGSW ciphertexts for the external products"), "{enc}");
     ok(&["run", "--data", &p("x.bin"), "-o", &p("xt.bin")]);

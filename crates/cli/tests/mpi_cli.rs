@@ -16,7 +16,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{encrypted_setup, integers, ok, output};
+use common::{default_job, encrypted_setup, integers, ok, output};
 
 /// `mpirun -n RANKS silc ARGS`: exit code, stdout, stderr.
 fn mpirun(ranks: usize, args: &[&str]) -> (i32, String, String) {
@@ -80,10 +80,7 @@ fn any_number_of_ranks_trains_the_weights_of_one_process() {
 fn external_products_over_ranks_train_the_weights_of_one_process() {
     let dir = encrypted_setup("mpi-ext");
     let p = |f: &str| dir.join(f).display().to_string();
-    let report = ok(&["compile", "examples/tiny.mlp", "-o", &p("x.silc")]);
-    assert!(report.contains("external     on by default"), "{report}");
-    ok(&["keygen", &p("x.silc"), "-o", &p("xkeys")]);
-    ok(&["encrypt", &p("x.silc"), "--key", &p("xkeys/client.key"), "--train", &p("two.csv"), "-o", &p("x.bin")]);
+    default_job(&dir);
     ok(&["run", "--data", &p("x.bin"), "-o", &p("one.bin")]);
     let out = mpi_ok(2, &["run", "--data", &p("x.bin"), "-o", &p("two.bin"), "--threads", "1"]);
     assert!(out.contains("on 2 ranks × 1 thread"), "{out}");

@@ -57,6 +57,23 @@ pub struct Options {
     pub external_products: bool,
 }
 
+/// External products asked for at `bits` other than the one their noise
+/// is modelled for (`params::external::BITS`); `at` is the `bits`
+/// statement.
+fn external_elsewhere(bits: u32, at: Loc) -> PassError {
+    PassError::unsupported(
+        at,
+        format!(
+            "external products are modelled for bits {} only, and this model has `bits {bits}`",
+            params::external::BITS
+        ),
+        format!(
+            "compile with `bits {};`, or without external products (`--external-products off`)",
+            params::external::BITS
+        ),
+    )
+}
+
 /// The pipeline's stages, in order, as named by `--dump-ir`.
 pub const STAGES: &[&str] = &["high", "rns", "karatsuba", "scale", "nonlinear", "schedule", "forms"];
 
@@ -113,11 +130,7 @@ pub struct Lowering {
 pub fn lower_graph(high: Graph, opts: &Options) -> Result<Lowering, PassError> {
     let nu = params::for_precision(high.bits).nu();
     if opts.external_products && high.bits != params::external::BITS {
-        return Err(PassError::unsupported(
-            Loc::default(),
-            format!("external products are modelled for bits {} only, not {}", params::external::BITS, high.bits),
-            "lower without external products",
-        ));
+        return Err(external_elsewhere(high.bits, Loc::default()));
     }
     let high = verified("high", high);
     let rns_config = rns::Config { force: opts.force_product.clone() };
@@ -169,19 +182,7 @@ pub fn lower_graph(high: Graph, opts: &Options) -> Result<Lowering, PassError> {
 pub fn compile(spec: &ModelSpec, opts: &Options) -> Result<Compiled, PassError> {
     let params = params::for_precision(spec.bits as u32);
     if opts.external_products && spec.bits as u32 != params::external::BITS {
-        let at = Loc { line: spec.locs.bits.line, col: spec.locs.bits.col };
-        return Err(PassError::unsupported(
-            at,
-            format!(
-                "external products are modelled for bits {} only, and this model has `bits {}`",
-                params::external::BITS,
-                spec.bits
-            ),
-            format!(
-                "compile with `bits {};`, or without external products (`--external-products off`)",
-                params::external::BITS
-            ),
-        ));
+        return Err(external_elsewhere(spec.bits as u32, Loc { line: spec.locs.bits.line, col: spec.locs.bits.col }));
     }
     let lowered = lower::lower(spec, &opts.formats)?;
     let l = lower_graph(lowered.graph, opts)?;

@@ -609,7 +609,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
             // candidates, bound flags and selection cost Iris 391 and Wine
             // 907 of their PBS per step, for the same accuracy over five
             // seeds (docs/learning.md, "Static deltas at bits 4").
-            let block_deltas = block && p > 4;
+            let block_deltas = block && p != 4;
             let (e, se) = rescaled_matmul(
                 &mut g,
                 delta,

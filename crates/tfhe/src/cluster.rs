@@ -22,7 +22,6 @@ use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::Count;
-use rayon::prelude::*;
 use tfhe::shortint::Ciphertext;
 
 use crate::exec::{in_batches, Batch, Spread};

@@ -65,3 +65,16 @@ pub fn encrypted_setup(tag: &str) -> PathBuf {
     ok(&["encrypt", &p("tiny.silc"), "--key", &p("keys/client.key"), "--train", &p("two.csv"), "-o", &p("enc.bin")]);
     dir
 }
+
+/// In `dir` (which holds `two.csv`): tiny compiled by default, so with
+/// external products (`x.silc`), its keys (`xkeys/`) and its encrypted job
+/// (`x.bin`). Returns what `compile`, `keygen` and `encrypt` printed.
+pub fn default_job(dir: &std::path::Path) -> [String; 3] {
+    let p = |f: &str| dir.join(f).display().to_string();
+    let report = ok(&["compile", "examples/tiny.mlp", "-o", &p("x.silc")]);
+    assert!(report.contains("external     on by default at bits 4"), "{report}");
+    let keys = ok(&["keygen", &p("x.silc"), "-o", &p("xkeys")]);
+    let enc =
+        ok(&["encrypt", &p("x.silc"), "--key", &p("xkeys/client.key"), "--train", &p("two.csv"), "-o", &p("x.bin")]);
+    [report, keys, enc]
+}
