@@ -170,12 +170,13 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
             .enumerate()
             .map(|(l, w)| {
                 let ints = q.combined_weights(&w.data);
-                let real = ints.iter().map(|&v| (v as f64 * q.weight_unit(l)) as f32);
-                if q.binary && l + 1 == weights.len() {
-                    // The logit difference `d` as the logits `(d, 0)`.
-                    real.flat_map(|v| [v, 0.0]).collect()
+                let real: Vec<f32> = ints.iter().map(|&v| (v as f64 * q.weight_unit(l)) as f32).collect();
+                if q.reference && l + 1 == weights.len() {
+                    // The trained columns and the reference class's zero.
+                    let n_out = w.shape[w.shape.len() - 1];
+                    real.chunks(n_out).flat_map(|row| row.iter().copied().chain([0.0])).collect()
                 } else {
-                    real.collect()
+                    real
                 }
             })
             .collect();

@@ -61,10 +61,11 @@ pub fn to_json(
 }
 
 /// Per layer: the integers, their scale and the real weights (and biases).
-/// A model of two classes holds one column in its last layer, the logit
-/// difference `z₀ − z₁` (`Quant::binary`): its integers are that column's
-/// (`"difference": true`), and its real weights and biases are the model
-/// the `.mlp` declares, class 0's logit the difference and class 1's zero.
+/// A model with a reference class (`Quant::reference`: two or three
+/// classes) holds one column fewer in its last layer: its integers are
+/// those columns' (`"reference_class": true`), and its real weights and
+/// biases are the model the `.mlp` declares, the last class's logit zero
+/// (with two classes, class 0's logit is the difference `z₀ − z₁`).
 fn layers_json(info: &ModelInfo, ints: &[Tensor]) -> Vec<serde_json::Value> {
     ints.iter()
         .enumerate()
@@ -75,23 +76,24 @@ fn layers_json(info: &ModelInfo, ints: &[Tensor]) -> Vec<serde_json::Value> {
             let bias = info.quant.bias_input(l);
             let n_in = rows - usize::from(bias.is_some());
             let (body, last) = ints.split_at(n_in * n_out);
-            let difference = info.quant.binary && l + 1 == info.relu.len();
+            let reference = info.quant.reference && l + 1 == info.relu.len();
             let real = |v: &[i64], s: f64| -> Vec<f64> {
-                let r = v.iter().map(|&v| v as f64 * s);
-                if difference {
-                    r.flat_map(|x| [x, 0.0]).collect()
+                let r: Vec<f64> = v.iter().map(|&v| v as f64 * s).collect();
+                if reference {
+                    // Each row's trained columns, then the reference class's 0.
+                    r.chunks(n_out).flat_map(|row| row.iter().copied().chain([0.0])).collect()
                 } else {
-                    r.collect()
+                    r
                 }
             };
-            let cols = if difference { 2 } else { n_out };
+            let cols = n_out + usize::from(reference);
             let mut v = json!({
                 "name": format!("w{}", l + 1), "shape": [n_in, cols], "relu": info.relu[l],
                 "integers": body, "scale": scale,
                 "weights": real(body, scale),
             });
-            if difference {
-                v["difference"] = json!(true);
+            if reference {
+                v["reference_class"] = json!(true);
             }
             if let Some(c) = bias {
                 v["bias_integers"] = json!(last);

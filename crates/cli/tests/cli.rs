@@ -306,7 +306,7 @@ fn rank_bins_travel_to_eval() {
     let iris = std::fs::read_to_string(root().join("examples/iris.mlp")).unwrap();
     assert!(iris.contains("bins=quantile"), "the Iris example bins by rank");
     let model = std::env::temp_dir().join(format!("silc-ranks-{}.mlp", std::process::id()));
-    std::fs::write(&model, iris.replace("epochs 30;", "epochs 3;").replace("bits 8;", "bits 4;")).unwrap();
+    std::fs::write(&model, iris.replace("epochs 30;", "epochs 10;").replace("bits 8;", "bits 4;")).unwrap();
     let weights = model.with_extension("json");
     let (code, _, err) = silc(&[
         "simulate",
@@ -415,17 +415,28 @@ fn eval_with_the_model_reproduces_the_simulated_accuracy() {
     assert!(err.contains("at bits 4, not `breast_cancer` at bits 5"), "{err}");
 }
 
-/// Two classes train their logit difference: the weights file holds that
-/// column's integers (`"difference": true`) and the declared model's real
-/// weights, class 1's logit zero, so `silc eval` by real weights and by the
-/// circuit's integers both predict as `silc simulate` measured.
+/// Two classes train their logit difference, three train two columns
+/// against a reference class: the weights file holds the trained columns'
+/// integers (`"reference_class": true`) and the declared model's real
+/// weights, the last class's logit zero, so `silc eval` by real weights and
+/// by the circuit's integers both predict as `silc simulate` measured.
 #[test]
 fn two_classes_evaluate_from_their_logit_difference() {
-    let bc = std::fs::read_to_string(root().join("examples/breast_cancer.mlp")).unwrap();
-    let model = std::env::temp_dir().join(format!("silc-binary-{}.mlp", std::process::id()));
-    std::fs::write(&model, bc.replace("epochs 20;", "epochs 2;").replace("bits 8;", "bits 4;")).unwrap();
+    evaluates_with_a_reference_class("breast_cancer", ("epochs 20;", "epochs 2;"), 30, 2);
+}
+
+#[test]
+fn three_classes_evaluate_from_two_columns_and_a_reference_class() {
+    evaluates_with_a_reference_class("iris", ("epochs 30;", "epochs 10;"), 8, 3);
+}
+
+fn evaluates_with_a_reference_class(name: &str, (epochs, fewer): (&str, &str), n_in: usize, classes: usize) {
+    let text = std::fs::read_to_string(root().join(format!("examples/{name}.mlp"))).unwrap();
+    assert!(text.contains(epochs) && text.contains("bits 8;"), "{name}.mlp changed");
+    let model = std::env::temp_dir().join(format!("silc-reference-{name}-{}.mlp", std::process::id()));
+    std::fs::write(&model, text.replace(epochs, fewer).replace("bits 8;", "bits 4;")).unwrap();
     let weights = model.with_extension("json");
-    let data = |set: &str| format!("examples/data/breast_cancer_{set}.csv");
+    let data = |set: &str| format!("examples/data/{name}_{set}.csv");
     let (code, out, err) = silc(&[
         "simulate",
         model.to_str().unwrap(),
@@ -441,13 +452,15 @@ fn two_classes_evaluate_from_their_logit_difference() {
     let simulated = serde_json::from_str::<serde_json::Value>(&out).unwrap()["test_accuracy"].as_f64().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&weights).unwrap()).unwrap();
     let last = &v["layers"][1];
-    assert_eq!(last["difference"], true, "{last}");
-    assert_eq!(last["shape"], serde_json::json!([30, 2]), "{last}");
-    assert_eq!(last["integers"].as_array().map(Vec::len), Some(30), "one column of integers");
-    assert!(last["weights"].as_array().unwrap().iter().skip(1).step_by(2).all(|w| w == 0.0), "{last}");
+    assert_eq!(last["reference_class"], true, "{last}");
+    assert_eq!(last["shape"], serde_json::json!([n_in, classes]), "{last}");
+    assert_eq!(last["integers"].as_array().map(Vec::len), Some(n_in * (classes - 1)), "one column fewer");
+    let real = last["weights"].as_array().unwrap();
+    assert!(real.iter().skip(classes - 1).step_by(classes).all(|w| w == 0.0), "{last}");
+    assert!(real.iter().any(|w| w != 0.0), "{last}");
+    let test = data("test");
     let eval = |extra: &[&str]| {
-        let mut args =
-            vec!["eval", weights.to_str().unwrap(), "--test", "examples/data/breast_cancer_test.csv", "--json"];
+        let mut args = vec!["eval", weights.to_str().unwrap(), "--test", &test, "--json"];
         args.extend_from_slice(extra);
         let (code, out, err) = silc(&args);
         assert_eq!(code, 0, "{err}");

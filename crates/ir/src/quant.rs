@@ -35,11 +35,13 @@ pub struct Quant {
     /// see [`Quant::combined_weights`]) × [`Quant::weight_unit`] × this.
     #[serde(default)]
     pub biases: Vec<Option<f64>>,
-    /// Two classes: the last layer has one column, the logit difference `d
-    /// = z₀ − z₁`, and the logits are `(d, 0)` (the same softmax; the loss
-    /// is `σ(d)`, see `Op::LogisticGrad`).
-    #[serde(default)]
-    pub binary: bool,
+    /// The last class is a reference class: the last layer has one column
+    /// fewer than the classes, and the logits are `(z, 0)`. With two
+    /// classes `z` is the logit difference `z₀ − z₁` (the same softmax; the
+    /// loss is `σ(z)`, see `Op::LogisticGrad`); with three, the other two
+    /// classes' logits less the reference class's.
+    #[serde(default, alias = "binary")]
+    pub reference: bool,
 }
 
 impl Quant {
@@ -94,7 +96,7 @@ mod tests {
             label_value: 4,
             logit_scale: 1.0,
             biases: vec![None],
-            binary: false,
+            reference: false,
         }
     }
 

@@ -344,6 +344,12 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
     let classes = spec.classes();
     // Two classes train their logit difference: one column (see the loss).
     let binary = classes == 2;
+    // Three classes train two columns against a reference class whose
+    // logit is the constant 0: Iris 4 900 → 4 180 PBS per step, Wine
+    // 12 849 → 10 955, for the same accuracy over five seeds; Digits lost
+    // half a point at bits 4, so ten classes keep every column
+    // (docs/learning.md, "A reference class").
+    let reference = classes <= 3;
     let block = spec.scaling == Scaling::Block;
     // Dithered weight gradients: one stream of public dither per layer.
     let dither = |l: usize| (spec.rounding == silc_frontend::Rounding::Dither).then_some(l as u32);
@@ -380,7 +386,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
     for (l, layer) in spec.layers.iter().enumerate() {
         // A bias is one more weight row, fed by a constant input column.
         let rows = widths[l] + usize::from(layer.bias);
-        let cols = if binary && l + 1 == n_layers { 1 } else { layer.width };
+        let cols = if reference && l + 1 == n_layers { layer.width - 1 } else { layer.width };
         let gain = if lo_bits > 0 {
             (formats.two_digit_gain_per_bit * (lo_bits as f64 - 1.0)).max(formats.weight_gain)
         } else {
@@ -534,14 +540,15 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
         acts.push((z, sz));
     }
     let (logits, logit_scale) = *pre.last().expect("at least one layer");
-    if binary {
-        // The logits of the two classes are `(d, 0)`: the same softmax.
+    // With a reference class the logits are `(z, 0)`: the trained columns
+    // and the reference class's constant 0.
+    let all = if reference {
         let zero = constant_column(&mut g, logits, 0, loc(spec.locs.loss));
-        let both = g.push(Op::Concat { axis: 1 }, vec![logits, zero], loc(spec.locs.loss));
-        g.push(Op::Output { name: "logits".into() }, vec![both], loc(spec.locs.loss));
+        g.push(Op::Concat { axis: 1 }, vec![logits, zero], loc(spec.locs.loss))
     } else {
-        g.push(Op::Output { name: "logits".into() }, vec![logits], loc(spec.locs.loss));
-    }
+        logits
+    };
+    g.push(Op::Output { name: "logits".into() }, vec![all], loc(spec.locs.loss));
 
     // Loss gradient, in units of 1/G, with the margin in logit steps (the
     // labelled logit's table input `z + M` must stay within p bits).
@@ -571,9 +578,16 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
     } else {
         (Op::CeGrad { z_scale: logit_scale, exp_max: ce.exp_max, grad_max, margin }, y)
     };
-    let mut ty = silc_ir::infer::infer(&g, &op, &[logits, label]).expect("loss gradient types");
+    let z = if binary { logits } else { all };
+    let mut ty = silc_ir::infer::infer(&g, &op, &[z, label]).expect("loss gradient types");
     ty.offset = half(wg);
-    let mut delta = g.add(op, vec![logits, label], ty, loc(spec.locs.loss));
+    let mut delta = g.add(op, vec![z, label], ty, loc(spec.locs.loss));
+    if reference && !binary {
+        // The reference class's gradient trains nothing: the columns'
+        // gradients are the softmax's `δ_k`, the model's with the last
+        // logit fixed at 0.
+        delta = g.push(Op::Slice { axis: 1, start: 0, len: classes - 1 }, vec![delta], loc(spec.locs.loss));
+    }
     let mut delta_scale = 1.0 / grad_max as f64;
 
     // Backward and update, last layer first.
@@ -665,7 +679,7 @@ pub fn lower(spec: &ModelSpec, formats: &Formats) -> Result<Lowered, PassError> 
             label_value: grad_max,
             logit_scale,
             biases,
-            binary,
+            reference,
         },
     })
 }

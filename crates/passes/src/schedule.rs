@@ -62,6 +62,12 @@ fn is_movable_layout(op: &Op) -> bool {
     matches!(op, Op::Transpose | Op::Reshape { .. } | Op::Expand { .. } | Op::Slice { .. })
 }
 
+/// Ops of one operand that act on each element alone, so that they commute
+/// with layout ops.
+fn elementwise(op: &Op) -> bool {
+    matches!(op, Op::Lut { .. } | Op::LutTorus { .. } | Op::AddClear { .. } | Op::MulClear { .. } | Op::Fold)
+}
+
 /// Whether every user of `v` is a table, directly or through movable layout
 /// ops that only tables read in turn.
 fn tables_only_read(g: &Graph, v: ValueId) -> bool {
@@ -162,6 +168,29 @@ fn simplify_round(g: &Graph) -> (Graph, usize, usize) {
                 rw.map_to(id, v);
                 continue;
             }
+        }
+        // An elementwise op of a transpose is the transpose of the op: the
+        // op then reads the untransposed value, where an equal op of it
+        // merges (Iris's second layer took the binomial term of each hidden
+        // activation modulo 15 twice, once per orientation: 64 PBS).
+        if elementwise(&node.op) && matches!(g.node(node.args[0]).op, Op::Transpose) {
+            let x = rw.get(g.node(node.args[0]).args[0]);
+            let key = (format!("{:?}|{}", node.op, node.ty.offset), vec![x]);
+            let e = match seen.get(&key) {
+                Some(&e) => {
+                    merged += 1;
+                    e
+                }
+                None => {
+                    let ty = node.ty.with_shape(rw.new.ty(x).shape.clone());
+                    let e = rw.new.add(node.op.clone(), vec![x], ty, node.loc);
+                    seen.insert(key, e);
+                    e
+                }
+            };
+            let t = rw.new.add(Op::Transpose, vec![e], node.ty.clone(), node.loc);
+            rw.map_to(id, t);
+            continue;
         }
         if !matches!(node.op, Op::Input { .. } | Op::Output { .. }) {
             let args: Vec<ValueId> = node.args.iter().map(|&a| rw.get(a)).collect();

@@ -231,7 +231,10 @@ fn the_predictor_reads_the_exact_logits() {
     let (exact, logits) = (&out[silc_sim::train::EXACT_LOGITS], &out["logits"]);
     assert_eq!(exact.shape, logits.shape);
     let out_node = compiled.high().find("logits").unwrap();
-    let rescale = compiled.high().node(out_node).args[0];
+    let logits_node = compiled.high().node(out_node).args[0];
+    // Iris's logits are its two columns and the reference class's 0.
+    let silc_ir::Op::Concat { .. } = compiled.high().node(logits_node).op else { panic!("(z, 0)") };
+    let rescale = compiled.high().node(logits_node).args[0];
     let silc_ir::Op::Rescale { factors, bits, .. } = &compiled.high().node(rescale).op else { panic!("a rescale") };
     let d: i64 = factors.iter().product();
     // Outputs are logical values (stored less offset).

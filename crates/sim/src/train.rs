@@ -77,9 +77,9 @@ impl Arch {
 /// The client's initial weights: He-uniform `U(±√(6/n_in))`, quantized to
 /// each layer's weight unit, and zero biases (the last row of a layer with
 /// a bias). Integers (logical values); a two-digit weight is split into its
-/// high and balanced low digit (`[2, rows, cols]`, see [`Quant`]). With two
-/// classes the last layer is one column, the logit difference
-/// ([`Quant::binary`]).
+/// high and balanced low digit (`[2, rows, cols]`, see [`Quant`]). With a
+/// reference class the last layer has one column fewer than the classes
+/// ([`Quant::reference`]).
 pub fn initial_weights(arch: &Arch, quant: &Quant, seed: u64) -> Vec<Tensor> {
     let mut rng = Rng::new(seed);
     let top = (1i64 << (quant.weight_bits - 1)) - 1;
@@ -88,7 +88,7 @@ pub fn initial_weights(arch: &Arch, quant: &Quant, seed: u64) -> Vec<Tensor> {
     (0..arch.widths.len() - 1)
         .map(|l| {
             let last = l + 2 == arch.widths.len();
-            let n_out = if quant.binary && last { 1 } else { arch.widths[l + 1] };
+            let n_out = arch.widths[l + 1] - usize::from(quant.reference && last);
             let n_in = arch.widths[l];
             let limit = (6.0 / n_in as f64).sqrt();
             let mut data: Vec<i64> = (0..n_in * n_out)
@@ -163,8 +163,9 @@ pub const EXACT_LOGITS: &str = "logits.exact";
 /// rescale to `a` bits only feeds the softmax table during training; at
 /// bits 4 it saturates many logits to the same value, and an argmax over
 /// ties decides by class order. `None` if `high` is not a high-level step
-/// (its logits are not a rescaled product). The logits of two classes are
-/// `(d, 0)` ([`Quant::binary`]); their exact form is then `(product, 0)`.
+/// (its logits are not a rescaled product). With a reference class the
+/// logits are `(z, 0)` ([`Quant::reference`]); their exact form is then
+/// `(product, 0)`.
 pub fn predictor(high: &Graph) -> Option<Graph> {
     let out = high.find("logits")?;
     let logits = match high.node(out).op {
