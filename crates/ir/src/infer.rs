@@ -298,7 +298,7 @@ pub fn infer(g: &Graph, op: &Op, args: &[ValueId]) -> Result<Type, String> {
             Ok(Type { vis, ..Type::enc_torus(t[0].shape.clone(), *m) })
         }
         Op::TorusSign => mk(t[0].shape.clone(), (1i64 << (p - 1), 3 << (p - 1))),
-        Op::ExtDot { m, transpose } => {
+        Op::ExtDot { m, transpose, .. } => {
             let (a, b) = (t[0], t[1]);
             let (rows, k) = match (&a.shape[..], transpose) {
                 ([r, k], false) | ([k, r], true) => (*r, *k),

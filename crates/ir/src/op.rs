@@ -265,10 +265,14 @@ pub enum Op {
     /// run); each element of `b` is refreshed once by a blind rotation with
     /// the precise bootstrapping key, to `b/m`, and multiplied by the GGSW
     /// ciphertexts with no bootstrap. With `transpose` the op reads `a` as
-    /// `[k, i]` (a weight gradient `xᵀ·δ` of the sample `x`).
+    /// `[k, i]` (a weight gradient `xᵀ·δ` of the sample `x`). With `table`
+    /// the refresh answers `table[b]/m` instead, `b` stored and the table's
+    /// entries logical values: a table before the product, in the same
+    /// blind rotation (`schedule` fuses a `lut` that only the product reads).
     ExtDot {
         m: i64,
         transpose: bool,
+        table: Option<TableId>,
     },
     /// A residue modulo `m` held at `r/m`, multiplied by `by` (a divisor of
     /// `m`): the residue `r mod (m/by)` held at its own torus position (a

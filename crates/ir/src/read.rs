@@ -349,6 +349,7 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
     let margin_attr = if matches!(name, "ce_grad" | "logistic_grad") { a.remove("margin") } else { None };
     let kind_attr = if name == "form" { a.remove("kind") } else { None };
     let a_attr = if name == "ext_dot" { a.remove("a") } else { None };
+    let ext_table_attr = if name == "ext_dot" { a.remove("table") } else { None };
     let ggsw: R<bool> = match kind_attr {
         None => Ok(false),
         Some(Attr::Word(w)) if w == "ggsw" => Ok(true),
@@ -503,7 +504,15 @@ fn build_op(name: &str, a: &mut HashMap<String, Attr>, g: &Graph) -> R<Op> {
             d: within("d", int(take("d")?)?, 1, 1 << 16)?,
             hi: within("hi", int(take("hi")?)?, 0, 1 << 16)?,
         },
-        "ext_dot" => Op::ExtDot { m: within("m", int(take("m")?)?, 2, 1 << 24)?, transpose: transpose? },
+        "ext_dot" => Op::ExtDot {
+            m: within("m", int(take("m")?)?, 2, 1 << 24)?,
+            transpose: transpose?,
+            table: match ext_table_attr {
+                None => None,
+                Some(Attr::Table(t)) => Some(check_table(t)?),
+                Some(other) => return Err(format!("expected a table id, found `{other}`")),
+            },
+        },
         "coarsen" => Op::Coarsen { by: within("by", int(take("by")?)?, 2, 1 << 24)? },
         "torus_read" => match take("table")? {
             Attr::Table(t) => Op::TorusRead {

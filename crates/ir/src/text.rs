@@ -135,10 +135,13 @@ pub fn attrs(op: &Op) -> Vec<(&'static str, Attr)> {
             a
         }
         Op::OnGrid { d, hi } => vec![("d", Int(*d)), ("hi", Int(*hi))],
-        Op::ExtDot { m, transpose } => {
+        Op::ExtDot { m, transpose, table } => {
             let mut a = vec![("m", Int(*m))];
             if *transpose {
                 a.push(("a", Word("transposed".into())));
+            }
+            if let Some(t) = table {
+                a.push(("table", Table(*t)));
             }
             a
         }

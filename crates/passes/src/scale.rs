@@ -61,6 +61,7 @@
 
 mod fine;
 mod sum;
+pub mod window;
 mod wrap_first;
 
 use silc_ir::{semantics, Graph, Loc, Op, Rewriter, Table, ValueId};
@@ -74,13 +75,20 @@ pub fn run(g: &Graph, nu: f64) -> Graph {
     let mut rw = Rewriter::new(g);
     for id in g.ids() {
         let node = g.node(id);
-        let Op::FromResidues { moduli, n_div, c_lo, c_hi, shifts, low, chunks, .. } = &node.op else {
+        let Op::FromResidues { moduli, n_div, c_lo, c_hi, shifts, low, chunks, bits, relu } = &node.op else {
             rw.copy(id);
             continue;
         };
         let residues: Vec<ValueId> = node.args.iter().map(|&a| rw.get(a)).collect();
-        let conv =
-            Conversion { moduli, n_div: *n_div, low: *low, c_range: (*c_lo, *c_hi), ty: &node.ty, loc: node.loc };
+        let conv = Conversion {
+            moduli,
+            n_div: *n_div,
+            low: *low,
+            c_range: (*c_lo, *c_hi),
+            bounds: semantics::rescale_bounds(*bits, *relu),
+            ty: &node.ty,
+            loc: node.loc,
+        };
         let out = if chunks.is_empty() {
             conv.lower(&mut rw.new, &residues, shifts, nu)
         } else {
@@ -141,6 +149,8 @@ struct Conversion<'a> {
     /// The radix `2^(p+1)` gives in its place (`rns::radices`).
     low: i64,
     c_range: (i64, i64),
+    /// The rescale's saturation bounds (logical).
+    bounds: (i64, i64),
     ty: &'a silc_ir::Type,
     loc: Loc,
 }
@@ -150,6 +160,15 @@ impl Conversion<'_> {
         let p = g.bits;
         let (moduli, n_div) = (self.moduli, self.n_div);
         let out = self.ty.stored();
+        if shifts.is_empty() && n_div == 1 {
+            let d = radices(p, moduli, self.low)[0];
+            let (bounds, offset) = (self.bounds, self.ty.offset);
+            let out = move |c: i64| semantics::rescale_to(c, d, bounds) + offset;
+            if let Some(w) = window::plan(p, moduli, self.c_range, &out) {
+                let y = window::lower(g, residues, &w, self.loc);
+                return self.declare(g, y);
+            }
+        }
         if shifts.is_empty() {
             let wf = crate::rns::wrap_first::layout(p, moduli, self.low, n_div, self.c_range, out, self.ty.offset);
             if let Some((upper, plan)) = wf {

@@ -169,6 +169,53 @@ fn simplify_round(g: &Graph) -> (Graph, usize, usize) {
                 continue;
             }
         }
+        // A table that only an external product reads joins the product's
+        // refresh, a blind rotation that answers any table (Iris's ReLU
+        // mask on the deltas of its first layer: 64 PBS).
+        if let Op::ExtDot { m, transpose, table: None } = node.op {
+            let b = node.args[1];
+            if let Op::Lut { table } = g.node(b).op {
+                let x = g.node(b).args[0];
+                let (lo, hi) = g.ty(x).stored();
+                if g.users(b).len() == 1 && lo >= 0 && hi < 1i64 << g.bits {
+                    fused += 1;
+                    let off = g.ty(b).offset;
+                    let t = rw.new.tables.get(table);
+                    let logical = Table {
+                        name: format!("{}-{off}", t.name),
+                        entries: t.entries.iter().map(|e| e - off).collect(),
+                    };
+                    let table = Some(rw.new.intern(logical));
+                    let args = vec![rw.get(node.args[0]), rw.get(x)];
+                    let v = rw.new.add(Op::ExtDot { m, transpose, table }, args, node.ty.clone(), node.loc);
+                    rw.map_to(id, v);
+                    continue;
+                }
+            }
+        }
+        // A slice of an elementwise op that nothing else reads is the op of
+        // the slices: the elements sliced away are not computed (a
+        // reference class's softmax gradient, which trains nothing, took
+        // its output and quarter-square tables: Iris 24 PBS).
+        if let Op::Slice { .. } = node.op {
+            let x = node.args[0];
+            let xn = g.node(x);
+            let same = xn.args.iter().all(|&a| g.ty(a).shape == xn.ty.shape);
+            if (elementwise(&xn.op) || matches!(xn.op, Op::Add | Op::Sub)) && same && g.users(x).len() == 1 {
+                let args: Vec<ValueId> = xn
+                    .args
+                    .iter()
+                    .map(|&a| {
+                        let ty = g.ty(a).with_shape(node.ty.shape.clone());
+                        rw.new.add(node.op.clone(), vec![rw.get(a)], ty, node.loc)
+                    })
+                    .collect();
+                let ty = xn.ty.with_shape(node.ty.shape.clone());
+                let v = rw.new.add(xn.op.clone(), args, ty, xn.loc);
+                rw.map_to(id, v);
+                continue;
+            }
+        }
         // An elementwise op of a transpose is the transpose of the op: the
         // op then reads the untransposed value, where an equal op of it
         // merges (Iris's second layer took the binomial term of each hidden
@@ -256,6 +303,11 @@ fn compact_tables(g: &Graph) -> Graph {
             Op::TorusRead { table, torus } => Op::TorusRead {
                 table: *remap.entry(*table).or_insert_with(|| out.tables.intern(g.tables.get(*table).clone())),
                 torus: *torus,
+            },
+            Op::ExtDot { m, transpose, table: Some(table) } => Op::ExtDot {
+                m: *m,
+                transpose: *transpose,
+                table: Some(*remap.entry(*table).or_insert_with(|| out.tables.intern(g.tables.get(*table).clone()))),
             },
             op => op.clone(),
         };

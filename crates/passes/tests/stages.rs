@@ -90,6 +90,26 @@ fn ir_text_round_trips_at_every_stage() {
     }
 }
 
+/// Iris's default circuit at bits 4: external products, the first layer's
+/// deltas masked inside the `ext_dot`'s refresh (`ext_dot {table=…}`), its
+/// products read by their windows (`on_grid {d=1}`). Printed, read back and
+/// run, it computes what the compiled graph does.
+#[test]
+fn iris_at_4_bits_rereads_with_its_external_table() {
+    let opts = silc_passes::Options { external_products: true, ..Default::default() };
+    let compiled = silc_passes::compile(&spec("iris", Some(4)), &opts).expect("compiles");
+    let g = compiled.graph();
+    let tables = g.ids().filter(|&i| matches!(g.node(i).op, silc_ir::Op::ExtDot { table: Some(_), .. })).count();
+    assert_eq!(tables, 1, "the ReLU mask joins the weight gradient's refresh");
+    let windows = g.ids().filter(|&i| matches!(g.node(i).op, silc_ir::Op::OnGrid { d: 1, .. })).count();
+    assert_eq!(windows, 2, "the first product and the deltas are read by their windows");
+    let text = silc_ir::text::print(g);
+    let back = silc_ir::read::read(&text).expect("reads");
+    assert_eq!(silc_ir::text::print(&back), text);
+    let inputs = random_inputs(compiled.high(), &mut Rng(5));
+    assert_eq!(silc_sim::execute(g, &inputs).unwrap(), silc_sim::execute(&back, &inputs).unwrap());
+}
+
 #[test]
 fn a_reread_circuit_computes_the_same() {
     let compiled = silc_passes::compile(&spec("iris", Some(5)), &Default::default()).expect("compiles");

@@ -297,9 +297,13 @@ fn run(
             }
             // The refreshed operand is the logical value at `1/m`; the sum
             // of its external products wraps modulo `m`.
-            Op::ExtDot { m, transpose: t } => {
+            Op::ExtDot { m, transpose: t, table } => {
                 let a = if *t { transpose(&logical(0)) } else { logical(0) };
-                matmul(&a, &logical(1), |x| x.rem_euclid(*m))
+                let b = match table {
+                    Some(tab) => arg(1).map(|s| g.tables.get(*tab).entries[s as usize]),
+                    None => logical(1),
+                };
+                matmul(&a, &b, |x| x.rem_euclid(*m))
             }
             Op::Coarsen { by } => {
                 let m = g.ty(n.args[0]).torus.expect("verified: a torus residue");

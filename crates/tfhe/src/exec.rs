@@ -182,9 +182,12 @@ impl<'a> Engine<'a> {
         }
         let mut refresh = HashMap::new();
         for id in g.ids() {
-            if let Op::ExtDot { m, .. } = g.node(id).op {
+            if let Op::ExtDot { m, table, .. } = g.node(id).op {
                 let off = g.ty(g.node(id).args[1]).offset;
-                let logical: Vec<i64> = (0..1i64 << p).map(|s| s - off).collect();
+                let logical: Vec<i64> = match table {
+                    Some(t) => g.tables.get(t).entries.clone(),
+                    None => (0..1i64 << p).map(|s| s - off).collect(),
+                };
                 refresh.insert(id, torus::lut_torus(&keys.key, &logical, m, p));
             }
         }

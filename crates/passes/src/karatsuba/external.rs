@@ -235,7 +235,7 @@ pub fn lower(rw: &mut Rewriter<'_>, id: ValueId, member: Member, sums: &mut Hash
         None => {
             let (src, transpose) = source(g, member.a);
             let args = vec![rw.get(src), rw.get(n.args[1])];
-            let mut s = rw.new.push(Op::ExtDot { m: member.m, transpose }, args, loc);
+            let mut s = rw.new.push(Op::ExtDot { m: member.m, transpose, table: None }, args, loc);
             if let Some(dither) = super::torus_dither(g, id) {
                 s = rw.new.push(dither, vec![s], loc);
             }
