@@ -216,28 +216,21 @@ fn simplify_round(g: &Graph) -> (Graph, usize, usize) {
                 continue;
             }
         }
-        // An elementwise op of a transpose is the transpose of the op: the
-        // op then reads the untransposed value, where an equal op of it
-        // merges (Iris's second layer took the binomial term of each hidden
-        // activation modulo 15 twice, once per orientation: 64 PBS).
+        // An elementwise op of a transpose whose equal op of the
+        // untransposed value exists is the transpose of that op (Iris's
+        // second layer took the binomial term of each hidden activation
+        // modulo 15 twice, once per orientation: 64 PBS). Only then: moved
+        // alone, it would leave tables that shared a many-LUT bootstrap on
+        // different inputs (Digits at bits 8: 256 PBS).
         if elementwise(&node.op) && matches!(g.node(node.args[0]).op, Op::Transpose) {
             let x = rw.get(g.node(node.args[0]).args[0]);
             let key = (format!("{:?}|{}", node.op, node.ty.offset), vec![x]);
-            let e = match seen.get(&key) {
-                Some(&e) => {
-                    merged += 1;
-                    e
-                }
-                None => {
-                    let ty = node.ty.with_shape(rw.new.ty(x).shape.clone());
-                    let e = rw.new.add(node.op.clone(), vec![x], ty, node.loc);
-                    seen.insert(key, e);
-                    e
-                }
-            };
-            let t = rw.new.add(Op::Transpose, vec![e], node.ty.clone(), node.loc);
-            rw.map_to(id, t);
-            continue;
+            if let Some(&e) = seen.get(&key) {
+                merged += 1;
+                let t = rw.new.add(Op::Transpose, vec![e], node.ty.clone(), node.loc);
+                rw.map_to(id, t);
+                continue;
+            }
         }
         if !matches!(node.op, Op::Input { .. } | Op::Output { .. }) {
             let args: Vec<ValueId> = node.args.iter().map(|&a| rw.get(a)).collect();
