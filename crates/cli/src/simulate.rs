@@ -172,9 +172,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
                 let ints = q.combined_weights(&w.data);
                 let real: Vec<f32> = ints.iter().map(|&v| (v as f64 * q.weight_unit(l)) as f32).collect();
                 if q.reference && l + 1 == weights.len() {
-                    // The trained columns and the reference class's zero.
-                    let n_out = w.shape[w.shape.len() - 1];
-                    real.chunks(n_out).flat_map(|row| row.iter().copied().chain([0.0])).collect()
+                    silc_ir::quant::with_reference_column(&real, w.shape[w.shape.len() - 1])
                 } else {
                     real
                 }

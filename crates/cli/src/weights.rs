@@ -80,8 +80,7 @@ fn layers_json(info: &ModelInfo, ints: &[Tensor]) -> Vec<serde_json::Value> {
             let real = |v: &[i64], s: f64| -> Vec<f64> {
                 let r: Vec<f64> = v.iter().map(|&v| v as f64 * s).collect();
                 if reference {
-                    // Each row's trained columns, then the reference class's 0.
-                    r.chunks(n_out).flat_map(|row| row.iter().copied().chain([0.0])).collect()
+                    silc_ir::quant::with_reference_column(&r, n_out)
                 } else {
                     r
                 }

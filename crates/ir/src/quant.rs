@@ -44,6 +44,13 @@ pub struct Quant {
     pub reference: bool,
 }
 
+/// Row-major `[rows, cols]` values with one more column of zeros: the
+/// trained columns of a last layer, then its reference class's
+/// ([`Quant::reference`]).
+pub fn with_reference_column<T: Copy + Default>(v: &[T], cols: usize) -> Vec<T> {
+    v.chunks(cols).flat_map(|row| row.iter().copied().chain([T::default()])).collect()
+}
+
 impl Quant {
     /// Layer `l`'s weights as one integer each (`hi·2^L + lo` for two
     /// digits), from the tensor the circuit holds; real weight = integer ×
@@ -98,6 +105,12 @@ mod tests {
             biases: vec![None],
             reference: false,
         }
+    }
+
+    #[test]
+    fn a_reference_column_closes_every_row() {
+        assert_eq!(with_reference_column(&[1, 2, 3, 4], 2), vec![1, 2, 0, 3, 4, 0]);
+        assert_eq!(with_reference_column(&[5.0, 6.0], 1), vec![5.0, 0.0, 6.0, 0.0]);
     }
 
     /// Every pair of a high digit and a balanced low digit combines to one

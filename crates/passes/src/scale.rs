@@ -163,8 +163,8 @@ impl Conversion<'_> {
         if shifts.is_empty() && n_div == 1 {
             let d = radices(p, moduli, self.low)[0];
             let (bounds, offset) = (self.bounds, self.ty.offset);
-            let out = move |c: i64| semantics::rescale_to(c, d, bounds) + offset;
-            if let Some(w) = window::plan(p, moduli, self.c_range, &out) {
+            let result = move |c: i64| semantics::rescale_to(c, d, bounds) + offset;
+            if let Some(w) = window::plan(p, moduli, self.c_range, &result) {
                 let y = window::lower(g, residues, &w, self.loc);
                 return self.declare(g, y);
             }

@@ -62,6 +62,14 @@ fn is_movable_layout(op: &Op) -> bool {
     matches!(op, Op::Transpose | Op::Reshape { .. } | Op::Expand { .. } | Op::Slice { .. })
 }
 
+/// What two nodes must share to be merged: the op, the logical reading of
+/// the result and the (rewritten) operands.
+type CseKey = (String, Vec<ValueId>);
+
+fn cse_key(op: &Op, ty: &Type, args: Vec<ValueId>) -> CseKey {
+    (format!("{op:?}|{}", ty.offset), args)
+}
+
 /// Ops of one operand that act on each element alone, so that they commute
 /// with layout ops.
 fn elementwise(op: &Op) -> bool {
@@ -83,7 +91,7 @@ fn tables_only_read(g: &Graph, v: ValueId) -> bool {
 /// One round of fusion, table hoisting and CSE. Returns the graph and counts.
 fn simplify_round(g: &Graph) -> (Graph, usize, usize) {
     let mut rw = Rewriter::new(g);
-    let mut seen: HashMap<(String, Vec<ValueId>), ValueId> = HashMap::new();
+    let mut seen: HashMap<CseKey, ValueId> = HashMap::new();
     let (mut fused, mut merged) = (0, 0);
     for id in g.ids() {
         let node = g.node(id);
@@ -219,13 +227,12 @@ fn simplify_round(g: &Graph) -> (Graph, usize, usize) {
         // An elementwise op of a transpose whose equal op of the
         // untransposed value exists is the transpose of that op (Iris's
         // second layer took the binomial term of each hidden activation
-        // modulo 15 twice, once per orientation: 64 PBS). Only then: moved
+        // modulo 15 twice, once per orientation: 80 PBS). Only then: moved
         // alone, it would leave tables that shared a many-LUT bootstrap on
         // different inputs (Digits at bits 8: 256 PBS).
         if elementwise(&node.op) && matches!(g.node(node.args[0]).op, Op::Transpose) {
             let x = rw.get(g.node(node.args[0]).args[0]);
-            let key = (format!("{:?}|{}", node.op, node.ty.offset), vec![x]);
-            if let Some(&e) = seen.get(&key) {
+            if let Some(&e) = seen.get(&cse_key(&node.op, &node.ty, vec![x])) {
                 merged += 1;
                 let t = rw.new.add(Op::Transpose, vec![e], node.ty.clone(), node.loc);
                 rw.map_to(id, t);
@@ -234,7 +241,7 @@ fn simplify_round(g: &Graph) -> (Graph, usize, usize) {
         }
         if !matches!(node.op, Op::Input { .. } | Op::Output { .. }) {
             let args: Vec<ValueId> = node.args.iter().map(|&a| rw.get(a)).collect();
-            let key = (format!("{:?}|{}", node.op, node.ty.offset), args);
+            let key = cse_key(&node.op, &node.ty, args);
             if let Some(&v) = seen.get(&key) {
                 merged += 1;
                 rw.map_to(id, v);
@@ -277,31 +284,19 @@ pub(crate) fn dead_code(g: &Graph) -> (Graph, usize) {
 fn compact_tables(g: &Graph) -> Graph {
     let mut out = Graph::new(g.name.clone(), g.bits);
     let mut remap: HashMap<silc_ir::TableId, silc_ir::TableId> = HashMap::new();
+    let mut keep = |t: silc_ir::TableId, out: &mut Graph| {
+        *remap.entry(t).or_insert_with(|| out.tables.intern(g.tables.get(t).clone()))
+    };
     for id in g.ids() {
         let n = g.node(id);
         let op = match &n.op {
-            Op::Lut { table } => Op::Lut {
-                table: *remap.entry(*table).or_insert_with(|| out.tables.intern(g.tables.get(*table).clone())),
-            },
-            Op::LutMany { tables } => Op::LutMany {
-                tables: tables
-                    .iter()
-                    .map(|t| *remap.entry(*t).or_insert_with(|| out.tables.intern(g.tables.get(*t).clone())))
-                    .collect(),
-            },
-            Op::LutTorus { table, m } => Op::LutTorus {
-                table: *remap.entry(*table).or_insert_with(|| out.tables.intern(g.tables.get(*table).clone())),
-                m: *m,
-            },
-            Op::TorusRead { table, torus } => Op::TorusRead {
-                table: *remap.entry(*table).or_insert_with(|| out.tables.intern(g.tables.get(*table).clone())),
-                torus: *torus,
-            },
-            Op::ExtDot { m, transpose, table: Some(table) } => Op::ExtDot {
-                m: *m,
-                transpose: *transpose,
-                table: Some(*remap.entry(*table).or_insert_with(|| out.tables.intern(g.tables.get(*table).clone()))),
-            },
+            Op::Lut { table } => Op::Lut { table: keep(*table, &mut out) },
+            Op::LutMany { tables } => Op::LutMany { tables: tables.iter().map(|&t| keep(t, &mut out)).collect() },
+            Op::LutTorus { table, m } => Op::LutTorus { table: keep(*table, &mut out), m: *m },
+            Op::TorusRead { table, torus } => Op::TorusRead { table: keep(*table, &mut out), torus: *torus },
+            Op::ExtDot { m, transpose, table: Some(table) } => {
+                Op::ExtDot { m: *m, transpose: *transpose, table: Some(keep(*table, &mut out)) }
+            }
             op => op.clone(),
         };
         out.add(op, n.args.clone(), n.ty.clone(), n.loc);
